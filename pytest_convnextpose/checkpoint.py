@@ -16,7 +16,10 @@ from reference_model import ArchSpec
 
 @dataclass(frozen=True)
 class Problem:
-    """One defect found in a loaded checkpoint. kind in missing|unexpected|shape|nonfinite|bn_variance."""
+    """One defect found in a loaded checkpoint.
+
+    kind in missing|unexpected|shape|nonfinite|bn_variance (SPEC §5), plus `metadata` when a
+    converted file's stored spec contradicts its tensors. `key` is the canonical key."""
 
     kind: str
     key: str
@@ -43,6 +46,20 @@ class Checkpoint:
     problems: list[Problem] = field(default_factory=list)
     nearest_variant: Optional[str] = None
     variant_differences: list[str] = field(default_factory=list)
+    #: canonical key -> the key as spelled in the file (for messages and writing back)
+    key_origin: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `convnextpose inspect --json` object (SPEC §5), without `error`."""
+        return {
+            "path": self.path, "sha256": self.sha256, "container": self.container, "wrapper": self.wrapper,
+            "dialect": self.dialect.to_dict() if hasattr(self.dialect, "to_dict") else self.dialect,
+            "spec": self.spec.to_dict(), "head_upsample_source": self.head_upsample_source,
+            "variant": self.variant, "nearest_variant": self.nearest_variant,
+            "variant_differences": list(self.variant_differences), "num_parameters": self.num_parameters,
+            "num_state_values": sum(t.numel() for t in self.state_dict.values()),
+            "metadata": self.metadata, "problems": [p.to_dict() for p in self.problems],
+        }
 
     @property
     def num_parameters(self) -> int:
@@ -63,5 +80,49 @@ class Checkpoint:
 def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
                     head_upsample: Optional[tuple[bool, ...]] = None,
                     map_location: Any = "cpu") -> Checkpoint:
-    """Read any supported checkpoint file and return it in canonical form. Raises CheckpointError."""
-    raise NotImplementedError("filled in by the keymap/infer work (issue 2)")
+    """Read any supported checkpoint file and return it in canonical form. Raises CheckpointError.
+
+    Nothing from the file is executed (the reader only rebuilds tensors and plain data).
+    Defects that leave the architecture determinable (missing, unexpected, wrong-shaped or
+    non-finite tensors, non-positive BatchNorm variances) come back in `.problems`; files
+    that are not ConvNeXtPose at all, or whose structure cannot be read, raise.
+    """
+    from .errors import CheckpointError
+    from .reading import read_file
+
+    path = str(path)
+    try:
+        raw = read_file(path, map_location=map_location)
+        return checkpoint_from_object(raw.obj, path=path, sha256=raw.sha256, container=raw.container,
+                                      container_metadata=raw.metadata, joint_num=joint_num,
+                                      head_upsample=head_upsample)
+    except CheckpointError as exc:
+        raise exc.with_path(path) from None
+
+
+def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: str = "object",
+                           container_metadata: Optional[dict[str, Any]] = None,
+                           joint_num: Optional[int] = None,
+                           head_upsample: Optional[tuple[bool, ...]] = None) -> Checkpoint:
+    """The part of `load_checkpoint` after reading: unwrap, canonicalise, infer, check.
+
+    Separate so callers that already hold a loaded object (tests, converters) reuse the
+    exact same path without writing a file."""
+    from . import keymap
+    from .infer import infer
+
+    unwrapped = keymap.unwrap(obj)
+    dialect = keymap.detect_dialect(unwrapped.state_dict)
+    canon = keymap.canonicalize(unwrapped.state_dict, dialect)
+    metadata = {**(container_metadata or {}), **unwrapped.metadata}
+    result = infer(canon.state_dict, joint_num=joint_num, head_upsample=head_upsample,
+                   head_layout=dialect.head_layout, metadata=container_metadata)
+    dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
+                    for orig, canon_key in canon.duplicates]
+    return Checkpoint(
+        path=path, sha256=sha256, container=container, wrapper=unwrapped.wrapper, dialect=dialect,
+        spec=result.spec, head_upsample_source=result.head_upsample_source, variant=result.variant,
+        state_dict=canon.state_dict, metadata=metadata, problems=result.problems + dup_problems,
+        nearest_variant=result.nearest_variant, variant_differences=result.variant_differences,
+        key_origin=canon.origin,
+    )

@@ -1,18 +1,41 @@
 """Layer 1: turn the bytes of a file into Python objects without executing anything from it.
 
-Public entry point: `read_file(path, map_location="cpu") -> RawFile`. Everything above this
-layer (key mapping, inference) works on the `RawFile.obj` it returns.
+Public entry point: `read_file(path, map_location="cpu") -> RawFile`. Everything above this layer
+(key mapping, inference) works on `RawFile.obj`.
 
-PROVISIONAL: this version only handles torch zip/legacy via `torch.load(weights_only=True)`
-and safetensors; the hardened, layered reader (issues 2 and 5) replaces it behind the same API.
+The layers a file passes, each with its own error classes (`reading.errors`):
+  io        read the file (or folder) into memory once;
+  sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
+  container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
+  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`);
+  geometry  check every storage and view against the bytes present (`tensors.py`);
+  safetensors  validate the header and tiling (`safetensors_fmt.py`);
+  graph     check the result for cycles, size and types (`graph.py`).
+Nothing here calls `pickle.load`, `torch.load`, or extracts an archive.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, CorruptFileError, UnreadableFileError, UnsafeContentError
+import torch
+
+from ..errors import CheckpointError, UnreadableFileError
+from .archive import split_root
+from .dirfmt import read_directory
+from .errors import ContainerLimitError, layer_of
+from .graph import check_graph
+from .limits import DEFAULT_LIMITS, Limits
+from .pickles import load_legacy, load_plain_pickle, load_record_archive
+from .safetensors_fmt import read_safetensors
+from .sniff import HEAD_BYTES, identify
+from .tarfmt import read_tar
+from .zipfmt import read_zip
+
+__all__ = ["RawFile", "read_file", "read_bytes", "layer_of", "Limits", "DEFAULT_LIMITS"]
 
 
 @dataclass
@@ -24,8 +47,10 @@ class RawFile:
     obj:       the top-level object: a dict (wrapper or bare state dict) whose tensors are
                CPU/`map_location` torch tensors; nested dicts/lists/ints/floats/strings allowed.
     metadata:  container-level metadata (safetensors `__metadata__`, zip root name, ...).
-    sha256:    hex digest of the file's bytes (for a directory: of its files, sorted by name).
+    sha256:    hex digest of the file's bytes (for a directory: of its files, sorted by name,
+               each hashed as name, NUL, 8-byte little-endian length, bytes).
     size:      bytes read.
+    root:      the archive's root folder name (`archive`, `snapshot_83.pth`), "" where none.
     """
 
     container: str
@@ -33,34 +58,115 @@ class RawFile:
     metadata: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
     size: int = 0
+    root: str = ""
 
 
-def read_file(path: str | Path, map_location: Any = "cpu") -> RawFile:
-    import hashlib
+def read_file(path: str | Path, map_location: Any = "cpu", *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
+    """Read a checkpoint file or folder. Raises a `CheckpointError` subclass naming `path` on refusal.
 
-    import torch
-
+    map_location: a device (or its name) every tensor ends up on, or a dict mapping stored location
+    tags to devices (torch.load style). Storages tagged `cuda:N` in the file never need CUDA: they
+    are built on the CPU and moved only if asked.
+    """
     p = Path(path)
     try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise UnreadableFileError(f"cannot read file: {exc.strerror or exc}", path=str(p)) from None
-    if not data:
-        raise UnreadableFileError("file is empty", path=str(p))
-    sha = hashlib.sha256(data).hexdigest()
-    if data[:8] and int.from_bytes(data[:8], "little") < len(data) and data[8:9] == b"{":
-        from safetensors.torch import load as st_load
-        import json
-        n = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + n]).get("__metadata__", {}) or {}
-        return RawFile("safetensors", st_load(data), dict(meta), sha, len(data))
-    import io
-    container = "torch-zip" if data[:4] == b"PK\x03\x04" else "torch-legacy"
+        if p.is_dir():
+            raw = _read_folder(p, limits)
+        else:
+            raw = read_bytes(_read_all(p, limits), limits=limits)
+        raw.obj = _to_device(raw.obj, _target_device(map_location))
+        return raw
+    except CheckpointError as err:
+        raise err.with_path(str(p)) from None
+
+
+def read_bytes(data: bytearray, *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
+    """Read a checkpoint held in memory (tensors may share `data`'s memory: do not reuse it)."""
+    buf = memoryview(data)
+    sha = hashlib.sha256(buf).hexdigest()
+    kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
+    if kind == "zip":
+        archive = read_zip(buf, limits)
+        records, offsets, root = split_root(archive.records, archive.offsets, kind="zip archive")
+        obj = load_record_archive(records, offsets, limits=limits)
+        return RawFile("torch-zip", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
+    if kind == "tar":
+        archive = read_tar(buf, limits)
+        records, offsets, root = split_root(archive.records, archive.offsets, kind="tar archive")
+        obj = load_record_archive(records, offsets, limits=limits)
+        return RawFile("tar-directory", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
+    if kind == "torch-legacy":
+        return RawFile(kind, check_graph(load_legacy(buf, limits=limits), limits), {}, sha, len(buf))
+    if kind == "pickle":
+        return RawFile(kind, check_graph(load_plain_pickle(buf, limits=limits), limits), {}, sha, len(buf))
+    assert kind == "safetensors"
+    tensors, meta = read_safetensors(buf, limits)
+    return RawFile(kind, tensors, meta, sha, len(buf))
+
+
+def _read_folder(p: Path, limits: Limits) -> RawFile:
+    folder = read_directory(p, limits)
+    records, offsets, root = split_root(folder.records, folder.offsets, kind="folder")
+    obj = load_record_archive(records, offsets, limits=limits)
+    return RawFile("directory", check_graph(obj, limits), {"root": root} if root else {},
+                   folder.sha256, folder.size, root)
+
+
+def _read_all(p: Path, limits: Limits) -> bytearray:
+    """The whole file in one writable buffer (tensors become views of it: no second copy)."""
     try:
-        obj = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-    except Exception as exc:  # provisional: the hardened reader classifies properly
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Unsupported global" in str(exc) or "weights_only" in str(exc):
-            raise UnsafeContentError(f"refused unsafe content: {msg}", path=str(p)) from None
-        raise CorruptFileError(f"cannot read checkpoint: {msg}", path=str(p)) from None
-    return RawFile(container, obj, {}, sha, len(data))
+        with open(p, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limits.max_file_bytes:
+                raise ContainerLimitError(f"file of {size} bytes exceeds the {limits.max_file_bytes}-byte limit")
+            if size == 0:
+                raise UnreadableFileError("file is empty")
+            data = bytearray(size)
+            view = memoryview(data)
+            got = 0
+            while got < size:
+                n = fh.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            if got != size:
+                raise UnreadableFileError(f"file shrank while being read ({got} of {size} bytes)")
+            return data
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def _target_device(map_location: Any) -> Any:
+    if map_location is None:
+        return torch.device("cpu")
+    if isinstance(map_location, dict):
+        return {str(k): torch.device(v) for k, v in map_location.items()}
+    if isinstance(map_location, (str, torch.device)):
+        return torch.device(map_location)
+    raise TypeError("map_location must be a device, a device name or a dict of location tags to devices")
+
+
+def _to_device(obj: Any, device: Any) -> Any:
+    """Move tensors off the CPU if asked (a dict map_location maps every tag here to its CPU entry)."""
+    if isinstance(device, dict):
+        device = device.get("cpu", torch.device("cpu"))
+    if device.type == "cpu":
+        return obj
+    return _map_tensors(obj, lambda t: t.to(device))
+
+
+def _map_tensors(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        out = type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata  # type: ignore[attr-defined]
+        return out
+    if isinstance(obj, list):
+        return [_map_tensors(v, fn) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_map_tensors(v, fn) for v in obj)
+    return obj
+
+

@@ -1,0 +1,77 @@
+"""Hypothesis strategies for the conformance suite's property tests (kept tiny: every example
+builds two networks and writes a file, so widths, depths and inputs stay small)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from hypothesis import strategies as st
+
+from pytest_convnextpose.keymap import Dialect
+from reference_model import ArchSpec
+
+#: joint counts the loader's J*D prior knows (SPEC §4); other counts are passed as --joints
+KNOWN_JOINTS = (18, 17, 21, 14, 16)
+WRAPPERS = ("network", "state_dict", "model_state_dict", "model", None)
+PREFIX_CHAINS = ((), ("module.",), ("_orig_mod.",), ("module.", "_orig_mod."))
+TORCH_CONTAINERS = ("torch-zip", "torch-legacy")
+ALL_CONTAINERS = ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
+
+
+@st.composite
+def head_specs(draw) -> ArchSpec:
+    """Valid specs with a tiny backbone and a random head: 1-4 layers, kernels 1/3/5/7,
+    channels, upsample flags, depth_dim (power of two) and joints."""
+    n = draw(st.integers(1, 4))
+    return ArchSpec(
+        depths=tuple(draw(st.lists(st.integers(0, 1), min_size=4, max_size=4))),
+        dims=tuple(draw(st.lists(st.sampled_from([4, 8, 12, 16]), min_size=4, max_size=4))),
+        head_channels=tuple(draw(st.lists(st.integers(1, 24), min_size=n, max_size=n))),
+        head_kernels=tuple(draw(st.lists(st.sampled_from([1, 3, 5, 7]), min_size=n, max_size=n))),
+        head_upsample=tuple(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
+        depth_dim=draw(st.sampled_from([1, 2, 4, 8, 16])),
+        joint_num=draw(st.one_of(st.sampled_from(KNOWN_JOINTS), st.integers(1, 24))),
+    )
+
+
+@st.composite
+def dialects(draw) -> Dialect:
+    layout = draw(st.sampled_from(["named", "sequential", "modulelist"]))
+    return Dialect(prefixes=draw(st.sampled_from(PREFIX_CHAINS)), head_prefix=draw(st.sampled_from(["head.", "head_net."])),
+                   head_layout=layout, head_sublayers=draw(st.sampled_from(["named", "indexed"])))
+
+
+def available_containers() -> tuple[str, ...]:
+    """Every container when the project's writer exists, else the two `torch.save` formats."""
+    try:
+        from pytest_convnextpose import writing  # noqa: F401
+    except ImportError:
+        return TORCH_CONTAINERS
+    return ALL_CONTAINERS
+
+
+def wrap(sd: dict[str, torch.Tensor], wrapper: Optional[str]) -> Any:
+    return dict(sd) if wrapper is None else {"epoch": 3, wrapper: dict(sd)}
+
+
+def write(obj: Any, path: Path, container: str) -> None:
+    """Write `obj` in `container` (project writer when present; `torch.save` for torch formats)."""
+    try:
+        from pytest_convnextpose.writing import write_container
+    except ImportError:
+        write_container = None
+    if write_container is not None:
+        write_container(obj, path, container)
+    elif container == "torch-zip":
+        torch.save(obj, path)
+    elif container == "torch-legacy":
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
+    else:
+        raise ValueError(f"no writer for container {container!r}")
+
+
+@st.composite
+def heatmap_dims(draw) -> tuple[int, int, int, int]:
+    """(J, D, H, W) small enough to enumerate."""
+    return (draw(st.integers(1, 4)), draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 8)))

@@ -1,0 +1,78 @@
+"""Forward: the reference model loaded with the checkpoint gives (B, J, 3) finite coordinates
+inside the heatmap volume, deterministically, row-for-row equal to single-image runs, and its
+flip-test path is consistent (flip-equivariant)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reference_model import H36M_FLIP_PAIRS, flip_back, flip_test
+
+pytestmark = pytest.mark.conformance
+
+BATCH_TOL = 1e-5  # each row vs its single-image run (max abs, heatmap units)
+FLIP_TOL = 1e-4  # flip equivariance: the two paths sum the same terms in a different order
+_AXES = "xyz"
+
+
+def _worst(diff: torch.Tensor) -> str:
+    """Where the largest |difference| sits: image, joint and axis."""
+    i = int(diff.abs().argmax())
+    b, rest = divmod(i, diff.shape[1] * diff.shape[2])
+    j, a = divmod(rest, diff.shape[2])
+    return f"image {b}, joint {j}, {_AXES[a]}"
+
+
+def test_output_shape_is_batch_joints_3(ref_coords, sample_inputs, ckpt_spec):
+    want = (sample_inputs.shape[0], ckpt_spec.joint_num, 3)
+    assert tuple(ref_coords.shape) == want, f"output shape: expected {want}, got {tuple(ref_coords.shape)}"
+
+
+def test_outputs_are_finite(ref_coords):
+    bad = (~torch.isfinite(ref_coords)).nonzero().tolist()
+    assert not bad, f"non-finite outputs at (image, joint, axis) {bad[:5]}"
+
+
+def test_outputs_lie_inside_the_heatmap_volume(ref_coords, sample_inputs, ckpt_spec):
+    h, w = ckpt_spec.heatmap_size(tuple(sample_inputs.shape[2:]))
+    upper = torch.tensor([w - 1, h - 1, ckpt_spec.depth_dim - 1], dtype=ref_coords.dtype, device=ref_coords.device)
+    eps = 1e-4 * float(upper.max())  # soft-argmax rounding at the volume's edge
+    below = (ref_coords < -eps).nonzero().tolist()
+    above = (ref_coords > upper + eps).nonzero().tolist()
+    assert not below and not above, (
+        f"coordinates must lie in [0, {w - 1}] x [0, {h - 1}] x [0, {ckpt_spec.depth_dim - 1}]; "
+        f"out of range at (image, joint, axis) {(below + above)[:5]}, e.g. "
+        f"{ref_coords[tuple((below + above)[0][:2])].tolist()}")
+
+
+def test_forward_is_deterministic(ref_model, sample_inputs, ref_coords):
+    with torch.no_grad():
+        again = ref_model(sample_inputs)
+    if sample_inputs.device.type == "cpu":
+        assert torch.equal(again, ref_coords), f"two CPU runs differ, max abs {float((again - ref_coords).abs().max()):.3g} at {_worst(again - ref_coords)}"
+    else:  # GPU kernels may pick different reduction orders between calls
+        diff = (again - ref_coords).abs().max()
+        assert diff <= BATCH_TOL, f"two runs differ by {float(diff):.3g} > {BATCH_TOL} at {_worst(again - ref_coords)}"
+
+
+def test_each_batch_row_equals_its_single_image_run(ref_model, sample_inputs, ref_coords):
+    with torch.no_grad():
+        singles = torch.cat([ref_model(sample_inputs[i:i + 1]) for i in range(sample_inputs.shape[0])])
+    diff = singles - ref_coords
+    worst = float(diff.abs().max())
+    assert worst <= BATCH_TOL, f"batched vs single-image outputs: expected max abs <= {BATCH_TOL}, got {worst:.3g} at {_worst(diff)}"
+
+
+def test_flip_test_is_flip_equivariant(ref_model, sample_inputs, ckpt_spec):
+    """flip_test(flip(x)), mapped back with flip_back, equals flip_test(x): the flip path
+    (x -> W-1-x, left/right swaps) is consistent with the model's own flipped prediction."""
+    if ckpt_spec.joint_num < 17:
+        pytest.skip(f"flip pairs are Human3.6M's (17/18 joints); this model has {ckpt_spec.joint_num} joints")
+    x = sample_inputs[:2]
+    _, w = ckpt_spec.heatmap_size(tuple(x.shape[2:]))
+    with torch.no_grad():
+        direct = flip_test(ref_model, x, w, H36M_FLIP_PAIRS)
+        mirrored = flip_back(flip_test(ref_model, torch.flip(x, dims=(3,)), w, H36M_FLIP_PAIRS), w, H36M_FLIP_PAIRS)
+    diff = mirrored - direct
+    worst = float(diff.abs().max())
+    assert worst <= FLIP_TOL, f"flip test of the mirrored image, mapped back: expected max abs <= {FLIP_TOL} from the direct flip test, got {worst:.3g} at {_worst(diff)}"

@@ -1,0 +1,98 @@
+"""Parity: outputs equal the golden outputs when the checkpoint is a golden case (found by
+sha256 in a manifest.json next to it or in --golden-dir), or the expected outputs of an
+--expected file. Tolerances and their reasons: pytest_convnextpose.expected."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pytest_convnextpose.expected import ExpectedCase, expected_file_case, find_golden_case, load_expected
+from pytest_convnextpose.session_state import state
+from reference_model import H36M_FLIP_PAIRS, flip_test
+
+pytestmark = pytest.mark.conformance
+_AXES = "xyz"
+
+
+def _cases(config, ckpt_source) -> list[ExpectedCase]:
+    opts = state(config).options
+    cases = []
+    golden = find_golden_case(ckpt_source.sha256, [ckpt_source.path.parent, *opts.golden_dirs])
+    if golden is not None:
+        cases.append(golden)
+    for path in opts.expected:
+        case = expected_file_case(path, ckpt_source.sha256)
+        if case is not None:
+            cases.append(case)
+    return cases
+
+
+@pytest.fixture(scope="session")
+def expected_cases(pytestconfig, ckpt_source) -> list[tuple[ExpectedCase, dict]]:
+    cases = _cases(pytestconfig, ckpt_source)
+    if not cases:
+        pytest.skip("no expected outputs for this checkpoint: not a golden case (no manifest.json lists its "
+                    "sha256 next to it or in --golden-dir) and no --expected file applies")
+    out = []
+    for case in cases:
+        try:
+            out.append((case, load_expected(case.path)))
+        except Exception as exc:  # a broken expected file is the user's input error, reported plainly
+            pytest.fail(f"cannot read expected outputs {case.path}: {exc}", pytrace=False)
+    return out
+
+
+def _compare(name: str, got: torch.Tensor, want: torch.Tensor, case: ExpectedCase) -> list[str]:
+    got = got.detach().to("cpu", torch.float64)
+    want = want.to(torch.float64)
+    if got.shape != want.shape:
+        return [f"{name} vs {case.name}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"]
+    diff = (got - want).abs()
+    max_abs, mean_abs = float(diff.max()), float(diff.mean())
+    i = int(diff.argmax())
+    b, rest = divmod(i, want.shape[1] * want.shape[2])
+    j, a = divmod(rest, want.shape[2])
+    where = (f"worst at image {b}, joint {j}, {_AXES[a]}: expected {float(want[b, j, a]):.6f}, "
+             f"got {float(got[b, j, a]):.6f}")
+    errors = []
+    if max_abs > case.max_abs:
+        errors.append(f"{name} vs {case.origin} {case.name}: max abs {max_abs:.3g} > {case.max_abs:g}; {where}")
+    if case.mean_abs is not None and mean_abs > case.mean_abs:
+        errors.append(f"{name} vs {case.origin} {case.name}: mean abs {mean_abs:.3g} > {case.mean_abs:g}; {where}")
+    return errors
+
+
+def test_outputs_match_expected_outputs(ref_model, expected_cases, torch_device, record_property):
+    errors = []
+    for case, data in expected_cases:
+        with torch.no_grad():
+            got = ref_model(data["input"].to(torch_device, torch.float32))
+        record_property(f"parity_max_abs[{case.name}]", float((got.cpu().double() - data["coords"].double()).abs().max())
+                        if got.shape == data["coords"].shape else None)
+        errors += _compare("coords", got, data["coords"], case)
+    assert not errors, "; ".join(errors)
+
+
+def test_flip_test_outputs_match_expected_outputs(ref_model, expected_cases, torch_device, ckpt_spec):
+    with_flip = [(c, d) for c, d in expected_cases if "coords_flip_test" in d]
+    if not with_flip:
+        pytest.skip("the expected outputs hold no coords_flip_test")
+    errors = []
+    for case, data in with_flip:
+        x = data["input"].to(torch_device, torch.float32)
+        _, w = ckpt_spec.heatmap_size(tuple(x.shape[2:]))
+        with torch.no_grad():
+            got = flip_test(ref_model, x, w, H36M_FLIP_PAIRS)
+        errors += _compare("coords_flip_test", got, data["coords_flip_test"], case)
+    assert not errors, "; ".join(errors)
+
+
+def test_heatmap_shape_matches_expected(ref_model, expected_cases, torch_device):
+    with_shape = [(c, d) for c, d in expected_cases if "heatmap_shape" in d]
+    if not with_shape:
+        pytest.skip("the expected outputs hold no heatmap_shape")
+    for case, data in with_shape:
+        want = tuple(int(v) for v in data["heatmap_shape"])
+        with torch.no_grad():
+            got = tuple(ref_model.heatmaps(data["input"].to(torch_device, torch.float32)).shape)
+        assert got == want, f"heatmap shape vs {case.origin} {case.name}: expected {want}, got {got}"

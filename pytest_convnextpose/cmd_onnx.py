@@ -1,0 +1,76 @@
+"""`convnextpose export-onnx CKPT OUT.onnx`: the reference model of a checkpoint as ONNX.
+
+Exit codes follow the other commands: 0 written (and verified unless --no-verify);
+1 the checkpoint loaded with problems, nothing written; 2 refused (unreadable file,
+existing output without --force, bad option); 3 the export itself failed, nothing written.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reference_model import parse_head_upsample
+
+from .atomic import OutputExistsError
+from .impl import ImplementationError
+from .onnx_export import DEFAULT_INPUT_SIZE, DEFAULT_OPSET, OnnxExportError, export_onnx
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2, 3
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`256`, `256x192` or `256,192` -> (H, W), each a positive multiple of 32."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"input size {text!r}: expected H, HxW or H,W") from None
+    if len(parts) > 2 or h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"input size {text!r}: height and width must be positive multiples of 32")
+    return h, w
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export-onnx", help="export the reference model of a checkpoint to ONNX (coordinates out)",
+        description="Export CKPT's reference model to ONNX: input 'images' (B,3,H,W) float32, output "
+                    "'coords' (B,J,3) in heatmap units, dynamic batch, fixed H and W. The file is "
+                    "checked with onnxruntime against the reference before it is written.")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("output", metavar="OUT.onnx")
+    p.add_argument("--input-size", type=parse_size, default=DEFAULT_INPUT_SIZE, metavar="HxW",
+                   help="fixed input height and width (default 256x256, the training crop)")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--joints", type=int, default=None, help="joint count when J*D is ambiguous")
+    p.add_argument("--head-upsample", type=parse_head_upsample, default=None, metavar="up,up,no",
+                   help="which head layers upsample (cannot be read from the weights)")
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check against the reference")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint  # lazy: keeps `convnextpose --help` fast
+
+    ckpt = load_checkpoint(args.checkpoint, joint_num=args.joints, head_upsample=args.head_upsample)
+    if ckpt.problems:
+        for prob in ckpt.problems:
+            print(f"convnextpose: {args.checkpoint}: {prob.kind} {prob.key}: {prob.detail}", file=sys.stderr)
+        print(f"convnextpose: {args.checkpoint}: not exported ({len(ckpt.problems)} problem(s))", file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        result = export_onnx(ckpt.spec, ckpt.state_dict, args.output, input_size=args.input_size,
+                             opset=args.opset, checkpoint_sha256=ckpt.sha256, verify=not args.no_verify,
+                             force=args.force)
+    except OutputExistsError as exc:
+        print(f"convnextpose: error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (OnnxExportError, ImplementationError) as exc:
+        print(f"convnextpose: error: {args.output}: {exc}; nothing written", file=sys.stderr)
+        return EXIT_FAILED
+    h, w = result.input_size
+    check = ("not verified (--no-verify)" if result.verified_max_abs is None
+             else f"onnxruntime matches the reference to {result.verified_max_abs:.2g} heatmap units")
+    print(f"wrote {result.path}: input images (B,3,{h},{w}) -> coords (B,{ckpt.spec.joint_num},3), "
+          f"opset {result.opset}; {check}")
+    return EXIT_OK

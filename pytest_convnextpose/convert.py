@@ -1,0 +1,211 @@
+"""Verified conversion of a ConvNeXtPose checkpoint to safetensors (SPEC §5 `convert`).
+
+Why: a safetensors file cannot run code when loaded and loads many times faster than a
+pickle, so people should unpickle a checkpoint once, here, and never again. That only
+helps if the converted file is trustworthy, hence:
+
+- only checkpoints with no structural problems are converted (`convert_checks`);
+- tensors are written under canonical keys, contiguous, each with its own bytes;
+- metadata records the spec and where the weights came from, and *no* timestamps or
+  paths, so the same input gives byte-identical output anywhere (the source is named by
+  its sha256, which survives renames; a path would not);
+- the file is written next to the target, re-read with the `safetensors` library and
+  checked (bit-equal tensors, identical model outputs, same spec through
+  `load_checkpoint`) before it is renamed into place (`atomic`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import torch
+
+from reference_model import ArchSpec
+
+from . import __version__
+from .atomic import OutputExistsError, atomic_write_bytes
+from .checkpoint import Checkpoint, Problem, load_checkpoint
+from .convert_checks import (VERIFY_INPUT_SHAPE, VERIFY_SEED, Outputs, max_abs_diff, outputs_identical,
+                             run_model, structural_problems, tensor_differences, verification_images)
+from .convert_st import safetensors_bytes
+
+#: metadata key namespace; the loader reads these names back (keep them exactly)
+META = "convnextpose."
+CONVERTER_VERSION = f"pytest-convnextpose {__version__}"
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2, 3
+
+
+class VerificationError(RuntimeError):
+    """The written copy did not match the source; it was discarded. A bug or a disk fault, never the input's fault."""
+
+
+@dataclass
+class ConversionReport:
+    """Outcome of converting (or exporting) one file; `exit_code` follows the CLI contract."""
+
+    source: str
+    output: Optional[str]
+    status: str  # converted | problems | refused | exists | failed
+    exit_code: int
+    detail: str = ""
+    problems: list[Problem] = field(default_factory=list)
+    variant: Optional[str] = None
+    verification: dict[str, Any] = field(default_factory=dict)
+
+
+def canonical_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Sorted canonical keys; each tensor detached, on CPU, contiguous and owning its own storage.
+
+    Cloning drops any view into a larger or shared storage, so nothing is written twice and
+    nothing outside the tensor is written at all.
+    """
+    return {k: state_dict[k].detach().cpu().contiguous().clone() for k in sorted(state_dict)}
+
+
+def _compact_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _dialect_dict(dialect: Any) -> Any:
+    if dialect is None:
+        return {}
+    return dialect.to_dict() if hasattr(dialect, "to_dict") else dialect
+
+
+def source_epoch(ckpt: Checkpoint) -> Optional[int]:
+    """The training epoch the source records, if any (wrapper field or our own metadata)."""
+    for key in ("epoch", META + "epoch"):
+        value = ckpt.metadata.get(key) if ckpt.metadata else None
+        if value is None or value == "" or isinstance(value, bool):
+            continue
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def build_metadata(ckpt: Checkpoint, verification: Mapping[str, Any]) -> dict[str, str]:
+    """All-string metadata: the spec and provenance, deterministic for a given source."""
+    md = {
+        "format": "pt",
+        META + "spec": ckpt.spec.to_json(),
+        META + "variant": ckpt.variant or "",
+        META + "head_upsample_source": str(ckpt.head_upsample_source),
+        META + "source_sha256": ckpt.sha256,
+        META + "source_container": str(ckpt.container),
+        META + "source_dialect": _compact_json(_dialect_dict(ckpt.dialect)),
+        META + "source_wrapper": ckpt.wrapper or "",
+        META + "converter_version": CONVERTER_VERSION,
+        META + "verification": _compact_json(dict(verification)),
+    }
+    epoch = source_epoch(ckpt)
+    if epoch is not None:
+        md[META + "epoch"] = str(epoch)
+    return md
+
+
+def _verification_record(ok_tensors: bool, diff: float, identical: bool, n: int) -> dict[str, Any]:
+    return {
+        "tensors_bit_equal": ok_tensors,
+        "num_tensors": n,
+        "outputs_identical": identical,
+        "max_output_abs_diff": diff,
+        "compared": "heatmaps and coords, float32, eval mode",
+        "input_shape": list(VERIFY_INPUT_SHAPE),
+        "input_seed": VERIFY_SEED,
+        "input": "torch.randn with torch.Generator().manual_seed(input_seed)",
+    }
+
+
+def _check_copy(spec: ArchSpec, want: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor],
+                source_out: Outputs, images: torch.Tensor) -> dict[str, Any]:
+    """Compare a re-read copy to the source: bits of every tensor and outputs on the fixed images."""
+    diffs = tensor_differences(want, got)
+    if diffs:
+        return _verification_record(False, float("inf"), False, len(want)) | {"differences": diffs[:5]}
+    out = run_model(spec, got, images)
+    return _verification_record(True, max_abs_diff(source_out, out), outputs_identical(source_out, out), len(want))
+
+
+def _verify_file(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
+                 source_out: Outputs, images: torch.Tensor) -> None:
+    """The check that gates the rename: re-read `tmp` from disk and demand an exact copy."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(tmp), framework="pt") as fh:
+        got_meta = fh.metadata() or {}
+    if dict(got_meta) != dict(metadata):
+        raise VerificationError(f"{tmp}: metadata read back differs from what was written")
+    spec = ArchSpec.from_json(got_meta[META + "spec"])
+    if spec != ckpt.spec:
+        raise VerificationError(f"{tmp}: spec read back {spec.summary()} != source {ckpt.spec.summary()}")
+    record = _check_copy(spec, tensors, load_file(str(tmp)), source_out, images)
+    if not (record["tensors_bit_equal"] and record["outputs_identical"]):
+        raise VerificationError(f"{tmp}: written copy is not exact: {_compact_json(record)}")
+    _verify_through_loader(tmp, ckpt, tensors)
+
+
+def _verify_through_loader(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Users read the file with `load_checkpoint`: it must give back the same spec and bits, no problems."""
+    back = load_checkpoint(tmp)
+    if back.spec != ckpt.spec:
+        raise VerificationError(f"{tmp}: load_checkpoint reads spec {back.spec.summary()}, "
+                                f"expected {ckpt.spec.summary()}")
+    if back.problems:
+        raise VerificationError(f"{tmp}: load_checkpoint reports problems: {back.problems[0]}")
+    diffs = tensor_differences(tensors, back.state_dict)
+    if diffs:
+        raise VerificationError(f"{tmp}: load_checkpoint gives different tensors: {diffs[0]}")
+
+
+def convert_checkpoint(ckpt: Checkpoint, out: str | Path, *, force: bool = False) -> ConversionReport:
+    """Convert an already loaded checkpoint. Problems -> report with exit 1 and nothing written.
+
+    Raises OutputExistsError (nothing written) and VerificationError (temp file removed).
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise OutputExistsError(out)
+    problems = structural_problems(ckpt)
+    if problems:
+        return ConversionReport(ckpt.path, None, "problems", EXIT_PROBLEMS,
+                                f"{len(problems)} problem(s); nothing written", problems, ckpt.variant)
+    tensors = canonical_tensors(ckpt.state_dict)
+    images = verification_images(ckpt.spec)
+    source_out = run_model(ckpt.spec, ckpt.state_dict, images)
+    record = _probe_round_trip(ckpt.spec, tensors, source_out, images)
+    metadata = build_metadata(ckpt, record)
+    data = safetensors_bytes(tensors, metadata)
+    atomic_write_bytes(out, data, force=force,
+                       verify=lambda tmp: _verify_file(tmp, ckpt, tensors, metadata, source_out, images))
+    detail = f"{len(tensors)} tensors, {len(data)} bytes, max output diff {record['max_output_abs_diff']}"
+    return ConversionReport(ckpt.path, str(out), "converted", EXIT_OK, detail, [], ckpt.variant, record)
+
+
+def _probe_round_trip(spec: ArchSpec, tensors: Mapping[str, torch.Tensor], source_out: Outputs,
+                      images: torch.Tensor) -> dict[str, Any]:
+    """Verification result recorded in the metadata: an in-memory safetensors round trip of the same tensor bytes.
+
+    The record has to exist before the file does; the on-disk check repeats it and must agree.
+    """
+    from safetensors.torch import load
+
+    record = _check_copy(spec, tensors, load(safetensors_bytes(tensors, {"format": "pt"})), source_out, images)
+    if not (record["tensors_bit_equal"] and record["outputs_identical"]):
+        raise VerificationError(f"safetensors round trip is not exact: {_compact_json(record)}")
+    return record
+
+
+def convert_file(src: str | Path, out: str | Path, *, force: bool = False, joint_num: Optional[int] = None,
+                 head_upsample: Optional[tuple[bool, ...]] = None) -> ConversionReport:
+    """Load `src` safely and convert it. Raises CheckpointError when the file is refused."""
+    out = Path(out)
+    if out.exists() and not force:  # cheap refusal before reading a large file
+        raise OutputExistsError(out)
+    ckpt = load_checkpoint(src, joint_num=joint_num, head_upsample=head_upsample)
+    return convert_checkpoint(ckpt, out, force=force)

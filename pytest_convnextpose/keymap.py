@@ -1,0 +1,369 @@
+"""Layer 2: wrapper and key dialect -> canonical keys (SPEC §3-4), and back.
+
+Checkpoints in the wild wrap the same state dict in different ways (`network`,
+`state_dict`, `model_state_dict`, `model`, bare) and spell its keys in different
+dialects (`module.`/`_orig_mod.` prefixes, `head_net.` for `head.`, head layers as
+`nn.Sequential` or as a `ModuleList`). This module recognises them, maps every key to
+the authors' canonical module names, records what it saw as a `Dialect`, and can write
+the same dialect back (`from_canonical`) so a converted file loads where the original did.
+
+Foreign checkpoints sharing the wrapper (ResNet-backbone RootNet / 3DMPPE PoseNet,
+plain ConvNeXt classifiers) are refused by name; dicts that look like nothing we know
+are refused as unknown. Mapping is per key and tolerant: a key that fits no rule is kept
+as-is so the inference layer reports it as `unexpected` instead of it being lost.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import torch
+
+from .errors import ArchitectureError, ForeignCheckpointError, UnknownFormatError
+
+#: wrapper keys, in the order they are tried (SPEC §3)
+WRAPPER_KEYS = ("network", "state_dict", "model_state_dict", "model")
+#: prefixes added by training tools, stripped wherever they appear at the front of a key
+KNOWN_PREFIXES = ("module.", "_orig_mod.")
+#: head layouts: how the DeConv layers and their three sub-modules are named
+HEAD_LAYOUTS = ("named", "sequential", "modulelist")
+SUBLAYER_NAMES = ("dwconv", "norm", "pwconv")
+
+_MAX_WRAPPER_DEPTH = 3
+_CANONICAL_ROOTS = ("backbone.", "head.")
+_HEAD_ROOTS = ("head.", "head_net.")
+
+# head.deconv_layers_N.<sub>.<rest>   (named or Sequential .0/.1/.2)
+_HEAD_ATTR = re.compile(r"^deconv_layers_(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+# head.deconv_layers.I.<sub>.<rest>   (ModuleList; sub named or indexed)
+_HEAD_LIST = re.compile(r"^deconv_layers\.(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+# head.deconv_layers.I.<leaf>         (ConvTranspose/BN Sequential: the 3DMPPE PoseNet head)
+_POSENET_HEAD = re.compile(r"^deconv_layers\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
+_RESNET_BACKBONE = re.compile(r"^backbone\.(conv1|bn1|layer[1-4])\.")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a checkpoint spells the canonical keys.
+
+    prefixes:      leading components, outermost first (`("module.",)`, `("module.", "_orig_mod.")`).
+    head_prefix:   `head.` (authors) or `head_net.`.
+    head_layout:   `named` (`deconv_layers_N.dwconv/norm/pwconv`), `sequential`
+                   (`deconv_layers_N.0/.1/.2`, the released M/L files) or `modulelist`
+                   (`deconv_layers.{0..n-1}.…`, the fork that upsamples in every layer).
+    head_sublayers: inside a ModuleList layer: `named` or `indexed` (`.0/.1/.2`); for the
+                   other layouts it follows from the layout (set automatically).
+    """
+
+    prefixes: tuple[str, ...] = ()
+    head_prefix: str = "head."
+    head_layout: str = "named"
+    head_sublayers: str = "named"
+
+    def __post_init__(self) -> None:
+        if self.head_layout not in HEAD_LAYOUTS:
+            raise ValueError(f"head_layout must be one of {HEAD_LAYOUTS}, got {self.head_layout!r}")
+        if self.head_sublayers not in ("named", "indexed"):
+            raise ValueError(f"head_sublayers must be 'named' or 'indexed', got {self.head_sublayers!r}")
+        if self.head_prefix not in _HEAD_ROOTS:
+            raise ValueError(f"head_prefix must be one of {_HEAD_ROOTS}, got {self.head_prefix!r}")
+        object.__setattr__(self, "prefixes", tuple(self.prefixes))
+        # sub-layer naming is implied by the named/sequential layouts: normalise so equal dialects compare equal
+        if self.head_layout != "modulelist":
+            object.__setattr__(self, "head_sublayers", "indexed" if self.head_layout == "sequential" else "named")
+
+    @property
+    def is_canonical(self) -> bool:
+        return self == Dialect()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prefixes": list(self.prefixes), "head_prefix": self.head_prefix,
+                "head_layout": self.head_layout, "head_sublayers": self.head_sublayers}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Dialect":
+        return cls(tuple(data.get("prefixes", ())), data.get("head_prefix", "head."),
+                   data.get("head_layout", "named"), data.get("head_sublayers", "named"))
+
+    def summary(self) -> str:
+        pre = "+".join(self.prefixes) if self.prefixes else "none"
+        sub = f" ({self.head_sublayers} sub-layers)" if self.head_layout == "modulelist" else ""
+        return f"prefixes {pre}; head {self.head_prefix!r}; head layout {self.head_layout}{sub}"
+
+
+@dataclass
+class Unwrapped:
+    """The state dict found inside a loaded object, and everything else kept as metadata."""
+
+    state_dict: dict[str, torch.Tensor]
+    wrapper: Optional[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Canonicalized:
+    """`to_canonical` with its bookkeeping: which original key became which canonical key."""
+
+    state_dict: dict[str, torch.Tensor]
+    origin: dict[str, str]  # canonical key -> original key
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (original key, canonical key) dropped
+
+
+# --------------------------------------------------------------------------- unwrapping
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and any(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap(obj: Any) -> Unwrapped:
+    """Find the state dict in `obj`: `network`/`state_dict`/`model_state_dict`/`model` (nested
+    up to 3 levels, recorded as e.g. `model.state_dict`) or bare; the rest becomes metadata."""
+    if not isinstance(obj, Mapping):
+        raise UnknownFormatError(f"top-level object is a {type(obj).__name__}, not a dict of tensors")
+    path: list[str] = []
+    metadata: dict[str, Any] = {}
+    current: Mapping = obj
+    for _ in range(_MAX_WRAPPER_DEPTH):
+        key = next((k for k in WRAPPER_KEYS if k in current and isinstance(current[k], Mapping)), None)
+        if key is None or (_looks_like_state_dict(current) and not _is_tensor_dict(current[key])):
+            break
+        metadata.update(_describe_extras(current, skip=key))
+        path.append(key)
+        current = current[key]
+    state, extras = _split_tensors(current, where=".".join(path) or "top level")
+    metadata.update(extras)
+    metadata.setdefault("has_optimizer", False)
+    return Unwrapped(state, ".".join(path) or None, metadata)
+
+
+def _looks_like_state_dict(obj: Mapping) -> bool:
+    tensors = sum(isinstance(v, torch.Tensor) for v in obj.values())
+    return tensors > 0 and tensors >= len(obj) // 2
+
+
+def _split_tensors(obj: Mapping, where: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not state:
+        example = next(iter(obj), None)
+        what = f"e.g. key {example!r}" if example is not None else "it is empty"
+        raise UnknownFormatError(f"no tensors found at {where} ({what}); not a checkpoint state dict")
+    extras = {k: v for k, v in obj.items() if not isinstance(v, torch.Tensor)}
+    return state, _describe_extras(extras, skip=None)
+
+
+def _describe_extras(obj: Mapping, skip: Optional[str]) -> dict[str, Any]:
+    """JSON-safe metadata from the wrapper's other entries; optimizer tensors are never copied."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if k == skip:
+            continue
+        name = str(k)
+        if name in ("optimizer", "optimizer_state_dict", "optim", "optimizer_states"):
+            out["has_optimizer"] = True
+            out[f"{name}_summary"] = _optimizer_summary(v)
+        else:
+            out[name] = _json_safe(v)
+    return out
+
+
+def _optimizer_summary(opt: Any) -> Any:
+    if isinstance(opt, (list, tuple)):
+        return [_optimizer_summary(o) for o in opt[:4]]
+    if not isinstance(opt, Mapping):
+        return _json_safe(opt, depth=2)
+    groups = opt.get("param_groups") or []
+    group_info = [{k: _json_safe(v) for k, v in g.items() if k != "params"} for g in groups if isinstance(g, Mapping)]
+    state = opt.get("state") or {}
+    return {"param_groups": group_info, "num_state_entries": len(state) if isinstance(state, Mapping) else None}
+
+
+def _json_safe(v: Any, depth: int = 0) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, torch.Tensor):
+        if v.numel() == 1:
+            return v.item()
+        return f"<tensor {list(v.shape)} {str(v.dtype).replace('torch.', '')}>"
+    if depth >= 3:
+        return f"<{type(v).__name__}>"
+    if isinstance(v, Mapping):
+        items = list(v.items())
+        out = {str(k): _json_safe(x, depth + 1) for k, x in items[:50]}
+        if len(items) > 50:
+            out["..."] = f"{len(items) - 50} more entries"
+        return out
+    if isinstance(v, (list, tuple)):
+        out_l = [_json_safe(x, depth + 1) for x in list(v)[:50]]
+        if len(v) > 50:
+            out_l.append(f"... {len(v) - 50} more")
+        return out_l
+    return f"<{type(v).__name__}>"
+
+
+# --------------------------------------------------------------------------- dialects
+def _strip_known(key: str) -> tuple[tuple[str, ...], str]:
+    found: list[str] = []
+    while True:
+        p = next((p for p in KNOWN_PREFIXES if key.startswith(p)), None)
+        if p is None:
+            return tuple(found), key
+        found.append(p)
+        key = key[len(p):]
+
+
+def _common_unknown_prefix(keys: list[str]) -> tuple[str, ...]:
+    """A prefix like `model.` shared by every key, before `backbone.`/`head.` (Lightning-style)."""
+    heads = []
+    for k in keys:
+        m = re.search(r"(?:^|\.)(backbone|head|head_net)\.", k)
+        if m is None:
+            return ()
+        heads.append(k[:m.start(1)])
+    first = heads[0]
+    if not first or any(h != first for h in heads):
+        return ()
+    return tuple(part + "." for part in first[:-1].split("."))
+
+
+def split_prefixes(keys: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The dialect's prefix chain (the most common one) and the keys with prefixes removed."""
+    chains = Counter()
+    stripped = []
+    for k in keys:
+        chain, rest = _strip_known(k)
+        chains[chain] += 1
+        stripped.append(rest)
+    extra = _common_unknown_prefix(stripped)
+    if extra:
+        n = len("".join(extra))
+        stripped = [s[n:] for s in stripped]
+    chain = chains.most_common(1)[0][0] if chains else ()
+    return chain + extra, stripped
+
+
+def detect_dialect(sd: Mapping[str, Any]) -> Dialect:
+    """Recognise the key dialect of a (raw, unwrapped) state dict; refuse foreign or unknown ones."""
+    keys = [str(k) for k in sd]
+    prefixes, bare = split_prefixes(keys)
+    _refuse_foreign(bare, sd, keys)
+    head_keys = [(_head_root(k), k[len(_head_root(k)):]) for k in bare if _head_root(k)]
+    roots = Counter(r for r, _ in head_keys)
+    head_prefix = roots.most_common(1)[0][0] if roots else "head."
+    layouts = Counter(_layer_form(rest) for _, rest in head_keys)
+    layouts.pop(None, None)
+    if not layouts:
+        return Dialect(prefixes, head_prefix)
+    (layout, sub), _ = layouts.most_common(1)[0]
+    return Dialect(prefixes, head_prefix, layout, sub)
+
+
+def _head_root(key: str) -> str:
+    return next((r for r in _HEAD_ROOTS if key.startswith(r)), "")
+
+
+def _layer_form(rest: str) -> Optional[tuple[str, str]]:
+    """(layout, sublayers) a head key is written in, or None for non-layer keys (final_layer)."""
+    if (m := _HEAD_ATTR.match(rest)):
+        return ("sequential", "indexed") if m.group(2).isdigit() else ("named", "named")
+    if (m := _HEAD_LIST.match(rest)):
+        return ("modulelist", "indexed" if m.group(2).isdigit() else "named")
+    return None
+
+
+def _refuse_foreign(bare: list[str], sd: Mapping[str, Any], original: list[str]) -> None:
+    """Raise ForeignCheckpointError / UnknownFormatError when the keys are not ConvNeXtPose's."""
+    def example(pred) -> str:
+        i = next(i for i, k in enumerate(bare) if pred(k))
+        return original[i]
+
+    if any(_RESNET_BACKBONE.match(k) for k in bare):
+        key = example(_RESNET_BACKBONE.match)
+        is_root = any(k.startswith("root.") or "root_fc" in k or "depth_layer" in k or "xy_layer" in k for k in bare)
+        name = "3DMPPE RootNet" if is_root else "3DMPPE PoseNet (or similar)"
+        raise ForeignCheckpointError(f"this is a ResNet-backbone {name} checkpoint, not ConvNeXtPose", key=key)
+    if any(k.startswith("root.") or k.startswith("root_fc") for k in bare):
+        raise ForeignCheckpointError("this is a 3DMPPE RootNet checkpoint, not ConvNeXtPose",
+                                     key=example(lambda k: k.startswith("root")))
+    posenet = [k for k in bare if _head_root(k) and _POSENET_HEAD.match(k[len(_head_root(k)):])]
+    if posenet and not any(_layer_form(k[len(_head_root(k)):]) for k in bare if _head_root(k)):
+        raise ForeignCheckpointError("head.deconv_layers holds ConvTranspose layers (3DMPPE PoseNet head), "
+                                     "not ConvNeXtPose DeConv layers", key=example(lambda k: k in posenet))
+    has_backbone = any(k.startswith("backbone.") for k in bare)
+    has_head = any(_head_root(k) for k in bare)
+    if not has_backbone and any(k.startswith(("stages.", "downsample_layers.", "stem.")) for k in bare):
+        raise ForeignCheckpointError("this is a ConvNeXt backbone/classifier without a pose head, "
+                                     "not a ConvNeXtPose checkpoint", key=original[0])
+    if not has_backbone and not has_head:
+        raise UnknownFormatError("no ConvNeXtPose keys (backbone.*, head.*) in the state dict", key=original[0])
+    if not has_head:
+        raise ArchitectureError("backbone weights only: no head.* keys, so joints and depth cannot be "
+                                "determined", key=original[0])
+
+
+def _canonical_key(bare: str) -> str:
+    """Map one prefix-free key to its canonical name (unchanged when no rule applies)."""
+    root = _head_root(bare)
+    if not root:
+        return bare
+    rest = bare[len(root):]
+    if (m := _HEAD_ATTR.match(rest)):
+        n, sub, leaf = int(m.group(1)), m.group(2), m.group(3)
+    elif (m := _HEAD_LIST.match(rest)):
+        n, sub, leaf = int(m.group(1)) + 1, m.group(2), m.group(3)
+    else:
+        return "head." + rest
+    if sub.isdigit():
+        i = int(sub)
+        if i >= len(SUBLAYER_NAMES):
+            return f"head.{rest}"  # unknown sub-module: keep visible as unexpected
+        sub = SUBLAYER_NAMES[i]
+    return f"head.deconv_layers_{n}.{sub}.{leaf}"
+
+
+def canonicalize(sd: Mapping[str, torch.Tensor], dialect: Optional[Dialect] = None) -> Canonicalized:
+    """Per-key mapping to canonical form, keeping track of origins and duplicates.
+
+    Every rule is applied per key (not only the detected dialect's), so a file mixing two
+    spellings still maps fully; `dialect` is accepted for symmetry with `from_canonical`."""
+    keys = [str(k) for k in sd]
+    _, bare = split_prefixes(keys)  # per key, so a stray unprefixed key still maps
+    out: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
+    dups: list[tuple[str, str]] = []
+    for orig, b in zip(keys, bare):
+        canon = _canonical_key(b)
+        if canon in out:
+            dups.append((orig, canon))
+            continue
+        out[canon] = sd[orig]
+        origin[canon] = orig
+    return Canonicalized(out, origin, dups)
+
+
+def to_canonical(sd: Mapping[str, torch.Tensor], dialect: Optional[Dialect] = None) -> dict[str, torch.Tensor]:
+    """State dict in `dialect` -> canonical keys (SPEC §4). Duplicates keep the first key."""
+    return canonicalize(sd, dialect).state_dict
+
+
+def dialect_key(canon: str, dialect: Dialect) -> str:
+    """One canonical key written in `dialect`."""
+    key = canon
+    if canon.startswith("head."):
+        rest = canon[len("head."):]
+        m = _HEAD_ATTR.match(rest)
+        if m and m.group(2) in SUBLAYER_NAMES:
+            n, sub, leaf = int(m.group(1)), m.group(2), m.group(3)
+            if dialect.head_layout == "sequential" or (dialect.head_layout == "modulelist" and dialect.head_sublayers == "indexed"):
+                sub = str(SUBLAYER_NAMES.index(sub))
+            if dialect.head_layout == "modulelist":
+                rest = f"deconv_layers.{n - 1}.{sub}.{leaf}"
+            else:
+                rest = f"deconv_layers_{n}.{sub}.{leaf}"
+        key = dialect.head_prefix + rest
+    return "".join(dialect.prefixes) + key
+
+
+def from_canonical(sd: Mapping[str, torch.Tensor], dialect: Dialect) -> dict[str, torch.Tensor]:
+    """Canonical state dict -> the same tensors under `dialect`'s key names (order kept)."""
+    return {dialect_key(k, dialect): v for k, v in sd.items()}

@@ -1,0 +1,139 @@
+"""Export the reference model of a checkpoint to ONNX (coordinates out, dynamic batch).
+
+Why the legacy TorchScript exporter (`dynamo=False`): it ships with torch and needs no
+`onnxscript`, it runs offline, and for this network (convs, BatchNorm, bilinear resize,
+softmax, reductions) its output matches the reference to float32 rounding. Height and
+width stay fixed at `input_size` (traced shapes feed the soft-argmax index ranges), so
+only the batch axis is dynamic; the size is stored in the file's metadata.
+
+The file is verified with onnxruntime against the reference model before it is moved
+into place, and written atomically: a failed export leaves no file behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference_model import ArchSpec
+
+from .atomic import atomic_write_bytes
+from .impl import reference_for
+from .onnx_runner import META_INPUT_SIZE, META_SHA256, META_SPEC, load_onnx
+
+DEFAULT_OPSET = 17
+DEFAULT_INPUT_SIZE = (256, 256)
+#: export check: largest |ONNX - reference| accepted, in heatmap units (float32 rounding is ~1e-5)
+VERIFY_ATOL = 1e-3
+INPUT_NAME, OUTPUT_NAME = "images", "coords"
+
+
+class OnnxExportError(Exception):
+    """Export failed or the exported graph does not reproduce the reference. Nothing was written."""
+
+
+def _soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
+    """The straight softmax formulation when the reference offers it: plain ONNX ops, same values."""
+    import reference_model.softargmax as sa
+
+    fn = getattr(sa, "soft_argmax_reference", sa.soft_argmax)
+    return fn(heatmaps.contiguous(), joint_num, depth_dim)
+
+
+class _CoordsGraph(nn.Module):
+    """backbone -> head -> soft-argmax, without the shape checks that confuse the tracer."""
+
+    def __init__(self, model: nn.Module, spec: ArchSpec) -> None:
+        super().__init__()
+        self.model = model
+        self.joint_num, self.depth_dim = spec.joint_num, spec.depth_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        heatmaps = self.model.head(self.model.backbone(images))
+        return _soft_argmax(heatmaps, self.joint_num, self.depth_dim)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    input_size: tuple[int, int]
+    opset: int
+    verified_max_abs: Optional[float]  # None when verification was skipped
+
+
+def export_bytes(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], *,
+                 input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, opset: int = DEFAULT_OPSET,
+                 checkpoint_sha256: Optional[str] = None) -> bytes:
+    """Serialized ONNX model: input `images` (B, 3, H, W) float32 -> output `coords` (B, J, 3)."""
+    spec.heatmap_size(input_size)  # raises for sizes not divisible by 32
+    graph = _CoordsGraph(reference_for(spec, state_dict), spec).eval()
+    example = torch.zeros(1, 3, *input_size)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # the legacy exporter announces its own deprecation and traced-shape notes; neither applies
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (example,), buf, dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    meta = {META_SPEC: spec.to_json(), META_INPUT_SIZE: f"{input_size[0]}x{input_size[1]}",
+            "convnextpose.output": "coords (B, J, 3) in heatmap units: x (width), y (height), z (depth)"}
+    if checkpoint_sha256:
+        meta[META_SHA256] = checkpoint_sha256
+    return _with_metadata(buf.getvalue(), meta)
+
+
+def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise OnnxExportError("the onnx package is needed to write ONNX files "
+                              "(pip install 'pytest-convnextpose[onnx]')") from exc
+    model = onnx.load_from_string(data)
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "pytest-convnextpose"
+    return model.SerializeToString()
+
+
+def verify_file(path: Path, spec: ArchSpec, state_dict: Mapping[str, torch.Tensor],
+                input_size: tuple[int, int], atol: float = VERIFY_ATOL) -> float:
+    """Run the ONNX file (batch of 2, seeded) and the reference; return max |diff| or raise."""
+    images = np.random.default_rng(0).standard_normal((2, 3, *input_size), dtype=np.float32)
+    got = load_onnx(path)(images)
+    with torch.no_grad():
+        want = reference_for(spec, state_dict)(torch.from_numpy(images)).numpy()
+    if got.shape != want.shape:
+        raise OnnxExportError(f"exported graph returns shape {got.shape}, reference {want.shape}")
+    err = float(np.max(np.abs(got.astype(np.float64) - want)))
+    if not np.isfinite(err) or err > atol:
+        raise OnnxExportError(f"exported graph differs from the reference by {err:.3g} heatmap units (limit {atol})")
+    return err
+
+
+def export_onnx(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], out: str | Path, *,
+                input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, opset: int = DEFAULT_OPSET,
+                checkpoint_sha256: Optional[str] = None, verify: bool = True,
+                force: bool = False) -> ExportResult:
+    """Write `out` atomically; with `verify`, onnxruntime must reproduce the reference first."""
+    data = export_bytes(spec, state_dict, input_size=input_size, opset=opset, checkpoint_sha256=checkpoint_sha256)
+    measured: list[float] = []
+
+    def check(tmp: Path) -> None:
+        measured.append(verify_file(tmp, spec, state_dict, input_size))
+
+    path = atomic_write_bytes(out, data, force=force, verify=check if verify else None)
+    return ExportResult(path=Path(path), input_size=input_size, opset=opset,
+                        verified_max_abs=measured[0] if measured else None)
+
+
+def spec_from_metadata(meta: Mapping[str, str]) -> Optional[ArchSpec]:
+    text = meta.get(META_SPEC)
+    return ArchSpec.from_dict(json.loads(text)) if text else None

@@ -1,0 +1,90 @@
+"""The deterministic input set for implementation parity, each case with its own recipe.
+
+Why recipes: a parity failure must print a snippet that rebuilds the very batch that
+failed, so every input here is either seeded NumPy noise (`seeded_images`) or the
+`input` of a golden case (`<case>_expected.pt`), plus the horizontal flips of both.
+Golden files are found as the plugin finds them (`expected.find_golden_case`): a
+`manifest.json` beside the checkpoint or in a `--golden-dir` whose case has the
+checkpoint's SHA-256.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+#: seeded batch: 2 images are enough to show batch effects and cheap for slow ports
+SEEDED_BATCH = 2
+SEED = 0
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """A named float32 batch `(B, 3, H, W)` and a Python expression that rebuilds it."""
+
+    name: str
+    images: np.ndarray
+    recipe: str
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    """A golden case matched to a checkpoint by SHA-256."""
+
+    name: str
+    expected_path: Path
+    input: np.ndarray
+    coords: Optional[np.ndarray]
+    coords_flip_test: Optional[np.ndarray]
+
+
+def seeded_images(n: int, height: int, width: int, seed: int = SEED) -> np.ndarray:
+    """Standard-normal images, like normalised crops in scale; independent of any global RNG."""
+    return np.random.default_rng(seed).standard_normal((n, 3, height, width), dtype=np.float32)
+
+
+def flip_images(images: np.ndarray) -> np.ndarray:
+    """Horizontal flip (width axis), contiguous."""
+    return np.ascontiguousarray(images[..., ::-1])
+
+
+def find_golden(ckpt_path: str | Path, sha256: Optional[str],
+                golden_dirs: Sequence[Path] = ()) -> Optional[GoldenCase]:
+    """The golden case for this checkpoint: a manifest beside it or in `golden_dirs`; else None."""
+    from .expected import find_golden_case
+
+    dirs = [Path(ckpt_path).resolve().parent, *golden_dirs]
+    case = find_golden_case(sha256, dirs)
+    return None if case is None else _load_golden(case.name, case.path)
+
+
+def _load_golden(name: str, path: Path) -> GoldenCase:
+    import torch
+
+    data = torch.load(path, map_location="cpu", weights_only=True)
+
+    def arr(key: str) -> Optional[np.ndarray]:
+        value = data.get(key)
+        return None if value is None else value.detach().numpy().astype(np.float32)
+
+    return GoldenCase(name=name, expected_path=path, input=arr("input"), coords=arr("coords"),
+                      coords_flip_test=arr("coords_flip_test"))
+
+
+def seeded_cases(height: int, width: int) -> list[InputCase]:
+    """The seeded batch and its flip."""
+    images = seeded_images(SEEDED_BATCH, height, width)
+    setup = ("from pytest_convnextpose.parity_inputs import seeded_images",)
+    base = f"seeded_images({SEEDED_BATCH}, {height}, {width}, seed={SEED})"
+    return [InputCase("seeded", images, base, setup),
+            InputCase("seeded-flipped", flip_images(images), f"np.ascontiguousarray({base}[..., ::-1])", setup)]
+
+
+def golden_cases(golden: GoldenCase) -> list[InputCase]:
+    """The golden input batch and its flip."""
+    base = f"torch.load({str(golden.expected_path)!r}, weights_only=True)['input'].numpy()"
+    return [InputCase("golden", golden.input, base),
+            InputCase("golden-flipped", flip_images(golden.input), f"np.ascontiguousarray({base}[..., ::-1])")]

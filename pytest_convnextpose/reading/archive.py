@@ -1,0 +1,42 @@
+"""The torch archive layout shared by zip, tar and directory containers: `<root>/data.pkl`, `data/<key>`.
+
+Why one module: a zip checkpoint, a tar of its unzipped folder and the folder itself differ only in
+how member bytes are found; once validated they are the same record set, read the same way.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..errors import UnsupportedFormatError
+from .errors import ContainerUnsafeError
+
+TORCHSCRIPT_MARKERS = ("constants.pkl", "code/", "bytecode.pkl", "extra/producer_info.json")
+ANCIENT_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
+
+
+def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, kind: str
+               ) -> tuple[dict[str, memoryview], dict[str, int], str]:
+    """Records relative to the single root folder holding `data.pkl` (root "" if at the top)."""
+    names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
+    if ANCIENT_TAR_MEMBERS <= set(names):
+        raise UnsupportedFormatError("the pre-1.0 torch tar format (sys_info/pickle/storages/tensors) "
+                                     "is not supported; re-save the checkpoint with a current torch")
+    pkls = [n for n in names if n == "data.pkl" or (n.endswith("/data.pkl") and n.count("/") == 1)]
+    if not pkls:
+        raise UnsupportedFormatError(f"a {kind} without data.pkl: not a torch checkpoint")
+    if len(pkls) > 1:
+        raise ContainerUnsafeError(f"{kind} holds {len(pkls)} data.pkl records ({', '.join(sorted(pkls)[:3])})")
+    root = pkls[0][: -len("data.pkl")]
+    out: dict[str, memoryview] = {}
+    out_offsets: dict[str, int] = {}
+    for name in names:
+        if not name.startswith(root):
+            raise ContainerUnsafeError(f"{kind} member {name!r} lies outside the checkpoint root "
+                                       f"{root.rstrip('/')!r}")
+        rel = name[len(root):]
+        if rel.startswith(TORCHSCRIPT_MARKERS) or rel in TORCHSCRIPT_MARKERS:
+            raise UnsupportedFormatError("a TorchScript archive (torch.jit.save), not a checkpoint: load it with "
+                                         "torch.jit.load in trusted code and save its state_dict()")
+        out[rel] = records[name]
+        out_offsets[rel] = offsets.get(name, 0)
+    return out, out_offsets, root.rstrip("/")

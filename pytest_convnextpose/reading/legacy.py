@@ -1,0 +1,130 @@
+"""The legacy (non-zip) `torch.save` stream, also the payload of `torch.storage._load_from_bytes`.
+
+Layout: pickle(magic) pickle(protocol 1001) pickle(sys_info) pickle(object) pickle([keys]) and then,
+per key, an int64 element count and the storage's raw bytes. Storages come *after* the object
+pickle, so storages are allocated when the object pickle names them (only after the declared total
+is checked against the bytes left in the file) and filled once the record headers confirm them.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch
+
+from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError
+from .tensors import STORAGE_DTYPES, Storage, flat_from_bytes, itemsize
+from .unpickler import Budget, Global, Unpickler
+
+MAGIC = 0x1950A86A20F9469CFC6C
+PROTOCOL_VERSION = 1001
+#: how every legacy stream starts: pickle protocol 2, LONG1 of 10 bytes holding MAGIC
+PREFIX = b"\x80\x02\x8a\x0a" + MAGIC.to_bytes(10, "little")
+
+
+@dataclass
+class _Declared:
+    storage: Storage
+    location: str
+
+
+class LegacyReader:
+    """Parse one legacy stream in `data` (a view), `base` being its offset in the file."""
+
+    def __init__(self, data: memoryview, *, base: int, budget: Budget,
+                 nested: Optional[Callable[[memoryview, int], Storage]], what: str) -> None:
+        self.data = data
+        self.base = base
+        self.budget = budget
+        self.nested = nested
+        self.what = what
+        self.declared: dict[str, _Declared] = {}
+        self.declared_bytes = 0
+
+    def _pickle(self, pos: int, **kw: Any) -> tuple[Any, int]:
+        up = Unpickler(self.data, start=pos, base_offset=self.base, budget=self.budget, what=self.what, **kw)
+        value = up.load()
+        assert up.end is not None
+        return value, up.end
+
+    def load(self) -> Any:
+        magic, pos = self._pickle(0)
+        if magic != MAGIC:
+            raise PickleCorruptError(f"{self.what}: not a legacy torch stream (bad magic)", offset=self.base)
+        proto, pos = self._pickle(pos)
+        if proto != PROTOCOL_VERSION:
+            raise PickleCorruptError(f"{self.what}: legacy protocol {proto!r}, expected 1001", offset=self.base + pos)
+        sys_info, pos = self._pickle(pos)
+        swap = self._byteswap(sys_info, pos)
+        obj, pos = self._pickle(pos, persistent_load=self._persistent_load, load_from_bytes=self.nested)
+        keys, pos = self._pickle(pos)
+        self._read_storages(keys, pos, swap)
+        return obj
+
+    def _byteswap(self, sys_info: Any, pos: int) -> bool:
+        if type(sys_info) is not dict or type(sys_info.get("little_endian")) is not bool:
+            raise PickleCorruptError(f"{self.what}: bad sys_info record", offset=self.base + pos)
+        return not sys_info["little_endian"]
+
+    def _persistent_load(self, pid: tuple, offset: int) -> Storage:
+        if len(pid) >= 1 and pid[0] == "module":
+            raise ForbiddenPickleError(f"{self.what}: pickled module source code (a whole nn.Module "
+                                       "saved); nothing was executed", offset=offset)
+        if len(pid) != 6 or pid[0] != "storage":
+            raise PickleCorruptError(f"{self.what}: malformed storage id", offset=offset)
+        _, stype, key, location, numel, view_meta = pid
+        if not isinstance(stype, Global) or stype.module != "torch" or stype.name not in STORAGE_DTYPES:
+            raise ForbiddenPickleError(f"{self.what}: storage type {stype!r} not allowed", offset=offset)
+        if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
+            raise PickleCorruptError(f"{self.what}: malformed storage id", offset=offset)
+        dtype = STORAGE_DTYPES[stype.name]
+        known = self.declared.get(key)
+        if known is None:
+            nbytes = numel * itemsize(dtype)
+            self.declared_bytes += nbytes
+            if self.declared_bytes > len(self.data):
+                raise GeometryError(f"{self.what}: storages declare {self.declared_bytes} bytes, more than "
+                                    f"the {len(self.data)} bytes of the stream", offset=offset)
+            flat = torch.empty(numel, dtype=dtype)
+            known = self.declared[key] = _Declared(Storage(key, dtype, numel, flat), location)
+        elif known.storage.dtype != dtype or known.storage.numel != numel:
+            raise GeometryError(f"{self.what}: storage {key!r} declared twice with different types", offset=offset)
+        if view_meta is None:
+            return known.storage
+        return self._view(known.storage, view_meta, offset)
+
+    def _view(self, root: Storage, view_meta: Any, offset: int) -> Storage:
+        if type(view_meta) is not tuple or len(view_meta) != 3:
+            raise PickleCorruptError(f"{self.what}: malformed storage view", offset=offset)
+        view_key, start, size = view_meta
+        if type(view_key) is not str or type(start) is not int or type(size) is not int or \
+                start < 0 or size < 0 or start + size > root.numel:
+            raise GeometryError(f"{self.what}: storage view outside storage {root.key!r}", offset=offset)
+        return Storage(view_key, root.dtype, size, root.flat[start:start + size])
+
+    def _read_storages(self, keys: Any, pos: int, swap: bool) -> None:
+        if type(keys) is not list or not all(type(k) is str for k in keys) or len(set(keys)) != len(keys):
+            raise PickleCorruptError(f"{self.what}: malformed storage key list", offset=self.base + pos)
+        if set(keys) != set(self.declared):
+            raise GeometryError(f"{self.what}: storage key list does not match the storages used",
+                                offset=self.base + pos)
+        for key in keys:
+            storage = self.declared[key].storage
+            if pos + 8 > len(self.data):
+                raise GeometryError(f"{self.what}: truncated before storage {key!r}", offset=self.base + pos)
+            (count,) = struct.unpack_from("<q", self.data, pos)
+            if count != storage.numel:
+                raise GeometryError(f"{self.what}: storage {key!r} record holds {count} elements, "
+                                    f"{storage.numel} declared", offset=self.base + pos)
+            nbytes = count * itemsize(storage.dtype)
+            pos += 8
+            if pos + nbytes > len(self.data):
+                raise GeometryError(f"{self.what}: storage {key!r} needs {nbytes} bytes, "
+                                    f"{len(self.data) - pos} left", offset=self.base + pos)
+            src = flat_from_bytes(self.data[pos:pos + nbytes], storage.dtype, byteswap=swap, where=repr(key))
+            storage.flat.copy_(src)
+            pos += nbytes
+        if pos != len(self.data):
+            raise GeometryError(f"{self.what}: {len(self.data) - pos} unexpected bytes after the last storage",
+                                offset=self.base + pos)

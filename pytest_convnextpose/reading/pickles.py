@@ -1,0 +1,123 @@
+"""Pickle paths: a torch record archive (`data.pkl` + `data/<key>`), a legacy stream, a plain pickle.
+
+All three run the same allowlist machine (`unpickler.Unpickler`); they differ only in where a
+storage's bytes come from. A plain pickle's storages arrive as `torch.storage._load_from_bytes`
+calls whose argument is itself a legacy stream holding exactly one storage; that inner stream may
+not call `_load_from_bytes` again.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
+from .legacy import PREFIX, LegacyReader
+from .limits import Limits
+from .tensors import STORAGE_DTYPES, Storage, flat_from_bytes, itemsize
+from .unpickler import Budget, Global, Unpickler
+
+
+def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
+                        limits: Limits, what: str = "data.pkl") -> Any:
+    """Unpickle `data.pkl` of a torch archive whose records (names relative to the root) are given.
+
+    offsets: file offset of each record (for error messages; 0 where unknown).
+    """
+    if "data.pkl" not in records:
+        raise PickleCorruptError("no data.pkl record")
+    swap = _byteswap(records)
+    budget = Budget(limits)
+    storages: dict[str, Storage] = {}
+
+    def persistent_load(pid: tuple, offset: int) -> Storage:
+        if len(pid) != 5 or pid[0] != "storage":
+            raise PickleCorruptError(f"{what}: malformed storage id", offset=offset)
+        _, stype, key, location, numel = pid
+        if not isinstance(stype, Global) or stype.module != "torch" or stype.name not in STORAGE_DTYPES:
+            raise ForbiddenPickleError(f"{what}: storage type {stype!r} not allowed", offset=offset)
+        if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
+            raise PickleCorruptError(f"{what}: malformed storage id", offset=offset)
+        dtype = STORAGE_DTYPES[stype.name]
+        known = storages.get(key)
+        if known is not None:
+            if known.dtype != dtype or known.numel != numel:
+                raise GeometryError(f"{what}: storage {key!r} used with two different types", offset=offset)
+            return known
+        name = f"data/{key}"
+        record = records.get(name)
+        if record is None:
+            raise GeometryError(f"{what}: storage record {name!r} is missing", offset=offset)
+        nbytes = numel * itemsize(dtype)
+        if nbytes != len(record):
+            raise GeometryError(f"{what}: storage {key!r} declares {numel} x {itemsize(dtype)} bytes, "
+                                f"its record holds {len(record)}", offset=offsets.get(name, offset))
+        flat = flat_from_bytes(record, dtype, byteswap=swap, where=repr(name))
+        storage = storages[key] = Storage(key, dtype, numel, flat)
+        return storage
+
+    up = Unpickler(records["data.pkl"], base_offset=offsets.get("data.pkl", 0), budget=budget,
+                   persistent_load=persistent_load, what=what)
+    obj = up.load()
+    _no_trailing(up, records["data.pkl"], what, offsets.get("data.pkl", 0))
+    return obj
+
+
+def _byteswap(records: Mapping[str, memoryview]) -> bool:
+    order = records.get("byteorder")
+    if order is None:
+        return False
+    text = bytes(order).strip()
+    if text not in (b"little", b"big"):
+        raise PickleCorruptError(f"byteorder record says {text[:16]!r}, expected little or big")
+    return text == b"big"
+
+
+def _no_trailing(up: Unpickler, data: memoryview, what: str, base: int) -> None:
+    if up.end is not None and up.end != len(data):
+        raise PickleCorruptError(f"{what}: {len(data) - up.end} bytes after the pickle's STOP",
+                                 offset=base + up.end)
+
+
+def load_legacy(data: memoryview, *, limits: Limits, base: int = 0) -> Any:
+    """A whole file in the legacy `torch.save` format."""
+    budget = Budget(limits)
+    return LegacyReader(data, base=base, budget=budget, nested=None, what="legacy stream").load()
+
+
+def load_plain_pickle(data: memoryview, *, limits: Limits) -> Any:
+    """A plain pickle (e.g. `pickle.dumps(state_dict)`) whose storages use `_load_from_bytes`."""
+    budget = Budget(limits)
+
+    def load_from_bytes(blob: memoryview, offset: int) -> Storage:
+        base = _offset_in(data, blob, offset)
+        if budget.depth >= limits.max_load_from_bytes_depth:
+            raise PickleLimitError("nested _load_from_bytes", offset=base)
+        if bytes(blob[:len(PREFIX)]) != PREFIX:
+            raise PickleCorruptError("_load_from_bytes payload is not a legacy torch stream", offset=base)
+        budget.depth += 1
+        try:
+            reader = LegacyReader(blob, base=base, budget=budget, nested=None,
+                                  what="_load_from_bytes payload")
+            result = reader.load()
+        finally:
+            budget.depth -= 1
+        if not isinstance(result, Storage):
+            raise ForbiddenPickleError("_load_from_bytes payload is not a single storage", offset=base)
+        return result
+
+    up = Unpickler(data, budget=budget, load_from_bytes=load_from_bytes, what="pickle")
+    obj = up.load()
+    _no_trailing(up, data, "pickle", 0)
+    return obj
+
+
+def _offset_in(outer: memoryview, inner: memoryview, fallback: int) -> int:
+    """Byte offset of `inner` inside `outer` when it is a slice of it (for messages)."""
+    try:
+        import ctypes
+        a = ctypes.addressof(ctypes.c_char.from_buffer(outer)) if not outer.readonly else None
+        b = ctypes.addressof(ctypes.c_char.from_buffer(inner)) if not inner.readonly else None
+        if a is not None and b is not None and 0 <= b - a < len(outer):
+            return b - a
+    except (TypeError, ValueError):
+        pass
+    return fallback

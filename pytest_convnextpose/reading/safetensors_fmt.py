@@ -1,0 +1,112 @@
+"""safetensors files validated header-first, tensors built as views of the file buffer.
+
+The format is simple on purpose, so the checks are exhaustive: header length inside the file and
+under the library's limit, a UTF-8 JSON object without duplicate keys, known dtypes, non-negative
+integer shapes, offsets whose length is exactly numel x itemsize, and tensors that tile the data
+buffer exactly (no gap, no overlap, nothing left over), as the reference implementation requires.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+import torch
+
+from .errors import SafetensorsHeaderError
+from .limits import Limits
+from .tensors import flat_from_bytes, itemsize
+
+DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "C64": torch.complex64,
+}
+for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
+                     ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
+    if hasattr(torch, _attr):
+        DTYPES[_name] = getattr(torch, _attr)
+
+
+def looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack_from("<Q", head)
+    return 8 + n <= size and head[8:9] == b"{"
+
+
+def read_safetensors(buf: memoryview, limits: Limits) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if len(buf) < 8:
+        raise SafetensorsHeaderError("safetensors file shorter than its 8-byte header length", offset=0)
+    (n,) = struct.unpack_from("<Q", buf)
+    if n > limits.max_safetensors_header:
+        raise SafetensorsHeaderError(f"header length {n} exceeds the {limits.max_safetensors_header}-byte limit", offset=0)
+    if 8 + n > len(buf):
+        raise SafetensorsHeaderError(f"header length {n} runs past the end of the file ({len(buf)} bytes)", offset=0)
+    header = _parse_header(bytes(buf[8:8 + n]))
+    data = buf[8 + n:]
+    metadata = _metadata(header.pop("__metadata__", None))
+    spans = []
+    for name, info in header.items():
+        dtype, shape, begin, end = _entry(name, info)
+        expected = math.prod(shape) * itemsize(dtype)
+        if end - begin != expected:
+            raise SafetensorsHeaderError(f"tensor {name!r}: offsets span {end - begin} bytes, shape and dtype "
+                                         f"need {expected}", offset=8 + n + begin)
+        spans.append((begin, end, name, dtype, shape))
+    spans.sort(key=lambda s: (s[0], s[1]))
+    cursor = 0
+    for begin, end, name, _, _ in spans:
+        if begin != cursor:
+            raise SafetensorsHeaderError(f"tensor {name!r} starts at {begin}, expected {cursor} (gap or "
+                                         "overlap in the data buffer)", offset=8 + n + begin)
+        cursor = end
+    if cursor != len(data):
+        raise SafetensorsHeaderError(f"tensors cover {cursor} bytes of a {len(data)}-byte data buffer",
+                                     offset=8 + n + cursor)
+    tensors = {name: flat_from_bytes(data[begin:end], dtype, where=repr(name)).reshape(shape)
+               for begin, end, name, dtype, shape in spans}
+    return {name: tensors[name] for name in header}, metadata
+
+
+def _parse_header(raw: bytes) -> dict[str, Any]:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise SafetensorsHeaderError(f"header names {dup!r} twice", offset=8)
+        return dict(pairs)
+
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, SafetensorsHeaderError):
+            raise
+        raise SafetensorsHeaderError(f"header is not valid UTF-8 JSON ({type(exc).__name__})", offset=8) from None
+    if type(header) is not dict:
+        raise SafetensorsHeaderError("header is not a JSON object", offset=8)
+    return header
+
+
+def _metadata(meta: Any) -> dict[str, str]:
+    if meta is None:
+        return {}
+    if type(meta) is not dict or not all(type(k) is str and type(v) is str for k, v in meta.items()):
+        raise SafetensorsHeaderError("__metadata__ must map strings to strings", offset=8)
+    return dict(meta)
+
+
+def _entry(name: str, info: Any) -> tuple[torch.dtype, tuple[int, ...], int, int]:
+    if type(info) is not dict or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise SafetensorsHeaderError(f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets", offset=8)
+    dtype = DTYPES.get(info["dtype"]) if type(info["dtype"]) is str else None
+    if dtype is None:
+        raise SafetensorsHeaderError(f"tensor {name!r}: unknown dtype {info['dtype']!r}", offset=8)
+    shape, offsets = info["shape"], info["data_offsets"]
+    if type(shape) is not list or len(shape) > 64 or not all(type(d) is int and 0 <= d < 2**62 for d in shape):
+        raise SafetensorsHeaderError(f"tensor {name!r}: shape must be a list of non-negative ints", offset=8)
+    if type(offsets) is not list or len(offsets) != 2 or not all(type(o) is int and 0 <= o < 2**62 for o in offsets) \
+            or offsets[0] > offsets[1]:
+        raise SafetensorsHeaderError(f"tensor {name!r}: data_offsets must be [begin, end] with begin <= end", offset=8)
+    return dtype, tuple(shape), offsets[0], offsets[1]

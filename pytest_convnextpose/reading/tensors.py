@@ -1,0 +1,97 @@
+"""Storages and tensor views built from bytes, after their geometry is checked against those bytes.
+
+Why here and not in torch: the bytes come from an untrusted file, so every declared element
+count, offset, size and stride is compared with the bytes actually present *before* a tensor is
+built. Tensors are zero-copy views of the file buffer when its alignment allows (fast, and peak
+memory stays near the file size); otherwise the bytes are copied once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import torch
+
+from .errors import GeometryError
+
+#: pickled storage class name (`torch.<name>`) -> element dtype
+STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool, "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128, "UntypedStorage": torch.uint8,
+}
+
+#: dtypes that may appear as plain values (`torch.float32` pickled as a global)
+DTYPE_NAMES: dict[str, torch.dtype] = {
+    name: getattr(torch, name) for name in (
+        "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+        "bool", "complex64", "complex128", "float", "double", "half", "long", "int", "short")
+}
+
+
+def itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+@dataclass
+class Storage:
+    """A typed storage: a flat 1-D tensor of `numel` elements, and where it came from."""
+
+    key: str
+    dtype: torch.dtype
+    numel: int
+    flat: torch.Tensor
+
+
+def flat_from_bytes(view: memoryview, dtype: torch.dtype, *, byteswap: bool = False,
+                    where: str = "") -> torch.Tensor:
+    """A 1-D tensor over `view` (zero-copy when aligned and writable), validated for its dtype.
+
+    `len(view)` must already be a multiple of the element size (callers check the geometry).
+    """
+    size = itemsize(dtype)
+    if len(view) % size:
+        raise GeometryError(f"storage {where} has {len(view)} bytes, not a multiple of {size}")
+    if len(view) == 0:
+        flat = torch.empty(0, dtype=dtype)
+    else:
+        raw = torch.frombuffer(view, dtype=torch.uint8) if not view.readonly else \
+            torch.frombuffer(bytearray(view), dtype=torch.uint8)
+        if raw.data_ptr() % size:
+            raw = raw.clone()  # misaligned in the file: copy once to an aligned buffer
+        if byteswap and size > 1:
+            raw = raw.view(-1, size).flip(-1).reshape(-1).clone()
+        flat = raw.view(dtype)
+    if dtype == torch.bool and flat.numel() and bool(flat.view(torch.uint8).gt(1).any()):
+        raise GeometryError(f"bool storage {where} holds bytes other than 0 and 1")
+    return flat
+
+
+def check_view(storage: Storage, offset: object, size: object, stride: object, *, max_dims: int,
+               where: str) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """Check that a view (offset, size, stride) of `storage` stays inside its elements."""
+    if type(offset) is not int or offset < 0:
+        raise GeometryError(f"tensor {where}: storage offset {offset!r} is not a non-negative int")
+    if not _is_int_tuple(size) or not _is_int_tuple(stride):
+        raise GeometryError(f"tensor {where}: size/stride must be tuples of non-negative ints")
+    if len(size) != len(stride):
+        raise GeometryError(f"tensor {where}: {len(size)} sizes but {len(stride)} strides")
+    if len(size) > max_dims:
+        raise GeometryError(f"tensor {where}: {len(size)} dimensions (limit {max_dims})")
+    if offset > storage.numel:
+        raise GeometryError(f"tensor {where}: offset {offset} beyond storage of {storage.numel} elements")
+    if all(s > 0 for s in size):
+        last = offset + sum((s - 1) * st for s, st in zip(size, stride))
+        if last >= storage.numel:
+            raise GeometryError(f"tensor {where}: view reaches element {last} of a storage of "
+                                f"{storage.numel} elements")
+    return offset, tuple(size), tuple(stride)
+
+
+def view_of(storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+    """The tensor for a checked view; sharing the storage's memory like torch.load does."""
+    return storage.flat.as_strided(size, stride, offset)
+
+
+def _is_int_tuple(value: object) -> bool:
+    return isinstance(value, tuple) and all(type(v) is int and 0 <= v < 2**62 for v in value)

@@ -1,0 +1,147 @@
+"""Helpers shared by the checkpoint tests: small specs, dialect layouts, and writers.
+
+Writers use `pytest_convnextpose.writing.write_container` when it exists (all containers);
+until then `torch.save` covers the two torch formats. The released layout (zip archive
+named `.tar`, zip root `snapshot_83.pth/`, storages tagged `cuda:0`) is written by
+`save_released_layout` without a GPU: torch records a storage's location through
+`torch.serialization.location_tag`, which we patch for the duration of the save.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator, Optional
+from unittest import mock
+
+import torch
+from torch import nn
+
+from pytest_convnextpose.keymap import Dialect
+from reference_model import ArchSpec
+from reference_model.model import ConvNeXtBN
+
+#: a tiny spec (77k parameters) like the golden `tiny` case; used for every matrix test
+SMALL_SPEC = ArchSpec(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
+                      head_upsample=(True, True, False), depth_dim=8, joint_num=18)
+
+#: one dialect per SPEC §3 rule, plus combinations; names are test ids
+DIALECTS: dict[str, Dialect] = {
+    "canonical": Dialect(),
+    "module": Dialect(prefixes=("module.",)),
+    "orig_mod": Dialect(prefixes=("_orig_mod.",)),
+    "module+orig_mod": Dialect(prefixes=("module.", "_orig_mod.")),
+    "orig_mod+module": Dialect(prefixes=("_orig_mod.", "module.")),
+    "head_net": Dialect(head_prefix="head_net."),
+    "sequential": Dialect(prefixes=("module.",), head_layout="sequential"),
+    "modulelist": Dialect(head_layout="modulelist", head_sublayers="named"),
+    "modulelist-indexed": Dialect(prefixes=("module.",), head_layout="modulelist", head_sublayers="indexed"),
+    "head_net+sequential": Dialect(prefixes=("module.",), head_prefix="head_net.", head_layout="sequential"),
+}
+
+#: containers `torch.save` can write without the writing module
+TORCH_CONTAINERS = ("torch-zip", "torch-legacy")
+
+
+def writing_containers() -> tuple[str, ...]:
+    """Containers the project's writer supports (just the torch ones until it exists)."""
+    try:
+        from pytest_convnextpose import writing  # noqa: F401
+    except ImportError:
+        return TORCH_CONTAINERS
+    return ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
+
+
+def save(obj: Any, path: Path, container: str, root_name: Optional[str] = None, location: str = "cpu") -> Path:
+    """Write `obj` in `container` (storages tagged `location`); returns the path written.
+
+    safetensors holds a flat tensor dict only, so a wrapper is dropped there (`wrapper` None)."""
+    try:
+        from pytest_convnextpose.writing import write_container
+    except ImportError:
+        write_container = None
+    if container == "safetensors" and isinstance(obj, dict):
+        obj = next((v for v in obj.values() if isinstance(v, dict)), obj)
+    if write_container is not None:
+        write_container(obj, path, container, root_name=root_name, location=location)
+        return Path(path)
+    with storages_tagged(location) if location != "cpu" else contextlib.nullcontext():
+        if container == "torch-zip":
+            torch.save(obj, path)
+        elif container == "torch-legacy":
+            torch.save(obj, path, _use_new_zipfile_serialization=False)
+        else:
+            raise ValueError(f"cannot write {container} without pytest_convnextpose.writing")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def storages_tagged(location: str) -> Iterator[None]:
+    """Make `torch.save` record every storage as living on `location` (e.g. `cuda:0`)."""
+    with mock.patch("torch.serialization.location_tag", lambda storage: location):
+        yield
+
+
+def save_released_layout(obj: Any, directory: Path, name: str = "ConvNeXtPose_X.tar",
+                         snapshot: str = "snapshot_83.pth.tar") -> Path:
+    """Write like the released files: `torch.save` to `snapshot_83.pth.tar` (zip root
+    `snapshot_83.pth/`) with storages on `cuda:0`, then rename to a `.tar` name."""
+    tmp = Path(directory) / snapshot
+    with storages_tagged("cuda:0"):
+        torch.save(obj, tmp)
+    out = Path(directory) / name
+    os.replace(tmp, out)
+    return out
+
+
+# --------------------------------------------------------------------------- dialect layouts
+class _SeqHead(nn.Module):
+    """A head whose layers are `nn.Sequential(dwconv, norm, pwconv, ReLU, up)` (released M/L files)."""
+
+    def __init__(self, spec: ArchSpec, head_list: bool, indexed: bool) -> None:
+        super().__init__()
+        in_ch, layers = spec.dims[-1], []
+        for ch, k in zip(spec.head_channels, spec.head_kernels):
+            parts = [nn.Conv2d(in_ch, in_ch, k, padding=k // 2, groups=in_ch), nn.BatchNorm2d(in_ch),
+                     nn.Conv2d(in_ch, ch, 1)]
+            layers.append(nn.Sequential(*parts) if indexed else _Named(*parts))
+            in_ch = ch
+        if head_list:
+            self.deconv_layers = nn.ModuleList(layers)
+        else:
+            for i, layer in enumerate(layers, start=1):
+                self.add_module(f"deconv_layers_{i}", layer)
+        self.final_layer = nn.Conv2d(in_ch, spec.joint_num * spec.depth_dim, 1)
+
+
+class _Named(nn.Module):
+    def __init__(self, dw: nn.Module, norm: nn.Module, pw: nn.Module) -> None:
+        super().__init__()
+        self.dwconv, self.norm, self.pwconv = dw, norm, pw
+
+
+def dialect_module(spec: ArchSpec, dialect: Dialect) -> nn.Module:
+    """An nn.Module tree laid out as `dialect` says, built without the key mapper, so
+    `load_state_dict(from_canonical(sd, dialect), strict=True)` is an independent check."""
+    net = nn.Module()
+    net.backbone = ConvNeXtBN(spec.depths, spec.dims)
+    head_list = dialect.head_layout == "modulelist"
+    indexed = dialect.head_layout == "sequential" or (head_list and dialect.head_sublayers == "indexed")
+    net.add_module(dialect.head_prefix.rstrip("."), _SeqHead(spec, head_list, indexed))
+    for prefix in reversed(dialect.prefixes):
+        outer = nn.Module()
+        outer.add_module(prefix.rstrip("."), net)
+        net = outer
+    return net
+
+
+def all_tensors(obj: Any) -> Iterator[Any]:
+    """Every tensor reachable in a nested dict/list (to show metadata holds none)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from all_tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from all_tensors(v)

@@ -1,0 +1,456 @@
+"""Generate legitimate and hostile checkpoint files in a temporary folder (no binary blobs committed).
+
+Every code-running payload only touches a marker file (`marker`), so a test can prove that nothing
+ran by checking the marker does not exist, and a positive control can prove that the payload is
+live by running it through plain `pickle.loads` in a subprocess and seeing the marker appear.
+
+`legit_files(tmp)` writes one legitimate file per container; `hostile_cases(tmp, marker)` yields
+`Case(name, path, family)` where `family` is the `CheckpointError` subclass the reader must raise.
+"""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tarfile
+import warnings
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+
+from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, ResourceLimitError,
+                                        UnsafeContentError, UnsupportedFormatError)
+from pytest_convnextpose.writing import torch_zip_bytes, write_container
+
+LEGACY_HEAD = (b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19." + b"\x80\x02M\xe9\x03." +
+               b"\x80\x02}q\x00(X\r\x00\x00\x00little_endianq\x01\x88u.")
+
+
+# -- small legitimate objects -------------------------------------------------------------------
+def small_state() -> dict:
+    """A tiny training snapshot: wrapper, BatchNorm buffers, a view, AdamW state."""
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(2, 2, 4, 4, generator=gen)).sum().backward()
+    opt.step()
+    return {"epoch": 83, "network": model.state_dict(), "optimizer": opt.state_dict()}
+
+
+def flat_state() -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return {"a.weight": torch.randn(3, 2, generator=gen), "a.bias": torch.zeros(3),
+            "n.num_batches_tracked": torch.tensor(7), "h": torch.ones(4, dtype=torch.float16)}
+
+
+LEGIT_CONTAINERS = ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
+
+
+def legit_files(tmp: Path, location: str = "cpu") -> dict[str, tuple[Path, object]]:
+    """container -> (path, object written) for every container we read."""
+    out = {}
+    for container in LEGIT_CONTAINERS:
+        obj = flat_state() if container == "safetensors" else small_state()
+        path = tmp / f"legit-{container}-{location.replace(':', '')}"
+        write_container(obj, path, container, root_name="snapshot_83.pth", location=location)
+        out[container] = (path, obj)
+    return out
+
+
+# -- payload pickles ----------------------------------------------------------------------------
+def _u(text: str) -> bytes:
+    return text.encode("raw-unicode-escape")
+
+
+def payloads(marker: Path) -> dict[str, bytes]:
+    """Raw pickles, each of which creates `marker` when given to `pickle.loads`."""
+    m = str(marker)
+    cmd = _u(f"touch {m}")
+    code = _u(f"open({m!r}, 'w').close()")
+    return {
+        "os.system": b"cos\nsystem\n(V" + cmd + b"\ntR.",
+        "posix.system": b"cposix\nsystem\n(V" + cmd + b"\ntR.",
+        "eval": b"cbuiltins\neval\n(V" + code + b"\ntR.",
+        "exec-proto4": _stack_global_call("builtins", "exec", code.decode()),
+        "subprocess": b"csubprocess\ncall\n((Vtouch\nV" + _u(m) + b"\nltR.",
+        "getattr-import": (b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(V" + cmd +
+                           b"\ntR."),
+        "torch.load-global": _torch_load_payload(marker),
+        "inst-opcode": b"(Vtouch " + _u(m) + b"\nios\nsystem\n.",
+        "obj-opcode": b"(cos\nsystem\nV" + cmd + b"\no.",
+        "nested-load_from_bytes": _load_from_bytes_call(legacy_stream(b"\x80\x02" + b"cos\nsystem\n(V" + cmd + b"\ntR.")),
+        "double-nested-load_from_bytes": _load_from_bytes_call(
+            legacy_stream(b"\x80\x02" + _load_from_bytes_call(legacy_stream(b"\x80\x02cos\nsystem\n(V" + cmd +
+                                                                            b"\ntR."))[2:])),
+    }
+
+
+def _stack_global_call(module: str, name: str, arg: str) -> bytes:
+    def s(text: str) -> bytes:
+        raw = text.encode()
+        return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
+    return b"\x80\x04" + s(module) + s(name) + b"\x93" + s(arg) + b"\x85R."
+
+
+def _torch_load_payload(marker: Path) -> bytes:
+    """`torch.load(<file>, weights_only=False)` of a file that runs os.system: a global that looks
+    harmless to a blocklist that only knows os/subprocess."""
+    inner = marker.with_suffix(".inner.pt")
+    inner.write_bytes(legacy_stream(b"\x80\x02cos\nsystem\n(V" + _u(f"touch {marker}") + b"\ntR."))
+    return (b"ctorch\nload\n(V" + _u(str(inner)) + b"\ntR.")
+
+
+def _load_from_bytes_call(blob: bytes) -> bytes:
+    return b"\x80\x02ctorch.storage\n_load_from_bytes\n(B" + struct.pack("<I", len(blob)) + blob + b"tR."
+
+
+def legacy_stream(obj_pickle: bytes, keys: Optional[list[str]] = None, tail: bytes = b"") -> bytes:
+    """A legacy torch stream around an arbitrary object pickle."""
+    keys_pickle = b"\x80\x02]q\x00(" + b"".join(b"X" + struct.pack("<I", len(k)) + k.encode() for k in keys or []) + b"e."
+    return LEGACY_HEAD + obj_pickle + keys_pickle + tail
+
+
+# -- containers around a pickle -----------------------------------------------------------------
+def zip_bytes(records: list[tuple[str, bytes]], method: int = zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are the point of some cases
+        with zipfile.ZipFile(buf, "w", method) as zf:
+            for name, data in records:
+                zf.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+    return buf.getvalue()
+
+
+def tar_bytes(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tar.addfile(member)
+            else:
+                info = tarfile.TarInfo(member[0])
+                info.size = len(member[1])
+                tar.addfile(info, io.BytesIO(member[1]))
+    return buf.getvalue()
+
+
+def archive_records(obj: object, root: str = "archive") -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(torch_zip_bytes(obj, root))) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def with_data_pkl(records: list[tuple[str, bytes]], data_pkl: bytes) -> list[tuple[str, bytes]]:
+    return [(n, data_pkl if n.endswith("/data.pkl") else d) for n, d in records]
+
+
+def in_every_container(tmp: Path, name: str, pickle_bytes: bytes) -> Iterator[tuple[str, Path]]:
+    """`pickle_bytes` as the object pickle of each pickle-bearing container."""
+    base = archive_records({"x": torch.zeros(2)})
+    recs = with_data_pkl(base, pickle_bytes)
+    zpath = tmp / f"{name}.zip.tar"
+    zpath.write_bytes(zip_bytes(recs))
+    yield "torch-zip", zpath
+    tpath = tmp / f"{name}.tar"
+    tpath.write_bytes(tar_bytes(recs))
+    yield "tar-directory", tpath
+    dpath = tmp / f"{name}.dir"
+    for rec_name, data in recs:
+        target = dpath / rec_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    yield "directory", dpath
+    lpath = tmp / f"{name}.legacy"
+    lpath.write_bytes(legacy_stream(pickle_bytes))
+    yield "torch-legacy", lpath
+    ppath = tmp / f"{name}.pkl"
+    ppath.write_bytes(pickle_bytes if pickle_bytes.startswith(b"\x80") else b"\x80\x02" + pickle_bytes)
+    yield "pickle", ppath
+    npath = tmp / f"{name}.inner.pkl"
+    npath.write_bytes(_load_from_bytes_call(legacy_stream(b"\x80\x02" + pickle_bytes.removeprefix(b"\x80\x02"))))
+    yield "pickle(_load_from_bytes)", npath
+
+
+@dataclass
+class Case:
+    name: str
+    path: Path
+    family: type[CheckpointError]
+
+
+def hostile_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    """Every hostile or malformed file of the corpus, with the error family it must meet."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for pname, payload in payloads(marker).items():
+        for container, path in in_every_container(tmp, pname.replace(".", "_"), payload):
+            yield Case(f"{pname}@{container}", path, UnsafeContentError)
+    yield from _mutation_cases(tmp)
+    yield from _zip_cases(tmp, marker)
+    yield from _geometry_cases(tmp)
+    yield from _tar_cases(tmp, marker)
+    yield from _folder_cases(tmp, marker)
+    yield from _safetensors_cases(tmp)
+    yield from _graph_cases(tmp)
+
+
+# -- pickles that mutate or misuse objects without a forbidden global ----------------------------
+_TENSOR = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x02tQ"
+           b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rtp0\nR")
+
+
+def _mutation_cases(tmp: Path) -> Iterator[Case]:
+    bodies = {
+        "setitem-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"K\x00G@X\xc0\x00\x00\x00\x00\x00su.",
+        "setitems-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"(K\x00K\x09uu.",
+        "build-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"}(Vdata\nK\x01ubu.",
+        "append-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"K\x01au.",
+        "reduce-tensor-from-int": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x00)"
+                                  b")\x89ccollections\nOrderedDict\n)RtRu.",
+        "backward-hooks": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\n"
+                          b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)R"
+                          b"(K\x00cos\nsystem\nutRu.",
+        "storage-type-os": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n((Vstorage\ncos\nsystem\n"
+                           b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.",
+        "setitem-on-global": b"\x80\x02ccollections\nOrderedDict\nVx\nK\x01s.",
+        "call-storage-class": b"\x80\x02ctorch\nFloatStorage\n(K\x02tR.",
+    }
+    recs = archive_records({"x": torch.zeros(2)})
+    for name, body in bodies.items():
+        path = tmp / f"{name}.zip"
+        path.write_bytes(zip_bytes(with_data_pkl(recs, body)))
+        yield Case(f"{name}@torch-zip", path, UnsafeContentError)
+        lpath = tmp / f"{name}.legacy"
+        # legacy storage ids have 6 fields; mutation checks must fire regardless
+        lpath.write_bytes(legacy_stream(body.replace(b"K\x02tQ", b"K\x02NtQ"), keys=["0"],
+                                        tail=struct.pack("<q", 2) + bytes(8)))
+        yield Case(f"{name}@torch-legacy", lpath, UnsafeContentError)
+
+
+# -- zip structure ------------------------------------------------------------------------------
+def _zip_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    recs = archive_records({"x": torch.zeros(2)})
+    evil = payloads(marker)["os.system"]
+    pkl_name = next(n for n, _ in recs if n.endswith("data.pkl"))
+    for order, extra in (("payload-first", [(pkl_name, evil)] + recs), ("payload-last", recs + [(pkl_name, evil)])):
+        path = tmp / f"dup-{order}.zip"
+        path.write_bytes(zip_bytes(extra))
+        yield Case(f"duplicate-data.pkl-{order}@torch-zip", path, UnsafeContentError)
+    # DEFLATE bomb: 256 MiB of zeros in ~260 KB, as a storage record
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(1 << 20)
+    body = b"".join(comp.compress(chunk) for _ in range(256)) + comp.flush()
+    bomb = _raw_zip([(pkl_name, legit_pkl_for(recs), 0, None), ("archive/data/0", body, 8, (256 << 20, 0))])
+    path = tmp / "deflate-bomb.zip"
+    path.write_bytes(bomb)
+    yield Case("deflate-bomb@torch-zip", path, ResourceLimitError)
+    # A deflated entry that inflates to more than it declares
+    small = zlib.compressobj(9, zlib.DEFLATED, -15)
+    lie = small.compress(bytes(4096)) + small.flush()
+    path = tmp / "deflate-lie.zip"
+    path.write_bytes(_raw_zip([(pkl_name, legit_pkl_for(recs), 0, None), ("archive/data/0", lie, 8, (8, zlib.crc32(bytes(8))))]))
+    yield Case("deflate-declares-less@torch-zip", path, CorruptFileError)
+    # entry size beyond the file
+    good = zip_bytes(recs)
+    path = tmp / "zip-size-beyond-file.zip"
+    path.write_bytes(_patch_central_size(good, "archive/data/0", 1 << 30))
+    yield Case("zip-entry-beyond-file@torch-zip", path, CheckpointError)
+    # TorchScript archive
+    script = torch.jit.script(torch.nn.Linear(2, 2))
+    path = tmp / "scripted.pt"
+    torch.jit.save(script, str(path))
+    yield Case("torchscript@zip", path, UnsupportedFormatError)
+    # zip whose data.pkl names storages that are not there
+    path = tmp / "missing-record.zip"
+    path.write_bytes(zip_bytes([r for r in recs if not r[0].endswith("data/0")]))
+    yield Case("missing-storage-record@torch-zip", path, CorruptFileError)
+
+
+def legit_pkl_for(recs: list[tuple[str, bytes]]) -> bytes:
+    return next(d for n, d in recs if n.endswith("data.pkl"))
+
+
+def _raw_zip(entries: list[tuple[str, bytes, int, Optional[tuple[int, int]]]]) -> bytes:
+    """A zip written by hand so declared sizes/CRCs can lie. entry: (name, stored bytes, method,
+    (declared uncompressed size, crc) or None for the truth)."""
+    out, central = bytearray(), bytearray()
+    for name, data, method, declared in entries:
+        usize, crc = declared if declared else (len(data), zlib.crc32(data))
+        raw = name.encode()
+        off = len(out)
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), usize, len(raw), 0)
+        out += raw + data
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data),
+                               usize, len(raw), 0, 0, 0, 0, 0, off) + raw
+    cd_off = len(out)
+    out += central
+    out += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), cd_off, 0)
+    return bytes(out)
+
+
+def _patch_central_size(data: bytes, name: str, size: int) -> bytes:
+    buf = bytearray(data)
+    pos = buf.find(b"PK\x01\x02" + b"", buf.find(b"PK\x01\x02"))
+    while pos >= 0:
+        n = struct.unpack_from("<H", buf, pos + 28)[0]
+        if bytes(buf[pos + 46:pos + 46 + n]).decode() == name:
+            struct.pack_into("<II", buf, pos + 20, size, size)
+            return bytes(buf)
+        pos = buf.find(b"PK\x01\x02", pos + 4)
+    raise KeyError(name)
+
+
+# -- declared sizes vs bytes present -------------------------------------------------------------
+def _geometry_cases(tmp: Path) -> Iterator[Case]:
+    def tensor_pkl(numel: int, offset: int, size: tuple[int, ...], stride: tuple[int, ...], legacy: bool) -> bytes:
+        ints = lambda vals: b"(" + b"".join(b"J" + struct.pack("<i", v) for v in vals) + b"t"
+        pid = b"((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ" + struct.pack("<i", numel) + (b"N" if legacy else b"") + b"tQ"
+        return (b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n" + pid + b"J" + struct.pack("<i", offset) +
+                ints(size) + ints(stride) + b"\x89ccollections\nOrderedDict\n)RtRu.")
+
+    recs = archive_records({"x": torch.zeros(2)})  # data/0 holds 8 bytes
+    specs = {
+        "numel-beyond-record": (1000, 0, (1000,), (1,)),
+        "view-beyond-storage": (2, 0, (3,), (1,)),
+        "stride-beyond-storage": (2, 0, (2, 2), (1, 5)),
+        "offset-beyond-storage": (2, 5, (1,), (1,)),
+        "negative-size": (2, 0, (-1,), (1,)),
+    }
+    for name, spec in specs.items():
+        path = tmp / f"{name}.zip"
+        path.write_bytes(zip_bytes(with_data_pkl(recs, tensor_pkl(*spec, legacy=False))))
+        yield Case(f"{name}@torch-zip", path, CorruptFileError)
+        lpath = tmp / f"{name}.legacy"
+        numel = spec[0]
+        lpath.write_bytes(legacy_stream(tensor_pkl(*spec, legacy=True), keys=["0"],
+                                        tail=struct.pack("<q", numel) + bytes(8)))
+        yield Case(f"{name}@torch-legacy", lpath, CorruptFileError)
+    huge = tmp / "legacy-huge-numel.legacy"
+    huge.write_bytes(legacy_stream(tensor_pkl(2**31 - 1, 0, (1,), (1,), legacy=True), keys=["0"],
+                                   tail=struct.pack("<q", 2**31 - 1) + bytes(8)))
+    yield Case("declared-numel-beyond-file@torch-legacy", huge, CorruptFileError)
+    inner = tmp / "inner-huge-numel.pkl"
+    inner.write_bytes(_load_from_bytes_call(legacy_stream(
+        b"\x80\x02(Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ\xff\xff\xff\x7fNtQ.", keys=["0"],
+        tail=struct.pack("<q", 2**31 - 1) + bytes(8))))
+    yield Case("declared-numel-beyond-file@pickle", inner, CorruptFileError)
+
+
+# -- tar ----------------------------------------------------------------------------------------
+def _tar_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    recs = archive_records({"x": torch.zeros(2)})
+
+    def link(name: str, kind: bytes, target: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = target
+        return info
+
+    variants: dict[str, list] = {
+        "dotdot-member": recs + [("archive/../../evil", b"x")],
+        "absolute-member": recs + [("/tmp/evil", b"x")],
+        "symlink-member": recs + [link("archive/data/9", tarfile.SYMTYPE, "/etc/passwd")],
+        "hardlink-member": recs + [link("archive/data/9", tarfile.LNKTYPE, "/etc/passwd")],
+        "symlink-data.pkl": [r for r in recs if not r[0].endswith("data.pkl")] +
+                            [link("archive/data.pkl", tarfile.SYMTYPE, str(marker))],
+        "duplicate-member": recs + [(recs[0][0], payloads(marker)["os.system"])],
+        "fifo-member": recs + [link("archive/fifo", tarfile.FIFOTYPE, "")],
+    }
+    for name, members in variants.items():
+        path = tmp / f"{name}.tar"
+        path.write_bytes(tar_bytes(members))
+        yield Case(f"{name}@tar-directory", path, UnsafeContentError)
+    bad = bytearray(tar_bytes(recs))
+    bad[148:156] = b"0000000\x00"
+    path = tmp / "bad-checksum.tar"
+    path.write_bytes(bytes(bad))
+    yield Case("bad-header-checksum@tar-directory", path, CheckpointError)
+
+
+def _folder_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    recs = archive_records({"x": torch.zeros(2)})
+    folder = tmp / "symlink-folder"
+    for name, data in recs:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith("data/0"):
+            os.symlink("/etc/hostname", target)
+        else:
+            target.write_bytes(data)
+    yield Case("symlink-member@directory", folder, UnsafeContentError)
+
+
+# -- safetensors --------------------------------------------------------------------------------
+def _safetensors(header: bytes | dict, data: bytes = b"", length: Optional[int] = None) -> bytes:
+    import json
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(raw) if length is None else length) + raw + data
+
+
+def _safetensors_cases(tmp: Path) -> Iterator[Case]:
+    t = lambda dtype="F32", shape=(2,), offs=(0, 8): {"dtype": dtype, "shape": list(shape), "data_offsets": list(offs)}
+    cases: dict[str, tuple[bytes, type[CheckpointError]]] = {
+        "header-length-beyond-file": (_safetensors({"a": t()}, bytes(8), length=10_000), CheckpointError),
+        "header-length-huge": (struct.pack("<Q", 2**62) + b"{}" + bytes(64), CheckpointError),
+        "header-not-json": (_safetensors(b"{not json", bytes(8)), CorruptFileError),
+        "header-not-utf8": (_safetensors(b'{"\xff": 1}', bytes(8)), CorruptFileError),
+        "duplicate-name": (_safetensors(b'{"a": ' + json_t(t()) + b', "a": ' + json_t(t()) + b"}", bytes(8)), CorruptFileError),
+        "overlapping-offsets": (_safetensors({"a": t(), "b": t(offs=(4, 12))}, bytes(12)), CorruptFileError),
+        "gap-between-tensors": (_safetensors({"a": t(), "b": t(offs=(12, 20))}, bytes(20)), CorruptFileError),
+        "buffer-not-covered": (_safetensors({"a": t()}, bytes(16)), CorruptFileError),
+        "offsets-beyond-buffer": (_safetensors({"a": t(offs=(0, 8))}, bytes(4)), CorruptFileError),
+        "size-disagrees-with-shape": (_safetensors({"a": t(shape=(3,))}, bytes(8)), CorruptFileError),
+        "unknown-dtype": (_safetensors({"a": t(dtype="F128")}, bytes(8)), CorruptFileError),
+        "negative-shape": (_safetensors({"a": t(shape=(-2,))}, bytes(8)), CorruptFileError),
+        "non-string-metadata": (_safetensors({"__metadata__": {"a": 1}, "a": t()}, bytes(8)), CorruptFileError),
+        "header-is-list": (_safetensors(b"[1, 2]", bytes(8)), CheckpointError),
+    }
+    for name, (data, family) in cases.items():
+        path = tmp / f"{name}.safetensors"
+        path.write_bytes(data)
+        yield Case(f"{name}@safetensors", path, family)
+
+
+def json_t(entry: dict) -> bytes:
+    import json
+    return json.dumps(entry).encode()
+
+
+# -- object graphs ------------------------------------------------------------------------------
+def _graph_cases(tmp: Path) -> Iterator[Case]:
+    laughs = b"\x80\x02]q\x00(K\x01K\x02e0" + b"".join(
+        b"]q" + bytes([i + 1]) + b"(h" + bytes([i]) + b"h" + bytes([i]) + b"e0" for i in range(40)) + b"h\x28."
+    cases = {
+        "self-containing-dict": (b"\x80\x02}q\x00(Vme\nh\x00u.", CorruptFileError),
+        "billion-laughs": (laughs, ResourceLimitError),
+        "huge-long": (b"\x80\x02\x8b" + struct.pack("<i", 1 << 20) + bytes(1 << 20) + b".", ResourceLimitError),
+    }
+    recs = archive_records({"x": torch.zeros(2)})
+    for name, (body, family) in cases.items():
+        path = tmp / f"{name}.zip"
+        path.write_bytes(zip_bytes(with_data_pkl(recs, body)))
+        yield Case(f"{name}@torch-zip", path, family)
+        ppath = tmp / f"{name}.pkl"
+        ppath.write_bytes(body)
+        yield Case(f"{name}@pickle", ppath, family)
+
+
+def truncations(data: bytes) -> list[int]:
+    """Cut points for a file: the edges and a spread through the middle."""
+    n = len(data)
+    points = {1, 2, 4, 8, 9, 16, 64, 100, 512, n // 4, n // 3, n // 2, (2 * n) // 3, n - 100, n - 22, n - 8, n - 1}
+    return sorted(p for p in points if 0 < p < n)
+
+
+def run_pickle_loads_in_subprocess(payload: bytes, cwd: Path) -> None:
+    """Positive control only: proves a payload is live by running it through plain pickle.loads."""
+    import subprocess
+    import sys
+    script = "import pickle, sys, torch; pickle.loads(sys.stdin.buffer.read())"
+    subprocess.run([sys.executable, "-c", script], input=payload, cwd=cwd, capture_output=True, timeout=60)
+

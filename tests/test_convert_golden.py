@@ -1,0 +1,79 @@
+"""Round trips of every golden case: convert -> load_checkpoint, and export back to the file's own layout.
+
+Expected values come from the golden files (written by the authors' code) and their manifest.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pytest_convnextpose.checkpoint import load_checkpoint
+from pytest_convnextpose.convert import convert_file
+from pytest_convnextpose.export import export_file
+from reference_model import build_model
+from test_convert_support import GOLDEN_DIR, TINY_GOLDEN
+
+SPEC_FIELDS = ("depths", "dims", "head_channels", "head_upsample", "depth_dim", "joint_num")
+#: the layout each golden file is stored in (golden README): xs official, L released-M/L sequential
+OWN_LAYOUT = {"tiny": "official", "xs": "official", "l": "sequential-head"}
+
+
+def _cases():
+    manifest_path = GOLDEN_DIR / "manifest.json"
+    if not manifest_path.exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"golden files absent ({GOLDEN_DIR}); "
+                                                                  "tiny case covered in test_convert.py"))]
+    manifest = json.loads(manifest_path.read_text())
+    return [pytest.param(name, marks=[pytest.mark.slow] if name == "l" else []) for name in sorted(manifest)]
+
+
+@pytest.fixture(params=_cases())
+def case(request):
+    manifest = json.loads((GOLDEN_DIR / "manifest.json").read_text())
+    entry = manifest[request.param]
+    folder = TINY_GOLDEN.parent if request.param == "tiny" else GOLDEN_DIR
+    return request.param, entry, folder / entry["checkpoint"], folder / entry["expected"]
+
+
+def _run(ckpt, images):
+    model = build_model(ckpt.spec).eval()
+    model.load_state_dict(ckpt.state_dict, strict=True)
+    with torch.no_grad():
+        return model(images)
+
+
+def test_golden_case_converts_and_reads_back_identically(case, tmp_path):
+    name, entry, src_path, expected_path = case
+    out = tmp_path / f"{name}.safetensors"
+    report = convert_file(src_path, out)
+    assert report.exit_code == 0, report
+    src, back = load_checkpoint(src_path), load_checkpoint(out)
+    for f in SPEC_FIELDS:
+        want = tuple(entry[f]) if isinstance(entry[f], list) else entry[f]
+        assert getattr(back.spec, f) == want, f"{name}: spec.{f} {getattr(back.spec, f)} != manifest {want}"
+    assert back.spec == src.spec and back.problems == []
+    assert back.num_parameters == entry["num_parameters"]
+    assert sorted(back.state_dict) == sorted(src.state_dict)
+    for k, t in src.state_dict.items():
+        assert back.state_dict[k].dtype == t.dtype and torch.equal(back.state_dict[k], t), f"{name}: {k}"
+    expected = torch.load(expected_path, weights_only=True)
+    got = _run(back, expected["input"])
+    assert torch.equal(got, _run(src, expected["input"])), f"{name}: outputs differ from the source's"
+    err = float((got - expected["coords"]).abs().max())
+    assert err < 1e-3, f"{name}: converted model vs authors' coords, max diff {err}"
+
+
+def test_golden_case_exports_back_to_its_own_layout_bit_for_bit(case, tmp_path):
+    """Exported in the layout the file came in, the network dict equals the golden one, key for key."""
+    name, entry, src_path, _ = case
+    out = tmp_path / f"{name}.pth.tar"
+    assert export_file(src_path, out, OWN_LAYOUT[name]).exit_code == 0
+    golden = torch.load(src_path, map_location="cpu", weights_only=True)
+    exported = torch.load(out, map_location="cpu", weights_only=True)
+    assert exported["epoch"] == golden["epoch"]
+    assert sorted(exported["network"]) == sorted(golden["network"]), f"{name}: key sets differ"
+    for k, t in golden["network"].items():
+        assert torch.equal(exported["network"][k], t), f"{name}: {k} differs from the golden file"
+    assert load_checkpoint(out).spec == load_checkpoint(src_path).spec

@@ -1,0 +1,165 @@
+"""`export`: verified checkpoints back to the authors' `torch.save` layouts."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_convnextpose import export as export_mod
+from pytest_convnextpose.checkpoint import load_checkpoint
+from pytest_convnextpose.cli import main
+from pytest_convnextpose.convert import convert_file
+from pytest_convnextpose.export import export_file
+from pytest_convnextpose.synthetic import random_state_dict
+from reference_model import build_model
+from test_convert_support import (AuthorsSequentialModel, SMALL, SMALL_3UP, TINY_GOLDEN, temp_leftovers,
+                                  write_source)
+
+
+def read_back(path: Path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_bit_equal(want, got, what):
+    assert sorted(want) == sorted(got), f"{what}: keys differ: {sorted(set(want) ^ set(got))[:5]}"
+    for k in want:
+        assert want[k].dtype == got[k].dtype and torch.equal(want[k], got[k]), f"{what}: {k} not bit-equal"
+
+
+def test_official_layout_loads_strictly_into_dataparallel_model(tmp_path):
+    src = write_source(tmp_path / "src.pth", dialect="sequential", epoch=41)
+    out = tmp_path / "official.pth.tar"
+    assert export_file(src, out, "official").exit_code == 0
+    obj = read_back(out)
+    assert set(obj) == {"epoch", "network"} and obj["epoch"] == 41
+    assert all(k.startswith("module.") for k in obj["network"])
+    model = nn.DataParallel(build_model(SMALL))  # the authors' tester wraps the model like this
+    model.load_state_dict(obj["network"], strict=True)
+    assert_bit_equal({"module." + k: v for k, v in random_state_dict(SMALL, 0).items()}, obj["network"], "official")
+
+
+def test_sequential_head_layout_loads_strictly_into_released_ml_layout(tmp_path):
+    src = write_source(tmp_path / "src.pth", SMALL_3UP, dialect="module")
+    out = tmp_path / "seq.pth.tar"
+    assert export_file(src, out, "sequential-head", head_upsample=(True, True, True)).exit_code == 0
+    net = read_back(out)["network"]
+    assert "module.head.deconv_layers_1.0.weight" in net and "module.head.deconv_layers_3.2.bias" in net
+    model = nn.DataParallel(AuthorsSequentialModel(SMALL_3UP))
+    model.load_state_dict(net, strict=True)
+    # the same weights in the canonical model compute the same heatmaps (up to float rounding)
+    ref = build_model(SMALL_3UP).eval()
+    ref.load_state_dict(random_state_dict(SMALL_3UP, 0), strict=True)
+    x = torch.randn((1, 3, 64, 64), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got, want = model.module.eval()(x), ref.heatmaps(x)
+    assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5), \
+        f"max diff {float((got - want).abs().max())}"
+
+
+def test_bare_layout_is_the_canonical_state_dict(tmp_path):
+    src = write_source(tmp_path / "src.pth", dialect="orig_mod", wrapper="state_dict")
+    out = tmp_path / "bare.pth"
+    assert export_file(src, out, "bare").exit_code == 0
+    obj = read_back(out)
+    assert_bit_equal(random_state_dict(SMALL, 0), obj, "bare")
+    build_model(SMALL).load_state_dict(obj, strict=True)
+
+
+@pytest.mark.parametrize("layout", ["official", "sequential-head", "bare"])
+def test_export_reads_back_as_the_source(tmp_path, layout):
+    out = tmp_path / f"{layout}.pth"
+    assert export_file(TINY_GOLDEN, out, layout).exit_code == 0
+    src, back = load_checkpoint(TINY_GOLDEN), load_checkpoint(out)
+    assert back.spec == src.spec and back.problems == []
+    assert_bit_equal(src.state_dict, back.state_dict, layout)
+    assert back.dialect.head_layout == ("sequential" if layout == "sequential-head" else "named")
+    if layout != "bare":
+        assert read_back(out)["epoch"] == 83
+
+
+def test_converted_file_exports_back_to_the_official_bytes_of_its_tensors(tmp_path):
+    """safetensors -> official: the epoch comes from the metadata, the tensors are the golden ones."""
+    st = tmp_path / "tiny.safetensors"
+    convert_file(TINY_GOLDEN, st)
+    out = tmp_path / "official.pth.tar"
+    assert export_file(st, out, "official").exit_code == 0
+    obj, golden = read_back(out), read_back(TINY_GOLDEN)
+    assert obj["epoch"] == golden["epoch"] == 83
+    assert_bit_equal(golden["network"], obj["network"], "official export vs golden network")
+
+
+def test_zip_root_is_archive_and_export_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.pth", tmp_path / "b.tar"
+    export_file(TINY_GOLDEN, a, "official")
+    export_file(TINY_GOLDEN, b, "official")
+    assert a.read_bytes() == b.read_bytes()
+    names = zipfile.ZipFile(io.BytesIO(a.read_bytes())).namelist()
+    assert all(n.startswith("archive/") for n in names), names[:3]
+
+
+def test_non_variant_head_upsample_note_names_the_flag(tmp_path, capsys):
+    src = write_source(tmp_path / "src.pth", SMALL_3UP)
+    out = tmp_path / "o.pth"
+    assert main(["export", str(src), str(out), "--head-upsample", "up,up,up"]) == 0
+    assert "--head-upsample up,up,up" in capsys.readouterr().out
+    assert load_checkpoint(out, head_upsample=(True, True, True)).spec == SMALL_3UP
+
+
+def test_epoch_override_and_default(tmp_path):
+    src = write_source(tmp_path / "src.pth", wrapper=None)  # bare source: no epoch known
+    assert export_file(src, tmp_path / "a.pth", "official").exit_code == 0
+    assert read_back(tmp_path / "a.pth")["epoch"] == 0
+    assert export_file(src, tmp_path / "b.pth", "official", epoch=12).exit_code == 0
+    assert read_back(tmp_path / "b.pth")["epoch"] == 12
+
+
+def test_problems_refuse_export_and_existing_output_is_kept(tmp_path, capsys):
+    def nan(sd):
+        sd["backbone.stages.0.0.dwconv.weight"][0] = float("inf")
+
+    bad = write_source(tmp_path / "bad.pth", tweak=nan)
+    assert main(["export", str(bad), str(tmp_path / "o.pth")]) == 1
+    assert "nonfinite" in capsys.readouterr().err and not (tmp_path / "o.pth").exists()
+    keep = tmp_path / "keep.pth"
+    keep.write_bytes(b"old")
+    assert main(["export", str(TINY_GOLDEN), str(keep), "--layout", "bare"]) == 2
+    assert keep.read_bytes() == b"old"
+    assert main(["export", str(TINY_GOLDEN), str(keep), "--layout", "bare", "--force"]) == 0
+
+
+def test_refused_input_exit_2_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(TINY_GOLDEN.read_bytes()[:4096])
+    assert main(["export", str(bad), str(tmp_path / "o.pth")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.pth").exists() and temp_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("had_old", [False, True])
+def test_interrupted_export_leaves_no_output(tmp_path, monkeypatch, had_old):
+    out = tmp_path / "o.pth"
+    if had_old:
+        out.write_bytes(b"old")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_mod, "_verify_export", boom)
+    with pytest.raises(KeyboardInterrupt):
+        export_file(TINY_GOLDEN, out, "official", force=True)
+    assert (out.read_bytes() == b"old") if had_old else not out.exists()
+    assert temp_leftovers(tmp_path) == []
+
+
+def test_batch_export_keeps_names_and_exits_with_worst(tmp_path, capsys):
+    good = write_source(tmp_path / "good.pth.tar")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"nonsense")
+    rc = main(["export", str(good), str(bad), "--out-dir", str(tmp_path / "o"), "--layout", "sequential-head"])
+    assert rc == 2
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good.pth.tar"]
+    assert "exported" in capsys.readouterr().out

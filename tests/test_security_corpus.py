@@ -1,0 +1,85 @@
+"""Hostile and malformed files are refused with the right error family, and nothing runs.
+
+The corpus is generated in a temporary folder (tests/hostile_corpus.py). Each code-running payload
+would only create a marker file; a positive control proves the payloads are live by running them
+through plain `pickle.loads` in a subprocess and seeing the marker appear.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostile_corpus import hostile_cases, payloads, run_pickle_loads_in_subprocess
+from pytest_convnextpose.errors import CheckpointError
+from pytest_convnextpose.reading import layer_of, read_file
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path]:
+    tmp = tmp_path_factory.mktemp("hostile")
+    marker = tmp / "MARKER_payload_ran"
+    return list(hostile_cases(tmp / "files", marker)), marker
+
+
+def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> None:
+    cases, _ = corpus
+    names = {c.name for c in cases}
+    containers = {n.split("@", 1)[1] for n in names}
+    for needed in ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors",
+                   "pickle(_load_from_bytes)"):
+        assert needed in containers, f"no hostile case in container {needed}; have {sorted(containers)}"
+    for attack in ("os.system", "eval", "subprocess", "getattr-import", "nested-load_from_bytes",
+                   "setitem-on-tensor", "build-on-tensor", "duplicate-data.pkl-payload-first",
+                   "duplicate-data.pkl-payload-last", "deflate-bomb", "numel-beyond-record",
+                   "zip-entry-beyond-file", "dotdot-member", "absolute-member", "symlink-member",
+                   "hardlink-member", "duplicate-name", "billion-laughs"):
+        assert any(n.startswith(attack + "@") for n in names), f"attack {attack} missing from the corpus"
+
+
+def test_every_hostile_file_is_refused_with_its_family_and_nothing_runs(corpus: tuple[list, Path]) -> None:
+    cases, marker = corpus
+    wrong = []
+    for case in cases:
+        try:
+            read_file(case.path)
+        except CheckpointError as err:
+            message = str(err)
+            if not isinstance(err, case.family):
+                wrong.append(f"{case.name}: expected {case.family.__name__}, got {type(err).__name__}: {message}")
+            elif "\n" in message or str(case.path) not in message:
+                wrong.append(f"{case.name}: message is not one line naming the path: {message!r}")
+        except Exception as err:  # noqa: BLE001 - any other exception type is the failure we look for
+            wrong.append(f"{case.name}: crashed with {type(err).__name__}: {err}")
+        else:
+            wrong.append(f"{case.name}: loaded, expected {case.family.__name__}")
+    assert not marker.exists(), "a payload ran: the marker file was created"
+    assert not wrong, f"{len(wrong)} of {len(cases)} hostile files mishandled:\n" + "\n".join(wrong)
+
+
+def test_refusals_name_their_layer(corpus: tuple[list, Path]) -> None:
+    cases, _ = corpus
+    layers = {}
+    for case in cases:
+        with pytest.raises(CheckpointError) as info:
+            read_file(case.path)
+        layers[case.name] = layer_of(info.value)
+    assert layers["os.system@torch-zip"] == "pickle", layers["os.system@torch-zip"]
+    assert layers["deflate-bomb@torch-zip"] == "container", layers["deflate-bomb@torch-zip"]
+    assert layers["numel-beyond-record@torch-zip"] == "geometry", layers["numel-beyond-record@torch-zip"]
+    assert layers["duplicate-name@safetensors"] == "safetensors", layers["duplicate-name@safetensors"]
+    assert layers["billion-laughs@pickle"] == "graph", layers["billion-laughs@pickle"]
+    assert "other" not in layers.values(), [k for k, v in layers.items() if v == "other"]
+
+
+@pytest.mark.slow
+def test_payloads_are_live_under_plain_pickle(tmp_path: Path) -> None:
+    """Positive control: the same payloads DO run under pickle.loads (in a throwaway subprocess)."""
+    dead = []
+    for name, payload in payloads(tmp_path / "unused").items():
+        marker = tmp_path / f"marker-{name}"
+        live = payloads(marker)[name]
+        run_pickle_loads_in_subprocess(live, tmp_path)
+        if not marker.exists():
+            dead.append(name)
+    assert not dead, f"payloads that did not run under pickle.loads (the test would prove nothing): {dead}"
