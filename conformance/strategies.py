@@ -51,8 +51,11 @@ def available_containers() -> tuple[str, ...]:
     return ALL_CONTAINERS
 
 
-def wrap(sd: dict[str, torch.Tensor], wrapper: Optional[str]) -> Any:
-    return dict(sd) if wrapper is None else {"epoch": 3, wrapper: dict(sd)}
+def wrap(sd: dict[str, torch.Tensor], wrapper: Optional[str], container: str) -> Any:
+    """`{'epoch': 3, wrapper: sd}`, or the bare dict (always, for safetensors: flat by format)."""
+    if wrapper is None or container == "safetensors":
+        return dict(sd)
+    return {"epoch": 3, wrapper: dict(sd)}
 
 
 def write(obj: Any, path: Path, container: str) -> None:

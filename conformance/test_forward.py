@@ -10,7 +10,7 @@ from reference_model import H36M_FLIP_PAIRS, flip_back, flip_test
 
 pytestmark = pytest.mark.conformance
 
-BATCH_TOL = 1e-5  # each row vs its single-image run (max abs, heatmap units)
+BATCH_TOL = 1e-5  # each row vs its single-image run (relative to the largest |logit|)
 FLIP_TOL = 1e-4  # flip equivariance: the two paths sum the same terms in a different order
 _AXES = "xyz"
 
@@ -55,12 +55,41 @@ def test_forward_is_deterministic(ref_model, sample_inputs, ref_coords):
         assert diff <= BATCH_TOL, f"two runs differ by {float(diff):.3g} > {BATCH_TOL} at {_worst(again - ref_coords)}"
 
 
-def test_each_batch_row_equals_its_single_image_run(ref_model, sample_inputs, ref_coords):
+def test_batch_rows_do_not_influence_each_other(ref_model, sample_inputs, ref_coords):
+    """Changing image 0 leaves the other rows' outputs bit-for-bit unchanged (same batch size,
+    so the same kernels): catches BatchNorm in training mode or any op mixing batch rows."""
+    if sample_inputs.shape[0] < 2:
+        pytest.skip("needs a batch of at least two images")
+    changed = sample_inputs.clone()
+    changed[0] = torch.flip(sample_inputs[0], dims=(1, 2)) * 0.5
     with torch.no_grad():
-        singles = torch.cat([ref_model(sample_inputs[i:i + 1]) for i in range(sample_inputs.shape[0])])
-    diff = singles - ref_coords
-    worst = float(diff.abs().max())
-    assert worst <= BATCH_TOL, f"batched vs single-image outputs: expected max abs <= {BATCH_TOL}, got {worst:.3g} at {_worst(diff)}"
+        out = ref_model(changed)
+    diff = out[1:] - ref_coords[1:]
+    if sample_inputs.device.type == "cpu":
+        assert torch.equal(out[1:], ref_coords[1:]), f"changing image 0 changed other rows, max abs {float(diff.abs().max()):.3g} at {_worst(diff)} (rows counted from 1)"
+    else:
+        assert float(diff.abs().max()) <= BATCH_TOL, f"changing image 0 changed other rows by {float(diff.abs().max()):.3g}"
+
+
+def test_each_batch_row_equals_its_single_image_run(ref_model, sample_inputs):
+    """Each row of the batched head output equals the single-image run to 1e-5 relative to
+    the logit scale. Relative, because float32 kernels pick a different blocking per batch
+    size: on the golden `tiny` case (sharpened head, |logit| up to 49) the logits move by
+    2.3e-5 (about 4 ulp) and a sharp soft-argmax turns that into 6e-5 in coordinates, with
+    nothing wrong. Bugs that mix rows move outputs by orders of magnitude more (and are
+    caught exactly by test_batch_rows_do_not_influence_each_other)."""
+    with torch.no_grad():
+        batched = ref_model.heatmaps(sample_inputs)
+        singles = torch.cat([ref_model.heatmaps(sample_inputs[i:i + 1]) for i in range(sample_inputs.shape[0])])
+    scale = max(1.0, float(batched.abs().max()))
+    diff = (singles - batched).abs()
+    worst = float(diff.max())
+    i = int(diff.argmax())
+    b, rest = divmod(i, diff[0].numel())
+    channel = rest // (diff.shape[2] * diff.shape[3])
+    assert worst <= BATCH_TOL * scale, (
+        f"batched vs single-image heatmaps: expected max abs <= {BATCH_TOL} x {scale:.3g} (largest |logit|), "
+        f"got {worst:.3g} at image {b}, joint {channel // (diff.shape[1] // ref_model.spec.joint_num)}")
 
 
 def test_flip_test_is_flip_equivariant(ref_model, sample_inputs, ckpt_spec):

@@ -9,6 +9,7 @@ replaced, not even by a file that appears between our check and our rename.
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -99,7 +100,9 @@ def atomic_write(target: str | Path, write: Callable[[object], object], *, force
     return target
 
 
+@functools.lru_cache(maxsize=1)
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask (read once: reading it means briefly setting it)."""
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask

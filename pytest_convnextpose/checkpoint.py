@@ -78,7 +78,7 @@ class Checkpoint:
 
 
 def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
-                    head_upsample: Optional[tuple[bool, ...]] = None,
+                    head_upsample: Optional[tuple[bool, ...] | str] = None,
                     map_location: Any = "cpu") -> Checkpoint:
     """Read any supported checkpoint file and return it in canonical form. Raises CheckpointError.
 
@@ -91,6 +91,9 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     from .reading import read_file
 
     path = str(path)
+    if isinstance(head_upsample, str):  # the command-line form "up,up,no" is accepted too
+        from reference_model import parse_head_upsample
+        head_upsample = parse_head_upsample(head_upsample)
     try:
         raw = read_file(path, map_location=map_location)
         return checkpoint_from_object(raw.obj, path=path, sha256=raw.sha256, container=raw.container,

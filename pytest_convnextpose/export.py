@@ -29,8 +29,8 @@ from .atomic import OutputExistsError, atomic_write_bytes
 from .checkpoint import Checkpoint, load_checkpoint
 from .convert import (EXIT_OK, EXIT_PROBLEMS, ConversionReport, VerificationError, canonical_tensors,
                       source_epoch)
-from .errors import CheckpointError
 from .convert_checks import structural_problems, tensor_differences
+from .errors import CheckpointError
 from .keymap import Dialect, from_canonical, to_canonical
 
 LAYOUTS: dict[str, Optional[Dialect]] = {

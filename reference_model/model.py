@@ -23,7 +23,7 @@ class Block(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = nn.BatchNorm2d(dim)
         self.pwconv1 = nn.Conv2d(dim, 4 * dim, kernel_size=1)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)  # on a fresh conv output: saves an allocation
         self.pwconv2 = nn.Conv2d(4 * dim, dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ class DeConv(nn.Module):
         self.dwconv = nn.Conv2d(in_ch, in_ch, kernel_size=kernel, padding=kernel // 2, groups=in_ch)
         self.norm = nn.BatchNorm2d(in_ch)
         self.pwconv = nn.Conv2d(in_ch, out_ch, kernel_size=1)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)  # on a fresh conv output: saves an allocation
         # UpsamplingBilinear2d is bilinear with align_corners=True, as in the authors' code.
         self.upsample = nn.UpsamplingBilinear2d(scale_factor=2) if upsample else nn.Identity()
 
@@ -87,15 +87,24 @@ class HeadNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Head output; for speed it may come back channels-last (same values, see `heatmaps`)."""
+        return self.finish(self.pre_upsample(x))
+
+    def pre_upsample(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything up to the last layer's upsampling, which `finish` does.
+
+        final_layer(upsample(f)) == upsample(final_layer(f)): a 1x1 conv acts on each pixel
+        alone and bilinear upsampling mixes pixels with weights summing to 1, so the two
+        commute exactly (bias included). Convolving first does the largest layer of M/L
+        at 1/4 of the pixels; the result differs from the other order only by rounding.
+        """
         for i in range(1, self.num_layers):
             layer = getattr(self, f"deconv_layers_{i}")
             x = _upsample(layer, layer.features(x), keep_channels_last=False)
-        last = getattr(self, f"deconv_layers_{self.num_layers}")
-        # final_layer(upsample(f)) == upsample(final_layer(f)): a 1x1 conv acts on each pixel
-        # alone and bilinear upsampling mixes pixels with weights summing to 1, so the two
-        # commute exactly (bias included). Convolving first does the largest layer of M/L
-        # at 1/4 of the pixels; the result differs from the other order only by rounding.
-        return _upsample(last, self.final_layer(last.features(x)), keep_channels_last=True)
+        return self.final_layer(getattr(self, f"deconv_layers_{self.num_layers}").features(x))
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's upsampling (if any) of `pre_upsample`'s output: the heatmap."""
+        return _upsample(getattr(self, f"deconv_layers_{self.num_layers}"), x, keep_channels_last=True)
 
 
 def _upsample(layer: DeConv, x: torch.Tensor, keep_channels_last: bool) -> torch.Tensor:
@@ -127,16 +136,28 @@ class ConvNeXtPose(nn.Module):
         return self._head_output(images).contiguous()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # The heatmap is a temporary of ours, so the soft-argmax may overwrite it in place.
-        return soft_argmax(self._head_output(images), self.spec.joint_num, self.spec.depth_dim, inplace=True)
+        self._check_images(images)
+        low = self.head.pre_upsample(self.backbone(images))
+        # On CPU the last upsampling and the soft-argmax go one sample at a time: the largest
+        # tensor of the network (18x64x64x64 per sample for M/L) is then made once per sample
+        # in memory the allocator reuses, instead of once per batch in fresh pages. Elsewhere
+        # one batched call keeps kernel launches few. The heatmap is ours, so the soft-argmax
+        # may overwrite it in place.
+        pieces = low.split(1) if low.device.type == "cpu" else (low,)
+        j, d = self.spec.joint_num, self.spec.depth_dim
+        return torch.cat([soft_argmax(self.head.finish(piece), j, d, inplace=True) for piece in pieces])
 
     def _head_output(self, images: torch.Tensor) -> torch.Tensor:
         """Head output, possibly in channels-last memory format (see `HeadNet.forward`)."""
+        self._check_images(images)
+        return self.head(self.backbone(images))
+
+    @staticmethod
+    def _check_images(images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         if images.shape[2] % 32 or images.shape[3] % 32:
             raise ValueError(f"image height and width must be divisible by 32, got {tuple(images.shape[2:])}")
-        return self.head(self.backbone(images))
 
 
 def build_model(spec: ArchSpec) -> ConvNeXtPose:

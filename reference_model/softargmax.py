@@ -54,30 +54,33 @@ def _expectation(marginal: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
 
 
 def _marginals(vol: torch.Tensor, inplace: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One sample's (J, D, H, W) logits -> unnormalised marginals (J, H, W) and (J, D).
+    """Logits (n, J, D, H, W) -> unnormalised marginals (n, J, H, W) and (n, J, D).
 
     The exponentials are shifted by each joint's maximum, as softmax does, so they stay
     in (0, 1]. With `inplace` they overwrite `vol` instead of a new tensor.
     """
-    peak = vol.amax(dim=(1, 2, 3), keepdim=True)
+    peak = vol.amax(dim=(2, 3, 4), keepdim=True)
     e = vol.sub_(peak).exp_() if inplace else (vol - peak).exp_()
-    return e.sum(dim=1), e.sum(dim=(2, 3))
+    return e.sum(dim=2), e.sum(dim=(3, 4))
 
 
 def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *, inplace: bool = False) -> torch.Tensor:
     """(B, J*D, H, W) -> (B, J, 3): same function as `soft_argmax_reference`, via marginals.
 
-    Works sample by sample, so the one temporary is a single sample's volume (reused by
-    the allocator) rather than the whole batch's. `inplace=True` lets a caller hand over a
-    heatmap it no longer needs, so not even that temporary is made; it is ignored when
-    autograd would need the original values. Any memory format is read without a copy.
+    On CPU it works sample by sample, so the one temporary is a single sample's volume
+    (reused by the allocator, where a whole batch's would cost fresh pages every call);
+    on other devices the batch goes in one piece to keep kernel launches few.
+    `inplace=True` lets a caller hand over a heatmap it no longer needs, so not even that
+    temporary is made; it is ignored when autograd would need the original values. Any
+    memory format is read without a copy.
     """
     _check_channels(heatmaps, joint_num, depth_dim)
     inplace = inplace and not (torch.is_grad_enabled() and heatmaps.requires_grad)
     # (B, J, D, H, W) as a view: splitting the channel axis needs no copy in either memory format.
     vols = heatmaps.unflatten(1, (joint_num, depth_dim))
-    planes, depths = zip(*(_marginals(vol, inplace) for vol in vols.unbind(0)))
-    plane, depth = torch.stack(planes), torch.stack(depths)  # (B, J, H, W), (B, J, D)
+    chunks = vols.split(1) if vols.device.type == "cpu" else (vols,)
+    planes, depths = zip(*(_marginals(chunk, inplace) for chunk in chunks))
+    plane, depth = torch.cat(planes), torch.cat(depths)  # (B, J, H, W), (B, J, D)
     total = depth.sum(dim=2)  # (B, J)
     x = _expectation(plane.sum(dim=2), total)
     y = _expectation(plane.sum(dim=3), total)

@@ -82,7 +82,7 @@ def payloads(marker: Path) -> dict[str, bytes]:
         "subprocess": b"csubprocess\ncall\n((Vtouch\nV" + _u(m) + b"\nltR.",
         "getattr-import": (b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(V" + cmd +
                            b"\ntR."),
-        "torch.load-global": _torch_load_payload(marker),
+        "torch-pickle.loads-global": _torch_load_payload(marker),
         "inst-opcode": b"(Vtouch " + _u(m) + b"\nios\nsystem\n.",
         "obj-opcode": b"(cos\nsystem\nV" + cmd + b"\no.",
         "nested-load_from_bytes": _load_from_bytes_call(legacy_stream(b"\x80\x02" + b"cos\nsystem\n(V" + cmd + b"\ntR.")),
@@ -100,11 +100,13 @@ def _stack_global_call(module: str, name: str, arg: str) -> bytes:
 
 
 def _torch_load_payload(marker: Path) -> bytes:
-    """`torch.load(<file>, weights_only=False)` of a file that runs os.system: a global that looks
-    harmless to a blocklist that only knows os/subprocess."""
-    inner = marker.with_suffix(".inner.pt")
-    inner.write_bytes(legacy_stream(b"\x80\x02cos\nsystem\n(V" + _u(f"touch {marker}") + b"\ntR."))
-    return (b"ctorch\nload\n(V" + _u(str(inner)) + b"\ntR.")
+    """`pickle.loads` reached as the dotted name `torch.serialization` / `pickle.loads`: a global
+    inside torch that a blocklist knowing only os/subprocess lets through."""
+    inner = b"\x80\x02cos\nsystem\n(V" + _u(f"touch {marker}") + b"\ntR."
+    def s(text: str) -> bytes:
+        return b"\x8c" + bytes([len(text)]) + text.encode()
+    return (b"\x80\x04" + s("torch.serialization") + s("pickle.loads") + b"\x93" +
+            b"C" + bytes([len(inner)]) + inner + b"\x85R.")
 
 
 def _load_from_bytes_call(blob: bytes) -> bytes:
@@ -454,3 +456,27 @@ def run_pickle_loads_in_subprocess(payload: bytes, cwd: Path) -> None:
     script = "import pickle, sys, torch; pickle.loads(sys.stdin.buffer.read())"
     subprocess.run([sys.executable, "-c", script], input=payload, cwd=cwd, capture_output=True, timeout=60)
 
+
+
+def assert_same(expected: object, got: object, where: str = "obj") -> None:
+    """Structural, bit-for-bit equality: same types, keys in order, dtype, shape, stride, bytes."""
+    assert type(got) is type(expected), f"{where}: type {type(got).__name__}, expected {type(expected).__name__}"
+    if isinstance(expected, torch.Tensor):
+        assert (got.dtype, got.shape, got.stride(), got.requires_grad) == \
+            (expected.dtype, expected.shape, expected.stride(), expected.requires_grad), \
+            f"{where}: {got.dtype}{tuple(got.shape)}/{got.stride()} vs {expected.dtype}{tuple(expected.shape)}/{expected.stride()}"
+        assert torch.equal(_bytes_of(got), _bytes_of(expected)), f"{where}: tensor bytes differ"
+    elif isinstance(expected, dict):
+        assert list(got) == list(expected), f"{where}: keys {list(got)[:5]}... vs {list(expected)[:5]}..."
+        for key in expected:
+            assert_same(expected[key], got[key], f"{where}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        assert len(got) == len(expected), f"{where}: length {len(got)} vs {len(expected)}"
+        for i, (a, b) in enumerate(zip(expected, got)):
+            assert_same(a, b, f"{where}[{i}]")
+    else:
+        assert got == expected, f"{where}: {got!r} vs {expected!r}"
+
+
+def _bytes_of(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().reshape(-1).view(torch.uint8)

@@ -217,3 +217,19 @@ def test_cli_process_refuses_without_traceback(tmp_path: Path, tiny_case) -> Non
     proc = _run_cli(str(path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args, needle", [(["--head-upsample", "up,no"], "3 layers"), (["--joints", "17"], "--joints 17")])
+def test_impossible_user_flags_are_refused_with_one_line(args, needle: str, tmp_path: Path, capsys, canon) -> None:
+    path = save({"network": canon}, tmp_path / "c.pth", "torch-zip")
+    code, obj, err = inspect_json(path, capsys, *args)
+    assert code == 2 and obj["error"]["kind"] == "architecture"
+    assert err.count("\n") == 1 and needle in err, err
+
+
+def test_malformed_flag_values_are_usage_errors(tiny_case, capsys) -> None:
+    for bad in (["--joints", "zero"], ["--head-upsample", "up,maybe,no"]):
+        with pytest.raises(SystemExit) as info:
+            main(["inspect", str(tiny_case.checkpoint), *bad])
+        assert info.value.code == 2
+        assert "Traceback" not in capsys.readouterr().err

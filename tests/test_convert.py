@@ -16,7 +16,6 @@ from pytest_convnextpose.checkpoint import load_checkpoint
 from pytest_convnextpose.cli import main
 from pytest_convnextpose.convert import VerificationError, convert_file
 from pytest_convnextpose.convert_st import safetensors_bytes
-from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
 from test_convert_support import (DIALECTS, SMALL, SMALL_3UP, TINY_GOLDEN, save_torch, temp_leftovers, wrap,
@@ -195,6 +194,23 @@ def test_same_input_gives_byte_identical_output(tmp_path):
     convert_file(TINY_GOLDEN, a)
     convert_file(TINY_GOLDEN, b)
     assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.slow
+def test_another_process_with_another_hash_seed_writes_the_same_bytes(tmp_path):
+    """No dict/set/hash ordering leaks into the bytes (a fresh interpreter: seconds, hence slow)."""
+    import os
+    import subprocess
+    import sys
+
+    here = tmp_path / "here.safetensors"
+    convert_file(TINY_GOLDEN, here)
+    there = tmp_path / "there.safetensors"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli", "convert", str(TINY_GOLDEN), str(there)],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert here.read_bytes() == there.read_bytes()
 
 
 def test_renamed_source_gives_the_same_bytes(tmp_path):
@@ -400,19 +416,61 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "cannot write output" in err, err
 
 
-def test_whole_hostile_corpus_is_refused_by_convert_and_export_with_nothing_written(tmp_path, capsys):
-    """The reader's hostile/corrupt corpus (tests/hostile_corpus.py): exit 2, one line, no output, no code run."""
+def _corpus_cases(tmp_path: Path, slow: bool):
     corpus = pytest.importorskip("hostile_corpus", reason="tests/hostile_corpus.py (issue 5) absent")
-    marker = tmp_path / "marker"
+    cases = list(corpus.hostile_cases(tmp_path / "corpus", tmp_path / "marker"))
+    assert len(cases) > 50, "corpus unexpectedly small"
+    # the billion-laughs cases take seconds each in the reader; they run in the slow test
+    return [c for c in cases if c.name.startswith("billion-laughs") == slow]
+
+
+def _assert_corpus_refused(tmp_path: Path, capsys, cases, commands=("convert", "export")) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    cases = list(corpus.hostile_cases(tmp_path / "corpus", marker))
-    assert len(cases) > 50, "corpus unexpectedly small"
+    assert cases, "no corpus cases selected"
     for case in cases:
-        for cmd, out in (("convert", out_dir / "o.safetensors"), ("export", out_dir / "o.pth")):
+        for cmd in commands:
+            out = out_dir / ("o.safetensors" if cmd == "convert" else "o.pth")
             rc = main([cmd, str(case.path), str(out)])
             err = capsys.readouterr().err.strip()
             assert rc == 2, f"{case.name}: {cmd} exit {rc}, expected 2 (refused): {err}"
             assert len(err.splitlines()) == 1, f"{case.name}: {cmd} printed {err!r}"
             assert list(out_dir.iterdir()) == [], f"{case.name}: {cmd} wrote {list(out_dir.iterdir())}"
-        assert not marker.exists(), f"{case.name}: code from the file ran"
+        assert not (tmp_path / "marker").exists(), f"{case.name}: code from the file ran"
+
+
+def test_hostile_corpus_is_refused_by_convert_and_export_with_nothing_written(tmp_path, capsys):
+    """The reader's hostile/corrupt corpus (tests/hostile_corpus.py): exit 2, one line, no output, no code run."""
+    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(tmp_path, slow=False))
+
+
+@pytest.mark.slow
+def test_billion_laughs_is_refused_by_convert_with_nothing_written(tmp_path, capsys):
+    """Seconds per file in the reader, so convert only (export loads through the same path)."""
+    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(tmp_path, slow=True), commands=("convert",))
+
+
+def _views_into_one_big_storage(sd):
+    """Every tensor becomes a view into one flat float buffer 4x larger than the weights (like a flat optimizer)."""
+    floats = {k: v for k, v in sd.items() if v.dtype == torch.float32}
+    total = sum(v.numel() for v in floats.values())
+    big = torch.full((4 * total,), 7.0)
+    at = 0
+    for k, v in floats.items():
+        view = big[at:at + v.numel()].view(v.shape)
+        view.copy_(v)
+        sd[k] = view
+        at += v.numel()
+    return sd
+
+
+def test_tensors_sharing_a_storage_are_written_once_each_and_nothing_else(tmp_path):
+    sd = random_state_dict(SMALL, seed=6)
+    src = save_torch({"network": in_dialect(_views_into_one_big_storage(dict(sd)), "module")}, tmp_path / "src.pth")
+    out = tmp_path / "out.safetensors"
+    assert convert_file(src, out).exit_code == 0
+    data = out.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    payload = sum(t.numel() * t.element_size() for t in sd.values())
+    assert len(data) - header == payload, f"data section {len(data) - header} bytes, tensors hold {payload}"
+    assert_same_tensors(sd, load_checkpoint(out).state_dict, "views")

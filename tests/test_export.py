@@ -163,3 +163,24 @@ def test_batch_export_keeps_names_and_exits_with_worst(tmp_path, capsys):
     assert rc == 2
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good.pth.tar"]
     assert "exported" in capsys.readouterr().out
+
+
+def test_export_of_views_does_not_carry_the_rest_of_their_storage(tmp_path):
+    """A tensor viewing a big shared storage must be exported alone, not with the whole storage."""
+    sd = random_state_dict(SMALL, seed=6)
+    payload = sum(t.numel() * t.element_size() for t in sd.values())
+    big = torch.zeros(10 * payload // 4)
+    at, net = 0, {}
+    for k, v in sd.items():
+        if v.dtype == torch.float32:
+            net["module." + k] = big[at:at + v.numel()].view(v.shape).copy_(v)
+            at += v.numel()
+        else:
+            net["module." + k] = v
+    src = tmp_path / "src.pth"
+    torch.save({"epoch": 1, "network": net}, src)
+    out = tmp_path / "o.pth"
+    assert export_file(src, out, "official").exit_code == 0
+    assert out.stat().st_size < 1.2 * payload + 100_000, f"{out.stat().st_size} bytes for {payload} of tensors"
+    assert src.stat().st_size > 5 * payload, "precondition: the source carries the whole storage"
+    assert_bit_equal({"module." + k: v for k, v in sd.items()}, read_back(out)["network"], "views export")

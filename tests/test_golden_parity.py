@@ -97,3 +97,19 @@ def test_loaded_spec_matches_golden_manifest(name: str, request) -> None:
     assert ckpt.num_parameters == m["num_parameters"], f"{name}: {ckpt.num_parameters} parameters, manifest {m['num_parameters']}"
     assert ckpt.sha256 == m["checkpoint_sha256"], f"{name}: sha256 {ckpt.sha256}, manifest {m['checkpoint_sha256']}"
     assert ckpt.problems == [], f"{name}: unexpected problems {ckpt.problems[:3]}"
+
+
+@pytest.mark.slow
+def test_tolerances_catch_a_real_bug(golden_cases) -> None:
+    """The xs/l bounds are loose enough for rounding but not for a bug: with BatchNorm eps
+    1e-6 instead of 1e-5 the same comparison must fail (measured: mean 1.6e-4, max 1.8e-3)."""
+    case = golden_cases["xs"]
+    expected = torch.load(case.expected, map_location="cpu", weights_only=True)
+    _, model = _model(case, torch.float32)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eps = 1e-6
+    with torch.no_grad():
+        mx, mean = _diff(model(expected["input"]), expected["coords"])
+    print(f"\n[parity] xs with the eps bug: max abs {mx:.3g}, mean abs {mean:.3g}")
+    assert mean > FULL_MEAN, f"an eps bug went unnoticed: mean abs diff {mean:.3g} <= {FULL_MEAN:g}"

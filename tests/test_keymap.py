@@ -13,7 +13,6 @@ import json
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, dialect_module
 from pytest_convnextpose.errors import ArchitectureError, ForeignCheckpointError, UnknownFormatError

@@ -99,6 +99,7 @@ def test_user_overrides_reach_the_spec(tmp_path: Path, canon) -> None:
     ckpt = load_checkpoint(path, joint_num=36, head_upsample=(False, False, True))
     assert (ckpt.spec.joint_num, ckpt.spec.depth_dim) == (36, 4)
     assert ckpt.spec.head_upsample == (False, False, True) and ckpt.head_upsample_source == "user"
+    assert load_checkpoint(path, head_upsample="up,no,up").spec.head_upsample == (True, False, True)
 
 
 def test_safetensors_metadata_spec_is_used_when_consistent(tmp_path: Path, canon) -> None:

@@ -2,8 +2,9 @@
 
 Why: pickle memo references can build a cycle (a dict inside itself) or a "billion laughs"
 structure (a list of 2 references to a list of 2 references ...). Both are tiny in memory but make
-every later consumer (key mapping, JSON output, `==`) recurse forever or explode. Walking the
-result once, with shared references counted each time they are reached, bounds that work.
+every later consumer (key mapping, JSON output, `==`) recurse forever or explode. One post-order
+walk over the distinct containers (linear time) finds cycles and computes, per container, its size
+and depth *as a consumer would see them* with shared references expanded; both are bounded.
 """
 from __future__ import annotations
 
@@ -21,34 +22,56 @@ _CONTAINERS = (dict, OrderedDict, list, tuple, set, frozenset, torch.Size)
 
 def check_graph(obj: Any, limits: Limits) -> Any:
     """Validate `obj` in place (large `memoryview` values in dicts/lists become bytes); return it."""
-    visited = 0
-    # stack of (object, depth); `open_ids` holds containers on the current path (cycle check)
-    stack: list[tuple[Any, int, bool]] = [(obj, 0, False)]
+    if _is_leaf(obj):
+        return obj
+    done: dict[int, tuple[int, int]] = {}  # id -> (expanded size, depth below)
     open_ids: set[int] = set()
+    keep_alive: list[Any] = []  # ids stay unique while we hold the objects
+    stack: list[tuple[Any, list[Any] | None]] = [(obj, None)]
     while stack:
-        node, depth, leaving = stack.pop()
-        if leaving:
+        node, children = stack[-1]
+        if children is None:
+            if id(node) in open_ids:
+                raise ObjectGraphError("object graph contains a cycle")
+            open_ids.add(id(node))
+            keep_alive.append(node)
+            children = [c for c in _children(node) if not _is_leaf(c)]
+            stack[-1] = (node, children)
+            pending = [c for c in children if id(c) not in done]
+            for child in pending:
+                if id(child) in open_ids:
+                    raise ObjectGraphError("object graph contains a cycle")
+                stack.append((child, None))
+            if pending:
+                continue
+        stack.pop()
+        if id(node) in done:
             open_ids.discard(id(node))
             continue
-        visited += 1
-        if visited > limits.max_graph_nodes:
-            raise ObjectGraphLimitError(f"object graph exceeds {limits.max_graph_nodes} nodes once "
-                                        "shared references are expanded")
-        if isinstance(node, _LEAVES) and not isinstance(node, torch.Size):
-            continue
-        if isinstance(node, memoryview):
-            raise ObjectGraphError("large bytes value inside a tuple or set is not supported")
-        if type(node) not in _CONTAINERS:
-            raise ObjectGraphError(f"object of type {type(node).__name__} in the result")
-        if depth >= limits.max_graph_depth:
+        size = 1 + _leaf_count(node) + sum(done[id(c)][0] for c in children)
+        depth = 1 + max((done[id(c)][1] for c in children), default=0)
+        if size > limits.max_graph_nodes:
+            raise ObjectGraphLimitError(f"object graph exceeds {limits.max_graph_nodes} objects once shared "
+                                        "references are expanded")
+        if depth > limits.max_graph_depth:
             raise ObjectGraphLimitError(f"containers nested deeper than {limits.max_graph_depth}")
-        if id(node) in open_ids:
-            raise ObjectGraphError("object graph contains a cycle")
-        open_ids.add(id(node))
-        stack.append((node, depth, True))
-        for child in _children(node):
-            stack.append((child, depth + 1, False))
+        done[id(node)] = (size, depth)
+        open_ids.discard(id(node))
     return obj
+
+
+def _is_leaf(node: Any) -> bool:
+    if isinstance(node, _LEAVES) and not isinstance(node, torch.Size):
+        return True
+    if isinstance(node, memoryview):
+        raise ObjectGraphError("large bytes value inside a tuple or set is not supported")
+    if type(node) not in _CONTAINERS:
+        raise ObjectGraphError(f"object of type {type(node).__name__} in the result")
+    return False
+
+
+def _leaf_count(node: Any) -> int:
+    return sum(1 for c in _children(node) if _is_leaf(c))
 
 
 def _children(node: Any) -> list[Any]:

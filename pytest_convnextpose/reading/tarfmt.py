@@ -45,6 +45,13 @@ def _checksum_ok(block: bytes) -> bool:
 
 
 def read_tar(buf: memoryview, limits: Limits) -> TarArchive:
+    try:
+        return _read_tar(buf, limits)
+    except (ValueError, IndexError, OverflowError) as exc:  # defence in depth
+        raise ContainerCorruptError(f"malformed tar structure ({type(exc).__name__}: {exc})") from None
+
+
+def _read_tar(buf: memoryview, limits: Limits) -> TarArchive:
     records: dict[str, memoryview] = {}
     offsets: dict[str, int] = {}
     seen: set[str] = set()

@@ -44,6 +44,13 @@ class ZipArchive:
 
 
 def read_zip(buf: memoryview, limits: Limits) -> ZipArchive:
+    try:
+        return _read_zip(buf, limits)
+    except (struct.error, ValueError, IndexError, OverflowError) as exc:  # defence in depth
+        raise ContainerCorruptError(f"malformed zip structure ({type(exc).__name__}: {exc})") from None
+
+
+def _read_zip(buf: memoryview, limits: Limits) -> ZipArchive:
     entries = _central_directory(buf, limits)
     _check_local_headers(buf, entries)
     budget = inflate_budget(limits, len(buf))
@@ -65,7 +72,7 @@ def _find_eocd(buf: memoryview) -> int:
     pos = tail.rfind(EOCD)
     while pos >= 0:
         comment_len = struct.unpack_from("<H", tail, pos + 20)[0] if pos + 22 <= len(tail) else -1
-        if pos + 22 + comment_len == len(tail):
+        if comment_len >= 0 and pos + 22 + comment_len == len(tail):
             return tail_start + pos
         pos = tail.rfind(EOCD, 0, pos)
     raise ContainerCorruptError("zip end-of-central-directory record not found (truncated file?)",

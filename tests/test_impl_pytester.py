@@ -1,0 +1,129 @@
+"""`--impl`, `--onnx`, `--atol`, `--rtol` and the tolerance marker, run through pytest itself.
+
+Each run executes the installed `conformance/test_impl.py` against the tiny golden
+checkpoint: the faithful NumPy port and the exported ONNX file pass; every deliberately
+wrong port fails with a message naming its mistake.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+import wrong_impls  # noqa: E402
+
+TINY = TESTS / "data" / "tiny_snapshot_83.pth.tar"
+PORT = TESTS / "wrong_impls.py"
+NUM_IMPL_TESTS = 8  # shape/dtype, 4 parity cases, batch, 2 flip cases
+
+
+def suite_file(name: str) -> str:
+    from pytest_convnextpose.plugin_core import conformance_dir
+
+    return str(conformance_dir() / name)
+
+
+def run_impl(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(suite_file("test_impl.py"), f"--ckpt={TINY}", "-p", "no:cacheprovider", *args)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory) -> Path:
+    from pytest_convnextpose.cli import main
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    assert main(["export-onnx", str(TINY), str(out), "--input-size", "128"]) == 0
+    return out
+
+
+def test_faithful_numpy_port_passes(pytester):
+    run_impl(pytester, f"--impl={PORT}:faithful").assert_outcomes(passed=NUM_IMPL_TESTS)
+
+
+def test_exported_onnx_file_passes(pytester, tiny_onnx):
+    run_impl(pytester, f"--onnx={tiny_onnx}").assert_outcomes(passed=NUM_IMPL_TESTS)
+
+
+@pytest.mark.parametrize("name", sorted(wrong_impls.WRONG))
+def test_wrong_port_fails_naming_its_mistake(pytester, name):
+    result = run_impl(pytester, f"--impl={PORT}:{name}", "-k", "test_matches_reference_model and seeded and not flipped")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert f"likely cause: " in out and wrong_impls.WRONG[name] in out, out
+    for part in ("worst: joint", "max error", "mean error", "reproduce:", "load_implementation("):
+        assert part in out, f"{part!r} missing from the failure message:\n{out}"
+
+
+def test_batch_dependent_port_fails_the_batch_test(pytester):
+    result = run_impl(pytester, f"--impl={PORT}:batch_statistics", "-k", "test_batch_result")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*depends on the rest of its batch*", "*BatchNorm in train mode*"])
+
+
+def test_wrong_flip_test_is_diagnosed(pytester):
+    result = run_impl(pytester, f"--impl={PORT}:flip_off_by_one")
+    result.assert_outcomes(passed=NUM_IMPL_TESTS - 2, failed=2)
+    result.stdout.fnmatch_lines(["*likely cause: x of the flipped prediction mapped to W - x instead of W - 1 - x*"])
+
+
+def test_float64_output_fails_the_dtype_check(pytester):
+    result = run_impl(pytester, f"--impl={PORT}:float64_output", "-k", "test_output_is")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*output dtype float64, expected float32*"])
+
+
+def test_without_impl_everything_skips_with_the_reason(pytester):
+    result = run_impl(pytester, "-rs")
+    result.assert_outcomes(skipped=NUM_IMPL_TESTS)
+    result.stdout.fnmatch_lines(["*no --impl or --onnx given*"])
+
+
+def test_atol_widens_the_tolerance(pytester):
+    args = (f"--impl={PORT}:bn_eps_changed", "-k", "test_matches_reference_model and seeded and not flipped")
+    run_impl(pytester, *args).assert_outcomes(failed=1)
+    run_impl(pytester, *args, "--atol=0.5").assert_outcomes(passed=1)
+
+
+def test_rtol_is_applied(pytester):
+    args = (f"--impl={PORT}:faithful", "-k", "test_matches_reference_model and seeded and not flipped", "--atol=0")
+    result = run_impl(pytester, *args, "--rtol=0")  # float64 port vs float32 reference: never bit-equal
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*outside atol=0 + rtol=0*|expected|*", "*tolerance from command line*"])
+    run_impl(pytester, *args, "--rtol=0.01").assert_outcomes(passed=1)
+
+
+def test_tolerance_marker_overrides_the_command_line(pytester):
+    pytester.makepyfile(test_tol="""
+        import pytest
+
+        @pytest.mark.convnextpose_tolerance(atol=0.5, rtol=0)
+        def test_marked(impl_tolerance):
+            assert (impl_tolerance.atol, impl_tolerance.rtol, impl_tolerance.source) == (0.5, 0, "marker")
+
+        def test_unmarked(impl_tolerance):
+            assert (impl_tolerance.atol, impl_tolerance.rtol, impl_tolerance.source) == (0.25, 1e-4, "command line")
+    """)
+    pytester.runpytest("--atol=0.25", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_onnx_from_another_checkpoint_is_refused_by_name(pytester, tmp_path):
+    from pytest_convnextpose import load_checkpoint
+    from pytest_convnextpose.onnx_export import export_onnx
+
+    ckpt = load_checkpoint(TINY)
+    other = tmp_path / "other.onnx"
+    export_onnx(ckpt.spec, ckpt.state_dict, other, input_size=(128, 128), checkpoint_sha256="ab" * 32, verify=False)
+    result = run_impl(pytester, f"--onnx={other}", "-k", "test_output_is")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*exported from a checkpoint with sha256 abababab*none of the --ckpt files*"])
+
+
+def test_missing_impl_module_is_one_clear_error(pytester):
+    result = run_impl(pytester, "--impl=surely_missing_port_xyz:build", "-k", "test_output_is")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*module 'surely_missing_port_xyz' not found*"])

@@ -1,0 +1,188 @@
+"""The conformance suite through the plugin (pytester): a good checkpoint passes everything,
+each defect fails the one test for its invariant, the JSON report, the embedded default,
+`pytest --ckpt=X` from anywhere, and pytest-xdist giving the same outcomes."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import conformance
+
+pytest_plugins = ["pytester"]
+
+TINY = Path(__file__).resolve().parent / "data" / "tiny_snapshot_83.pth.tar"
+SUITE = Path(conformance.__file__).resolve().parent
+#: the modules this project's suite owns for checkpoint checks (others need --impl/--baseline/data)
+CHECK_MODULES = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant", "forward", "parity")]
+
+# A key in each area of the tiny golden network, in the file's own (`module.`) spelling.
+PW_WEIGHT = "module.backbone.stages.1.0.pwconv1.weight"
+PW_BIAS = "module.backbone.stages.1.0.pwconv1.bias"
+HEAD_VAR = "module.head.deconv_layers_2.norm.running_var"
+
+
+def _nan_weight(net: dict) -> None:
+    t = net[PW_WEIGHT].clone()
+    t.view(-1)[3] = float("nan")
+    net[PW_WEIGHT] = t
+
+
+def _negative_variance(net: dict) -> None:
+    t = net[HEAD_VAR].clone()
+    t[0] = -1.0
+    net[HEAD_VAR] = t
+
+
+#: defect -> (how to make it, the one test that must fail)
+DEFECTS = {
+    "missing": (lambda n: n.pop(PW_BIAS), "test_load.py::test_no_missing_keys"),
+    "unexpected": (lambda n: n.__setitem__("module.head.extra.weight", torch.zeros(3)), "test_load.py::test_no_unexpected_keys"),
+    "shape": (lambda n: n.__setitem__(PW_BIAS, torch.zeros(65)), "test_shapes.py::test_every_tensor_has_the_shape_its_spec_implies"),
+    "nonfinite": (_nan_weight, "test_load.py::test_all_values_are_finite"),
+    "bn_variance": (_negative_variance, "test_load.py::test_batchnorm_variances_are_positive"),
+}
+
+
+def write_variant_of_tiny(directory: Path, name: str, mutate=None) -> Path:
+    """The tiny golden snapshot re-saved (authors' layout) after `mutate(network)`."""
+    snapshot = torch.load(TINY, map_location="cpu", weights_only=True)
+    net = dict(snapshot["network"])
+    if mutate is not None:
+        mutate(net)
+    path = directory / f"{name}.pth.tar"
+    torch.save({"epoch": snapshot["epoch"], "network": net}, path)
+    return path
+
+
+def outcomes(reprec) -> dict[str, str]:
+    """`<file>::<test>[<id>]` -> passed/failed/skipped/error from an inline run."""
+    out: dict[str, str] = {}
+    for rep in reprec.getreports("pytest_runtest_logreport"):
+        key = Path(rep.nodeid.split("::", 1)[0]).name + "::" + rep.nodeid.split("::", 1)[1]
+        if rep.when == "call" or not rep.passed:
+            state = rep.outcome if rep.when == "call" or rep.skipped else "error"
+            out.setdefault(key, state) if state == "passed" else out.__setitem__(key, state)
+    return out
+
+
+def failing_tests(reprec) -> set[str]:
+    return {k.split("[", 1)[0] for k, v in outcomes(reprec).items() if v in ("failed", "error")}
+
+
+def test_good_checkpoint_passes_everything(pytester):
+    """The golden tiny case: every check passes, parity included (its manifest sits next to it)."""
+    reprec = pytester.inline_run(f"--ckpt={TINY}", *CHECK_MODULES, "-p", "no:cacheprovider")
+    got = outcomes(reprec)
+    assert not failing_tests(reprec), got
+    assert got["test_parity.py::test_outputs_match_expected_outputs[tiny_snapshot_83.pth.tar-63144b81]"] == "passed"
+    skipped = {k for k, v in got.items() if v == "skipped"}
+    # only the published-variant figures skip: tiny is not a published variant
+    assert {k.split("[")[0] for k in skipped} == {
+        "test_variant.py::test_published_variant_has_its_parameter_count",
+        "test_variant.py::test_published_variant_has_its_gmac",
+        "test_variant.py::test_published_variant_has_its_depth_dim_and_heatmap_size"}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_defect_fails_only_the_test_for_its_invariant(pytester, defect):
+    mutate, owner = DEFECTS[defect]
+    path = write_variant_of_tiny(pytester.path, defect, mutate)
+    reprec = pytester.inline_run(f"--ckpt={path}", *CHECK_MODULES, "-p", "no:cacheprovider")
+    assert failing_tests(reprec) == {owner}, outcomes(reprec)
+
+
+def test_nan_weight_fails_naming_the_key(pytester):
+    path = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
+    result = pytester.runpytest(f"--ckpt={path}", str(SUITE / "test_load.py"), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*non-finite values*backbone.stages.1.0.pwconv1.weight (1 of *"])
+
+
+def test_unloadable_file_fails_the_load_test_and_dependants_skip_naming_it(pytester):
+    broken = pytester.path / "broken.pth"
+    broken.write_bytes(TINY.read_bytes()[:5000])
+    result = pytester.runpytest(f"--ckpt={broken}", *CHECK_MODULES, "-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(failed=1, skipped=24)
+    result.stdout.fnmatch_lines(["*test_checkpoint_file_loads*checkpoint could not be loaded: *broken.pth*",
+                                 "*reported by test_load.py::test_checkpoint_file_loads*"])
+
+
+def test_defect_is_not_hidden_when_its_test_is_deselected(pytester):
+    """With the reporting test deselected, dependants fail instead of skipping."""
+    path = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
+    result = pytester.runpytest(f"--ckpt={path}", str(SUITE / "test_forward.py"), "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*nonfinite problem at key*is not part of this run*"])
+
+
+def test_report_has_every_test_and_checkpoint(pytester):
+    good = write_variant_of_tiny(pytester.path, "good")
+    nan = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
+    report = pytester.path / "out" / "report.json"
+    pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", str(SUITE / "test_load.py"),
+                        str(SUITE / "test_variant.py"), f"--conformance-report={report}", "-p", "no:cacheprovider")
+    data = json.loads(report.read_text())
+    assert data["schema_version"] == 1 and data["verdict"] == "fail"
+    by_name = {c["path"]: c for c in data["checkpoints"]}
+    g, n = by_name[str(good)], by_name[str(nan)]
+    assert g["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
+    assert g["synthetic"] is False and g["variant"] is None and g["nearest_variant"] == "XS"
+    assert g["spec"]["dims"] == [8, 16, 32, 64] and g["container"] == "torch-zip"
+    assert g["counts"] == {"passed": 8, "failed": 0, "skipped": 3, "error": 0, "total": 11}, g["counts"]
+    assert g["verdict"] == "pass" and n["verdict"] == "fail"
+    failed = [t for t in n["tests"] if t["outcome"] == "failed"]
+    assert [t["nodeid"].split("::")[1].split("[")[0] for t in failed] == ["test_all_values_are_finite"]
+    assert "backbone.stages.1.0.pwconv1.weight" in failed[0]["message"]
+    assert all(t["nodeid"].endswith(f"[{n['id']}]") for t in n["tests"])
+    skipped = [t for t in g["tests"] if t["outcome"] == "skipped"]
+    assert all("not a published variant: nearest is XS" in t["message"] for t in skipped)
+    assert data["counts"]["total"] == 22
+
+
+def test_ckpt_without_paths_runs_the_installed_suite_from_any_directory(pytester):
+    result = pytester.runpytest(f"--ckpt={TINY}", "--collect-only", "-q", "-p", "no:cacheprovider")
+    out = result.stdout.str()
+    for module in ("test_load.py", "test_keys.py", "test_shapes.py", "test_variant.py", "test_forward.py",
+                   "test_parity.py", "test_head_configs.py"):
+        assert f"{module}::" in out, f"{module} not collected from the installed suite"
+    assert "[tiny_snapshot_83.pth.tar-63144b81]" in out
+
+
+def test_pyargs_conformance_without_ckpt_runs_on_the_synthetic_default(pytester):
+    report = pytester.path / "default.json"
+    result = pytester.runpytest("--pyargs", "conformance", "-k", "test_checkpoint_file_loads",
+                                f"--conformance-report={report}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    for variant in ("XS", "S", "M", "L"):
+        result.stdout.fnmatch_lines([f"*synthetic-{variant}.pth.tar-*: *{variant}.pth.tar",
+                                     f"*variant {variant};*"])
+    result.stdout.fnmatch_lines(["*embedded synthetic default: not trained weights*"])
+    data = json.loads(report.read_text())
+    assert [(c["variant"], c["synthetic"], c["id"].split("-")[0]) for c in data["checkpoints"]] == [
+        ("XS", True, "synthetic"), ("S", True, "synthetic"), ("M", True, "synthetic"), ("L", True, "synthetic")]
+    assert all(c["container"] == "torch-zip" and c["wrapper"] == "network" for c in data["checkpoints"])
+
+
+def test_xdist_gives_the_same_outcomes_and_report(pytester):
+    good = write_variant_of_tiny(pytester.path, "good")
+    nan = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
+    modules = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant")]
+    serial_report, xdist_report = pytester.path / "serial.json", pytester.path / "xdist.json"
+    pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", *modules, f"--conformance-report={serial_report}",
+                        "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--ckpt={good}", f"--ckpt={nan}", *modules, "-n", "2",
+                                           f"--conformance-report={xdist_report}", "-p", "no:cacheprovider")
+    assert "2 workers" in result.stdout.str()
+
+    def summary(path: Path) -> dict:
+        data = json.loads(path.read_text())
+        return {c["id"]: (c["variant"], c["counts"], sorted((t["nodeid"], t["outcome"]) for t in c["tests"]))
+                for c in data["checkpoints"]}
+
+    serial, parallel = summary(serial_report), summary(xdist_report)
+    assert parallel == serial
+    assert any(outcome == "failed" for _, _, tests in serial.values() for _, outcome in tests)
