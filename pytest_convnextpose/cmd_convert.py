@@ -131,7 +131,7 @@ def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, acti
 
     bar = tqdm(paths, desc=args.command, unit="file", file=sys.stderr, disable=args.no_progress)
     for src in bar:
-        bar.set_postfix_str(Path(src).name, refresh=False)
+        bar.set_postfix_str(Path(src).name)
         out = out_dir / output_name(src) if args.command == "convert" else out_dir / Path(src).name
         if str(out) in claimed:
             reports.append(ConversionReport(src, None, "refused", EXIT_REFUSED,

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import load_file
 
 from reference_model import ArchSpec
 
@@ -134,9 +137,6 @@ def _check_copy(spec: ArchSpec, want: Mapping[str, torch.Tensor], got: Mapping[s
 def _verify_file(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
                  source_out: Outputs, images: torch.Tensor) -> None:
     """The check that gates the rename: re-read `tmp` from disk and demand an exact copy."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     with safe_open(str(tmp), framework="pt") as fh:
         got_meta = fh.metadata() or {}
     if dict(got_meta) != dict(metadata):
@@ -193,9 +193,7 @@ def _probe_round_trip(spec: ArchSpec, tensors: Mapping[str, torch.Tensor], sourc
 
     The record has to exist before the file does; the on-disk check repeats it and must agree.
     """
-    from safetensors.torch import load
-
-    record = _check_copy(spec, tensors, load(safetensors_bytes(tensors, {"format": "pt"})), source_out, images)
+    record = _check_copy(spec, tensors, st_load(safetensors_bytes(tensors, {"format": "pt"})), source_out, images)
     if not (record["tensors_bit_equal"] and record["outputs_identical"]):
         raise VerificationError(f"safetensors round trip is not exact: {_compact_json(record)}")
     return record

@@ -480,3 +480,39 @@ def assert_same(expected: object, got: object, where: str = "obj") -> None:
 
 def _bytes_of(t: torch.Tensor) -> torch.Tensor:
     return t.detach().contiguous().reshape(-1).view(torch.uint8)
+
+
+class ExecutionMonitor:
+    """Counts audit events that mean code from a file ran (process spawn, exec, pickle lookups).
+
+    An audit hook cannot be removed, so one is installed once and only records while `active`.
+    Independent of the marker files: it also catches payloads that would not touch the marker.
+    """
+
+    EVENTS = ("os.system", "subprocess.Popen", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
+              "exec", "pickle.find_class", "shutil.rmtree", "os.remove", "socket.connect")
+    _installed: "ExecutionMonitor | None" = None
+
+    def __init__(self) -> None:
+        self.active = False
+        self.events: list[str] = []
+
+    @classmethod
+    def get(cls) -> "ExecutionMonitor":
+        if cls._installed is None:
+            import sys
+            monitor = cls()
+            sys.addaudithook(monitor._hook)
+            cls._installed = monitor
+        return cls._installed
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if self.active and event in self.EVENTS:
+            self.events.append(event)
+
+    def __enter__(self) -> "ExecutionMonitor":
+        self.active = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False

@@ -1,6 +1,7 @@
 """`convert`: verified, deterministic, atomic safetensors conversion, read back through `load_checkpoint`."""
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from pathlib import Path
@@ -474,3 +475,16 @@ def test_tensors_sharing_a_storage_are_written_once_each_and_nothing_else(tmp_pa
     payload = sum(t.numel() * t.element_size() for t in sd.values())
     assert len(data) - header == payload, f"data section {len(data) - header} bytes, tensors hold {payload}"
     assert_same_tensors(sd, load_checkpoint(out).state_dict, "views")
+
+
+def test_reconverting_a_converted_file_keeps_its_spec_and_tensors(tmp_path):
+    """The 3-UP head given once by the user survives a second conversion with no flags at all."""
+    first, second = tmp_path / "1.safetensors", tmp_path / "2.safetensors"
+    convert_file(write_source(tmp_path / "src.pth", SMALL_3UP), first, head_upsample=(True, True, True))
+    assert convert_file(first, second).exit_code == 0
+    md = metadata_of(second)
+    assert ArchSpec.from_json(md["convnextpose.spec"]) == SMALL_3UP
+    assert md["convnextpose.source_container"] == "safetensors"
+    assert md["convnextpose.source_sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert md["convnextpose.epoch"] == "7", "epoch carried through the first file's metadata"
+    assert_same_tensors(load_file(str(first)), load_file(str(second)), "second conversion")

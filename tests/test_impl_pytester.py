@@ -54,7 +54,7 @@ def test_wrong_port_fails_naming_its_mistake(pytester, name):
     result = run_impl(pytester, f"--impl={PORT}:{name}", "-k", "test_matches_reference_model and seeded and not flipped")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert f"likely cause: " in out and wrong_impls.WRONG[name] in out, out
+    assert "likely cause: " in out and wrong_impls.WRONG[name] in out, out
     for part in ("worst: joint", "max error", "mean error", "reproduce:", "load_implementation("):
         assert part in out, f"{part!r} missing from the failure message:\n{out}"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile_corpus import hostile_cases, payloads, run_pickle_loads_in_subprocess
+from hostile_corpus import ExecutionMonitor, hostile_cases, payloads, run_pickle_loads_in_subprocess
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
 
@@ -40,9 +40,11 @@ def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> 
 def test_every_hostile_file_is_refused_with_its_family_and_nothing_runs(corpus: tuple[list, Path]) -> None:
     cases, marker = corpus
     wrong = []
+    monitor = ExecutionMonitor.get()
     for case in cases:
         try:
-            read_file(case.path)
+            with monitor:
+                read_file(case.path)
         except CheckpointError as err:
             message = str(err)
             if not isinstance(err, case.family):
@@ -54,6 +56,7 @@ def test_every_hostile_file_is_refused_with_its_family_and_nothing_runs(corpus: 
         else:
             wrong.append(f"{case.name}: loaded, expected {case.family.__name__}")
     assert not marker.exists(), "a payload ran: the marker file was created"
+    assert not monitor.events, f"code-execution audit events while reading: {monitor.events}"
     assert not wrong, f"{len(wrong)} of {len(cases)} hostile files mishandled:\n" + "\n".join(wrong)
 
 
