@@ -33,6 +33,7 @@ from .checkpoint import Checkpoint, Problem, load_checkpoint
 from .convert_checks import (VERIFY_INPUT_SHAPE, VERIFY_SEED, Outputs, max_abs_diff, outputs_identical,
                              run_model, structural_problems, tensor_differences, verification_images)
 from .convert_st import safetensors_bytes
+from .errors import CheckpointError
 
 #: metadata key namespace; the loader reads these names back (keep them exactly)
 META = "convnextpose."
@@ -152,7 +153,10 @@ def _verify_file(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor
 
 def _verify_through_loader(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor]) -> None:
     """Users read the file with `load_checkpoint`: it must give back the same spec and bits, no problems."""
-    back = load_checkpoint(tmp)
+    try:
+        back = load_checkpoint(tmp)
+    except CheckpointError as exc:  # our own output refused by our own loader: not the input's fault
+        raise VerificationError(f"the converted file does not load back through load_checkpoint: {exc.message}") from None
     if back.spec != ckpt.spec:
         raise VerificationError(f"{tmp}: load_checkpoint reads spec {back.spec.summary()}, "
                                 f"expected {ckpt.spec.summary()}")

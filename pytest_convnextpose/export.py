@@ -83,7 +83,10 @@ def _verify_export(tmp: Path, layout: str, epoch: int, ckpt: Checkpoint,
     diffs += tensor_differences(canonical, sd if dialect is None else to_canonical(sd, dialect))
     if diffs:
         raise VerificationError(f"{tmp}: exported tensors differ: {diffs[0]}")
-    back = load_checkpoint(tmp, joint_num=ckpt.spec.joint_num, head_upsample=ckpt.spec.head_upsample)
+    try:
+        back = load_checkpoint(tmp, joint_num=ckpt.spec.joint_num, head_upsample=ckpt.spec.head_upsample)
+    except CheckpointError as exc:  # our own output refused by our own loader: not the input's fault
+        raise VerificationError(f"the export does not load back through load_checkpoint: {exc.message}") from None
     if back.spec != ckpt.spec or back.problems or tensor_differences(canonical, back.state_dict):
         raise VerificationError(f"{tmp}: load_checkpoint does not read the export back as the source")
 

@@ -207,8 +207,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
         setattr(outcome.get_result(), REPORT_ATTR, describe_checkpoint(source, loaded))
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Seed the report with every checkpoint, so one whose tests were all deselected still appears."""
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Seed the report with every checkpoint, in order, so one whose tests were all deselected
+    still appears (runs on the xdist controller too, which collects nothing itself)."""
     collector = session.config.pluginmanager.get_plugin(COLLECTOR_NAME)
     if collector is None or not _checkpoints_in_play(session.config):
         return

@@ -507,8 +507,11 @@ class ExecutionMonitor:
         return cls._installed
 
     def _hook(self, event: str, args: tuple) -> None:
-        if self.active and event in self.EVENTS:
-            self.events.append(event)
+        if not self.active or event not in self.EVENTS:
+            return
+        if event == "exec" and _is_module_import(args[0]):
+            return  # a lazy import inside torch/stdlib runs its module file, not file content
+        self.events.append(event)
 
     def __enter__(self) -> "ExecutionMonitor":
         self.active = True
@@ -516,3 +519,9 @@ class ExecutionMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.active = False
+
+
+def _is_module_import(code: object) -> bool:
+    """True for the code object of a module file being imported (a real .py file on disk)."""
+    filename = getattr(code, "co_filename", "")
+    return getattr(code, "co_name", "") == "<module>" and filename.endswith(".py") and os.path.isfile(filename)

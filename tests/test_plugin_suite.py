@@ -187,3 +187,23 @@ def test_xdist_gives_the_same_outcomes_and_report(pytester):
     serial, parallel = summary(serial_report), summary(xdist_report)
     assert parallel == serial
     assert any(outcome == "failed" for _, _, tests in serial.values() for _, outcome in tests)
+
+
+def test_expected_file_drives_the_parity_tests(pytester):
+    """A re-saved copy is no golden case (other sha256); `--expected` supplies the outputs,
+    and a wrong expectation fails naming the joint."""
+    copy = write_variant_of_tiny(pytester.path, "copy")
+    expected = torch.load(TINY.parent / "tiny_expected.pt", map_location="cpu", weights_only=True)
+    good = pytester.path / "good_expected.pt"
+    torch.save(expected, good)
+    wrong = pytester.path / "wrong_expected.pt"
+    bad = dict(expected)
+    bad["coords"] = expected["coords"].clone()
+    bad["coords"][1, 5, 2] += 0.01
+    torch.save(bad, wrong)
+    parity = str(SUITE / "test_parity.py")
+    pytester.runpytest(f"--ckpt={copy}", parity, "-p", "no:cacheprovider").assert_outcomes(skipped=3)
+    pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={good}", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+    result = pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={wrong}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*max abs 0.01* > 0.001; worst at image 1, joint 5, z*"])

@@ -7,7 +7,7 @@ not call `_load_from_bytes` again.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
 from .legacy import PREFIX, LegacyReader
