@@ -57,7 +57,15 @@ def infer(sd: Mapping[str, torch.Tensor], *, joint_num: Optional[int] = None,
           metadata: Optional[Mapping[str, Any]] = None) -> Inference:
     """Infer the architecture of canonical state dict `sd` and check every tensor against it."""
     shapes = {k: tuple(v.shape) for k, v in sd.items() if isinstance(v, torch.Tensor)}
-    skeleton = infer_shape_fields(shapes, joint_num)
+    try:
+        skeleton = infer_shape_fields(shapes, joint_num)
+    except ArchitectureError:
+        # A converted file remembers the joint count the user gave once (--joints); use it only
+        # when the shape prior cannot decide. `_metadata_spec` still cross-checks every field.
+        hint = _metadata_joint_num(metadata or {})
+        if joint_num is not None or hint is None:
+            raise
+        skeleton = infer_shape_fields(shapes, hint)
     problems: list[Problem] = []
     meta_spec = _metadata_spec(metadata or {}, skeleton, problems)
     flags, source = choose_head_upsample(skeleton, head_upsample, meta_spec, head_layout)
@@ -247,6 +255,16 @@ def _metadata_spec(metadata: Mapping[str, Any], sf: ShapeFields, problems: list[
         problems.append(Problem("metadata", SPEC_METADATA_KEY, "metadata contradicts the tensors: " + "; ".join(diffs)))
         return None
     return claimed
+
+
+def _metadata_joint_num(metadata: Mapping[str, Any]) -> Optional[int]:
+    """`joint_num` from a converted file's spec metadata, or None when absent or unreadable."""
+    raw = metadata.get(SPEC_METADATA_KEY)
+    try:
+        j = int((json.loads(raw) if isinstance(raw, str) else raw)["joint_num"])
+    except (TypeError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    return j if j > 0 else None
 
 
 def _fmt(v: Any) -> Any:

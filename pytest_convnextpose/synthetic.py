@@ -7,6 +7,7 @@ are non-trivial, so a model that ignored them would compute something else.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,10 +16,16 @@ from reference_model import ArchSpec, build_model
 
 
 def canonical_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
-    """Canonical key -> shape for `spec`, without allocating weights."""
+    """Canonical key -> shape for `spec`, without allocating weights (a fresh dict each call)."""
+    return dict(_canonical_shapes(spec))
+
+
+@functools.lru_cache(maxsize=64)
+def _canonical_shapes(spec: ArchSpec) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    # Building even a meta-device model costs ~40 ms; the loader asks once per file.
     with torch.device("meta"):
         model = build_model(spec)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
 
 
 def random_state_dict(spec: ArchSpec, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -491,8 +491,6 @@ def test_reconverting_a_converted_file_keeps_its_spec_and_tensors(tmp_path):
     assert_same_tensors(load_file(str(first)), load_file(str(second)), "second conversion")
 
 
-@pytest.mark.xfail(strict=True, reason="loader (infer.py) factors J*D before reading convnextpose.spec, so a file "
-                                       "converted with --joints does not load back without it; see issue-4 report")
 def test_joints_given_at_conversion_are_not_needed_to_read_the_file_back(tmp_path):
     """96 = J x D fits no known joint count: the user says 24 once, the converted file remembers it."""
     spec = ArchSpec(**{**SMALL.to_dict(), "joint_num": 24})
