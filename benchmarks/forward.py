@@ -131,7 +131,8 @@ def _devices(choice: str) -> list[torch.device]:
 
 
 def _print_table(rows: list[Row]) -> None:
-    print(f"{'device':6} {'variant':7} {'batch':>5} {'port ms':>10} {'reference ms':>13} {'ratio':>7} {'max|diff|':>10}")
+    print(f"{'device':6} {'variant':7} {'batch':>5} {'port ms':>10} {'reference ms':>13} {'ratio':>7} "
+          f"{'max|diff|':>10}")
     for r in rows:
         print(f"{r.device:6} {r.variant:7} {r.batch:>5} {r.port_s * 1e3:>10.1f} {r.ref_s * 1e3:>13.1f} "
               f"{r.ratio:>6.2f}x {r.max_diff:>10.2e}")

@@ -39,7 +39,8 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(joint_errors(pred, gt).mean())
 
 
-def similarity_transform(source: np.ndarray, target: np.ndarray, *, with_scale: bool) -> tuple[float, np.ndarray, np.ndarray]:
+def similarity_transform(source: np.ndarray, target: np.ndarray, *,
+                         with_scale: bool) -> tuple[float, np.ndarray, np.ndarray]:
     """Least-squares (s, R, t) with target ~ s * R @ source + t for one pose pair (J, 3).
 
     Closed form of Umeyama (1991): SVD of the cross-covariance, with the reflection fix
@@ -52,7 +53,9 @@ def similarity_transform(source: np.ndarray, target: np.ndarray, *, with_scale: 
     d = np.ones(3)
     d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
     rot = u @ np.diag(d) @ vt
-    scale = float((sing * d).sum() / (a0 ** 2).sum()) if with_scale else 1.0
+    spread = float((a0 ** 2).sum())
+    # a source collapsed to one point aligns best at scale 0 (onto the target's centroid)
+    scale = (float((sing * d).sum()) / spread if spread > 0 else 0.0) if with_scale else 1.0
     trans = mu_b - scale * rot @ mu_a
     return scale, rot, trans
 

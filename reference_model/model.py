@@ -27,7 +27,8 @@ class Block(nn.Module):
         self.pwconv2 = nn.Conv2d(4 * dim, dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.pwconv2(self.act(self.pwconv1(self.norm(self.dwconv(x)))))
+        # y.add_(x) == x + y bit for bit, without allocating another activation-sized tensor
+        return self.pwconv2(self.act(self.pwconv1(self.norm(self.dwconv(x))))).add_(x)
 
 
 class ConvNeXtBN(nn.Module):

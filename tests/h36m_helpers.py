@@ -63,7 +63,8 @@ def write_dataset(root: Path, image_format: str = "npy", seed: int = 0) -> Writt
                 cam_xyz = world @ cam["R"].T + cam["t"]
                 u = cam_xyz[:, 0] / cam_xyz[:, 2] * cam["f"][0] + cam["c"][0]
                 v = cam_xyz[:, 1] / cam_xyz[:, 2] * cam["f"][1] + cam["c"][1]
-                name = f"s_{subject:02d}_act_{action:02d}_subact_01_ca_01/s_{subject:02d}_act_{action:02d}_subact_01_ca_01_{frame + 1:06d}.{image_format}"
+                seq = f"s_{subject:02d}_act_{action:02d}_subact_01_ca_01"
+                name = f"{seq}/{seq}_{frame + 1:06d}.{image_format}"
                 centre = (int(round(u[0])), int(round(v[0])))
                 _write_image(root / "images" / name, centre, image_format)
                 images.append({"id": image_id, "file_name": name, "width": IMAGE_W, "height": IMAGE_H,

@@ -91,7 +91,8 @@ def test_back_projection_inverts_projection():
     f, c = np.array([1145.05, 1143.78]), np.array([512.54, 515.45])
     np.testing.assert_allclose(g.pixel_to_camera(g.camera_to_pixel(cam, f, c), f, c), cam, rtol=1e-12)
     # one point by hand: u = 300/4500*1145.05 + 512.54
-    assert g.camera_to_pixel(np.array([[300.0, 0.0, 4500.0]]), f, c)[0, 0] == pytest.approx(300 / 4500 * 1145.05 + 512.54)
+    u = g.camera_to_pixel(np.array([[300.0, 0.0, 4500.0]]), f, c)[0, 0]
+    assert u == pytest.approx(300 / 4500 * 1145.05 + 512.54)
 
 
 def test_world_to_camera_is_rotation_then_translation():

@@ -77,7 +77,8 @@ def test_scaled_alignment_matches_scipy_orthogonal_procrustes(seed):
     assert metrics.pa_mpjpe_scaled(pred, gt) == pytest.approx(expected, rel=1e-9)
     # without scale: same rotation, unit scale
     aligned_rigid = p0 @ rot + gt.mean(0)
-    assert metrics.pa_mpjpe_authors(pred, gt) == pytest.approx(np.linalg.norm(aligned_rigid - gt, axis=1).mean(), rel=1e-9)
+    expected_rigid = np.linalg.norm(aligned_rigid - gt, axis=1).mean()
+    assert metrics.pa_mpjpe_authors(pred, gt) == pytest.approx(expected_rigid, rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(5))

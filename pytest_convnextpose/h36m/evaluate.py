@@ -80,7 +80,8 @@ def to_camera(coords: np.ndarray, sample: Sample, heatmap_shape: tuple[int, int,
     return pixel_to_camera(heatmap_to_pixel(coords, sample.bbox, heatmap_shape, sample.root_cam[2]), sample.f, sample.c)
 
 
-def score(pred_cam: np.ndarray, samples: Sequence[Sample], protocol: int, settings: Optional[dict] = None) -> EvalResult:
+def score(pred_cam: np.ndarray, samples: Sequence[Sample], protocol: int,
+          settings: Optional[dict] = None) -> EvalResult:
     """Root-relative errors over the 17 evaluated joints, overall and per action."""
     if len(pred_cam) != len(samples):
         raise H36MDataError(f"{len(pred_cam)} predictions for {len(samples)} samples")
