@@ -98,23 +98,15 @@ FAKE_EVALUATOR = """
     def evaluate_mpjpe(root, ckpt):
         return 50.0 + (0.3 if "perturbed" in str(ckpt.path) else 0.0)
 """
-H36M_OPTION_PLUGIN = """
-    def pytest_addoption(parser):
-        try:  # the accuracy plugin registers --h36m-root when it is installed
-            parser.getgroup("convnextpose").addoption("--h36m-root", default=None)
-        except ValueError:
-            pass
-"""
 
 
 def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypatch):
     # via sys.modules: an earlier in-process run may have left a stale package attribute
     baseline_mpjpe = importlib.import_module("pytest_convnextpose.baseline_mpjpe")
     pytester.makepyfile(fake_h36m=FAKE_EVALUATOR)
-    pytester.makepyfile(h36m_option=H36M_OPTION_PLUGIN)
     pytester.syspathinsert()
     monkeypatch.setattr(baseline_mpjpe, "_ENTRY_POINTS", (("fake_h36m", "evaluate_mpjpe"),))
-    args = ("-p", "h36m_option", f"--h36m-root={pytester.path}", "--max-output-drift=1e9", "-k", "mpjpe")
+    args = (f"--h36m-root={pytester.path}", "--max-output-drift=1e9", "-k", "mpjpe")
     failed = run_baseline(pytester, perturbed, TINY, *args, "--max-mpjpe-regression=0.2")
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["*MPJPE (protocol 2) rose by 0.300 mm: baseline 50.000 mm, candidate 50.300 mm*"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ TINY = REPO / "tests" / "data" / "tiny_snapshot_83.pth.tar"
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", str(SUITE), f"--ckpt={TINY}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
+    # pytest-benchmark disables itself when it sees an xdist worker's variables, which a
+    # subprocess started from one of our own `-n 2` workers would inherit.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
 
 
 def test_without_cuda_latency_skips_with_a_reason_unless_device_cpu():
