@@ -9,6 +9,17 @@ from typing import Any
 
 import pytest
 
+# pytester's in-process runs snapshot sys.modules and drop whatever a run imported. A C
+# extension cannot be initialised twice: if onnx (or onnxruntime) is first imported inside
+# such a run, the next import in this worker finds a half-dead module (AttributeError on
+# `onnx_cpp2py_export.checker.CheckerContext`, or a crashed xdist worker). Importing them
+# here, before any snapshot, keeps them in sys.modules for the whole session.
+for _ext in ("onnx", "onnxruntime", "onnx.checker", "torch.onnx"):
+    try:
+        __import__(_ext)
+    except ImportError:
+        pass
+
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 DATA_DIR = TESTS_DIR / "data"
