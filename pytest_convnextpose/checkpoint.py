@@ -48,6 +48,8 @@ class Checkpoint:
     variant_differences: list[str] = field(default_factory=list)
     #: canonical key -> the key as spelled in the file (for messages and writing back)
     key_origin: dict[str, str] = field(default_factory=dict)
+    #: things done to reach canonical form that are not defects (e.g. filled BatchNorm counters)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The `convnextpose inspect --json` object (SPEC §5), without `error`."""
@@ -59,6 +61,7 @@ class Checkpoint:
             "variant_differences": list(self.variant_differences), "num_parameters": self.num_parameters,
             "num_state_values": sum(t.numel() for t in self.state_dict.values()),
             "metadata": self.metadata, "problems": [p.to_dict() for p in self.problems],
+            "notes": list(self.notes),
         }
 
     @property
@@ -118,6 +121,12 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     dialect = keymap.detect_dialect(unwrapped.state_dict)
     canon = keymap.canonicalize(unwrapped.state_dict, dialect)
     metadata = {**(container_metadata or {}), **unwrapped.metadata}
+    notes = []
+    filled = keymap.fill_legacy_bn_counters(canon.state_dict)
+    if filled:
+        metadata["num_batches_tracked_filled"] = filled
+        notes.append(f"no BatchNorm num_batches_tracked in the file (saved by PyTorch < 0.4.1): filled {filled} "
+                     "counters with 0, as torch's own load_state_dict does")
     result = infer(canon.state_dict, joint_num=joint_num, head_upsample=head_upsample,
                    head_layout=dialect.head_layout, metadata=container_metadata)
     dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
@@ -127,5 +136,5 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
         spec=result.spec, head_upsample_source=result.head_upsample_source, variant=result.variant,
         state_dict=canon.state_dict, metadata=metadata, problems=result.problems + dup_problems,
         nearest_variant=result.nearest_variant, variant_differences=result.variant_differences,
-        key_origin=canon.origin,
+        key_origin=canon.origin, notes=notes,
     )

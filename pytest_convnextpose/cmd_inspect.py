@@ -17,7 +17,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED = 0, 1, 2
 #: problems listed in the human-readable summary before "... and N more"
 MAX_LISTED_PROBLEMS = 20
 JSON_FIELDS = ("path", "sha256", "container", "wrapper", "dialect", "spec", "head_upsample_source", "variant",
-               "nearest_variant", "variant_differences", "num_parameters", "num_state_values", "metadata", "problems")
+               "nearest_variant", "variant_differences", "num_parameters", "num_state_values", "metadata", "problems", "notes")
 
 
 def register(subparsers: Any) -> None:
@@ -100,6 +100,7 @@ def summary(ckpt: Any) -> str:
     ]
     for d in ckpt.variant_differences if ckpt.variant is None else ():
         lines.append(f"  differs from {ckpt.nearest_variant}: {d}")
+    lines.extend(f"note:          {n}" for n in ckpt.notes)
     lines.append(_problems_block(ckpt.problems))
     return "\n".join(lines)
 

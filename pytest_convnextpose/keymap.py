@@ -341,6 +341,21 @@ def canonicalize(sd: Mapping[str, torch.Tensor], dialect: Optional[Dialect] = No
     return Canonicalized(out, origin, dups)
 
 
+def fill_legacy_bn_counters(sd: dict[str, torch.Tensor]) -> int:
+    """Add `num_batches_tracked = 0` to every BatchNorm when the file has none at all.
+
+    Files saved by PyTorch < 0.4.1 have no such counters, and torch's BatchNorm fills them
+    with 0 when loading (even strictly). Only the all-absent case is that signature: a file
+    with some counters and not others is defective and keeps its `missing` problems.
+    Returns how many were added (0 when the file already had any)."""
+    if any(k.endswith(".num_batches_tracked") for k in sd):
+        return 0
+    prefixes = [k[: -len("running_var")] for k in sd if k.endswith(".running_var")]
+    for prefix in prefixes:
+        sd[prefix + "num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    return len(prefixes)
+
+
 def to_canonical(sd: Mapping[str, torch.Tensor], dialect: Optional[Dialect] = None) -> dict[str, torch.Tensor]:
     """State dict in `dialect` -> canonical keys (SPEC §4). Duplicates keep the first key."""
     return canonicalize(sd, dialect).state_dict

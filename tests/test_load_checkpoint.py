@@ -145,3 +145,31 @@ def test_non_checkpoints_raise_checkpoint_errors_with_the_path(obj, tmp_path: Pa
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- old PyTorch files
+def test_file_without_any_bn_counter_loads_like_torch_does(tmp_path, canon) -> None:
+    """PyTorch < 0.4.1 saved no num_batches_tracked; torch's BatchNorm fills 0 on a strict load."""
+    old = {k: v for k, v in canon.items() if not k.endswith("num_batches_tracked")}
+    n_bn = len(canon) - len(old)
+    path = tmp_path / "old.pth"
+    torch.save({"network": {"module." + k: v for k, v in old.items()}}, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.problems == [], f"expected no problems for an all-absent counter set, got {ckpt.problems[:3]}"
+    # 13 = stem BN + 3 downsample BNs + 5 blocks (depths 1,1,2,1) + final norm + 3 head layers
+    assert ckpt.metadata["num_batches_tracked_filled"] == n_bn == 13, ckpt.metadata
+    assert len(ckpt.notes) == 1 and "num_batches_tracked" in ckpt.notes[0], ckpt.notes
+    # what torch itself does with the same tensors: strict load into a fresh model, counters 0
+    reference = build_model(SMALL_SPEC)
+    reference.load_state_dict(old, strict=True)
+    want = reference.state_dict()
+    assert_same_tensors({k: ckpt.state_dict[k] for k in want}, dict(want))
+
+
+def test_file_with_some_bn_counters_missing_reports_each_missing_one(tmp_path, canon) -> None:
+    gone = "head.deconv_layers_2.norm.num_batches_tracked"
+    partial = {k: v for k, v in canon.items() if k != gone}
+    torch.save({"network": partial}, tmp_path / "partial.pth")
+    ckpt = load_checkpoint(tmp_path / "partial.pth")
+    assert [(p.kind, p.key) for p in ckpt.problems] == [("missing", gone)], ckpt.problems
+    assert ckpt.notes == [] and "num_batches_tracked_filled" not in ckpt.metadata
