@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 from typing import Any
 
@@ -70,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def refusal_object(path: str, exc: CheckpointError) -> dict[str, Any]:
+    """The JSON for a refused file: every field present, `error` set, and the file's sha256
+    when its bytes could be read (so a report says which download was refused)."""
+    from .sources import file_sha256
+
     obj: dict[str, Any] = {name: None for name in JSON_FIELDS}
-    obj.update(path=str(path), metadata={}, problems=[], variant_differences=[], error=exc.to_dict())
+    obj.update(path=str(path), sha256=file_sha256(Path(path)), metadata={}, problems=[], notes=[],
+               variant_differences=[], error=exc.to_dict())
     return obj
 
 

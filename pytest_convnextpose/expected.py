@@ -3,7 +3,8 @@
 Golden cases (`manifest.json` + `<case>_expected.pt`, see shared/golden/README.md) are found
 by the checkpoint's sha256 in a manifest next to the checkpoint file or in a `--golden-dir`.
 
-An `--expected` file is a torch file loadable with `weights_only=True` holding a dict:
+An `--expected` file is a torch file (any container the safe reader accepts, e.g. a
+`torch.save` zip) holding a dict:
     input               float32 (B, 3, H, W), H and W divisible by 32, already normalised
     coords              float (B, J, 3): the expected model output in heatmap units (x, y, z)
     coords_flip_test    optional (B, J, 3): expected flip-test output (H36M flip pairs)
@@ -65,11 +66,26 @@ def find_golden_case(sha256: Optional[str], search_dirs: list[Path]) -> Optional
     return None
 
 
+def read_expected_object(path: Path) -> Any:
+    """The object in an expected-outputs file, read by the same hardened reader as checkpoints.
+
+    These files come from users (or sit beside a downloaded checkpoint), so they get the same
+    allowlist unpickler and container limits; `torch.load(weights_only=True)` alone would not
+    stop, e.g., a DEFLATE bomb. Raises ValueError with the reader's one-line reason."""
+    from .errors import CheckpointError
+    from .reading import read_file
+
+    try:
+        return read_file(path).obj
+    except CheckpointError as exc:
+        raise ValueError(str(exc.with_path(str(path)))) from None
+
+
 def load_expected(path: Path) -> dict[str, Any]:
     """Read an expected-outputs file without executing anything from it; check its fields."""
     import torch
 
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = read_expected_object(path)
     if not isinstance(data, dict) or "input" not in data or "coords" not in data:
         raise ValueError(f"{path}: an expected-outputs file must be a dict with 'input' and 'coords'")
     x, c = data["input"], data["coords"]
@@ -82,11 +98,9 @@ def load_expected(path: Path) -> dict[str, Any]:
 
 def expected_file_case(path: Path, sha256: Optional[str]) -> Optional[ExpectedCase]:
     """An `--expected` file applies to a checkpoint unless it names another checkpoint's hash."""
-    import torch
-
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # unreadable: let the parity test report it through load_expected
+        data = read_expected_object(path)
+    except ValueError:  # unreadable: let the parity test report it through load_expected
         data = {}
     want = data.get("checkpoint_sha256") if isinstance(data, dict) else None
     if want and sha256 and want != sha256:

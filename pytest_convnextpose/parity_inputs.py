@@ -62,9 +62,9 @@ def find_golden(ckpt_path: str | Path, sha256: Optional[str],
 
 
 def _load_golden(name: str, path: Path) -> GoldenCase:
-    import torch
+    from .expected import load_expected
 
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = load_expected(path)  # hardened reader: the manifest may sit beside a downloaded file
 
     def arr(key: str) -> Optional[np.ndarray]:
         value = data.get(key)

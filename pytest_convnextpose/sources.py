@@ -45,9 +45,14 @@ def file_sha256(path: Path) -> Optional[str]:
     None when it cannot be read (the load test reports why)."""
     try:
         if path.is_dir():
+            # The same digest as the reader's (reading/dirfmt.py): per file in name order, the
+            # POSIX relative name, NUL, its length as 8 little-endian bytes, then its bytes.
+            # Equal digests keep test ids equal to `Checkpoint.short_id` for folder checkpoints.
             h = hashlib.sha256()
-            for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                h.update(f.relative_to(path).as_posix().encode())
+            for f in sorted((p for p in path.rglob("*") if p.is_file() and not p.is_symlink()),
+                            key=lambda p: p.relative_to(path).as_posix()):
+                rel = f.relative_to(path).as_posix()
+                h.update(rel.encode("utf-8", "surrogateescape") + b"\x00" + f.stat().st_size.to_bytes(8, "little"))
                 _update_from_file(h, f)
             return h.hexdigest()
         h = hashlib.sha256()
