@@ -194,3 +194,25 @@ def test_implausible_block_index_is_refused_not_built(small_sd) -> None:
 def test_even_kernel_is_a_shape_problem_not_a_crash(small_sd) -> None:
     res = infer(dict(small_sd, **{"head.deconv_layers_1.dwconv.weight": torch.zeros(64, 1, 4, 4)}))
     assert res.spec == SMALL_SPEC and kinds(res.problems) == [("shape", "head.deconv_layers_1.dwconv.weight")]
+
+
+# --------------------------------------------------------------------------- finite check edges
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_huge_but_finite_weights_are_not_reported_nonfinite(dtype):
+    big = torch.full((4096, 1024), torch.finfo(dtype).max, dtype=dtype)  # sums past float32 range
+    assert check_tensors_values("backbone.norm.weight", big) == []
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("bad", [[float("nan")], [float("inf")], [-float("inf")], [float("inf"), -float("inf")]])
+def test_every_nonfinite_pattern_is_reported_with_its_count(dtype, bad):
+    t = torch.ones(100, dtype=dtype)
+    t[: len(bad)] = torch.tensor(bad, dtype=dtype)
+    problems = check_tensors_values("head.final_layer.weight", t)
+    assert [(p.kind, p.key) for p in problems] == [("nonfinite", "head.final_layer.weight")], problems
+    assert problems[0].detail.startswith(f"{len(bad)} of 100 "), problems[0].detail
+
+
+def check_tensors_values(key, t):
+    from pytest_convnextpose.infer import _value_problems
+    return _value_problems(key, t)
