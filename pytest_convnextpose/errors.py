@@ -50,7 +50,7 @@ class UnreadableFileError(CheckpointError):
 
 
 class UnsupportedFormatError(CheckpointError):
-    """A recognised format that is not a checkpoint we load (ONNX, TFLite, TorchScript, HTML...)."""
+    """A recognised format that is not a checkpoint we load (ONNX, TFLite, HTML, unpacked TorchScript...)."""
     kind = "unsupported"
 
 

@@ -64,6 +64,53 @@ def legit_files(tmp: Path, location: str = "cpu") -> dict[str, tuple[Path, objec
     return out
 
 
+#: TorchScript layouts read as container `torchscript`: a traced and a scripted module
+TORCHSCRIPT_LAYOUTS = ("torchscript-trace", "torchscript-script")
+
+
+def small_module() -> torch.nn.Module:
+    """Conv + BatchNorm (buffers, num_batches_tracked) + a nested ModuleList, seeded, eval mode."""
+    gen = torch.Generator().manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                                torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1)))
+    with torch.no_grad():
+        for t in list(model.parameters()) + [model[1].running_mean, model[1].running_var]:
+            t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+        model[1].num_batches_tracked.fill_(83)
+    return model.eval()
+
+
+def save_torchscript(model: torch.nn.Module, path: Path, mode: str, example: torch.Tensor) -> Path:
+    """`torch.jit.save` of `model` traced (`trace`) or scripted (`script`); torch writes the file."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings and torch.jit deprecation notices
+        if mode == "trace":
+            scripted = torch.jit.trace(model, example, check_trace=False)
+        else:
+            scripted = torch.jit.script(model)
+        torch.jit.save(scripted, str(path))
+    return path
+
+
+def torchscript_files(tmp: Path) -> dict[str, tuple[Path, dict]]:
+    """layout -> (path, the module's own state_dict()) for each TorchScript layout."""
+    model = small_module()
+    expected = model.state_dict()
+    out = {}
+    for layout in TORCHSCRIPT_LAYOUTS:
+        path = tmp / f"legit-{layout}.pt"
+        save_torchscript(model, path, layout.split("-")[1], torch.zeros(1, 2, 4, 4))
+        out[layout] = (path, expected)
+    return out
+
+
+def torchscript_records(tmp: Path) -> list[tuple[str, bytes]]:
+    """The records of a small scripted archive (data.pkl, data/, code/, constants.pkl, ...)."""
+    path = save_torchscript(small_module(), tmp / "template-script.pt", "script", torch.zeros(1, 2, 4, 4))
+    with zipfile.ZipFile(path) as zf:  # our own freshly written archive
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
 # -- payload pickles ----------------------------------------------------------------------------
 def _u(text: str) -> bytes:
     return text.encode("raw-unicode-escape")
@@ -177,6 +224,17 @@ def in_every_container(tmp: Path, name: str, pickle_bytes: bytes) -> Iterator[tu
     npath = tmp / f"{name}.inner.pkl"
     npath.write_bytes(_load_from_bytes_call(legacy_stream(b"\x80\x02" + pickle_bytes.removeprefix(b"\x80\x02"))))
     yield "pickle(_load_from_bytes)", npath
+    spath = tmp / f"{name}.script.pt"
+    spath.write_bytes(zip_bytes(with_data_pkl(_ts_template(tmp), pickle_bytes)))
+    yield "torchscript", spath
+
+
+def _ts_template(tmp: Path) -> list[tuple[str, bytes]]:
+    cache = tmp / "template-script.pt"
+    if not cache.exists():
+        torchscript_records(tmp)
+    with zipfile.ZipFile(cache) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
 
 
 @dataclass
@@ -199,6 +257,7 @@ def hostile_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     yield from _folder_cases(tmp, marker)
     yield from _safetensors_cases(tmp)
     yield from _graph_cases(tmp)
+    yield from _torchscript_cases(tmp, marker)
 
 
 # -- pickles that mutate or misuse objects without a forbidden global ----------------------------
@@ -262,11 +321,10 @@ def _zip_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     path = tmp / "zip-size-beyond-file.zip"
     path.write_bytes(_patch_central_size(good, "archive/data/0", 1 << 30))
     yield Case("zip-entry-beyond-file@torch-zip", path, CheckpointError)
-    # TorchScript archive
-    script = torch.jit.script(torch.nn.Linear(2, 2))
-    path = tmp / "scripted.pt"
-    torch.jit.save(script, str(path))
-    yield Case("torchscript@zip", path, UnsupportedFormatError)
+    # An unpacked TorchScript archive in a tar: TorchScript is only read as torch.jit.save's zip
+    path = tmp / "scripted-unpacked.tar"
+    path.write_bytes(tar_bytes(_ts_template(tmp)))
+    yield Case("torchscript-unpacked@tar-directory", path, UnsupportedFormatError)
     # zip whose data.pkl names storages that are not there
     path = tmp / "missing-record.zip"
     path.write_bytes(zip_bytes([r for r in recs if not r[0].endswith("data/0")]))
@@ -440,6 +498,65 @@ def _graph_cases(tmp: Path) -> Iterator[Case]:
         ppath = tmp / f"{name}.pkl"
         ppath.write_bytes(body)
         yield Case(f"{name}@pickle", ppath, family)
+
+
+# -- TorchScript stand-ins ------------------------------------------------------------------------
+_NEW = b"c__torch__.m\nM\n)\x81"  # a fresh `__torch__.m.M` stand-in
+
+
+def torchscript_bodies(marker: Path) -> dict[str, tuple[bytes, type[CheckpointError]]]:
+    """data.pkl bodies for a TorchScript archive that misuse stand-ins, with the family to expect."""
+    cmd = _u(f"touch {marker}")
+    code = _u(f"open({str(marker)!r}, 'w').close()")
+    nest = 150  # stand-in + attribute dict per level: 300 levels, over the 200 limit
+    laughs = b"\x80\x02" + _NEW + b"}bq\x000" + b"".join(
+        _NEW + b"}(Va\nh" + bytes([i]) + b"Vb\nh" + bytes([i]) + b"ubq" + bytes([i + 1]) + b"0"
+        for i in range(40)) + b"h\x28."
+    return {
+        "os.system-attribute": (b"\x80\x02" + _NEW + b"}(Vx\ncos\nsystem\n(V" + cmd + b"\ntRub.", UnsafeContentError),
+        "eval-attribute": (b"\x80\x02" + _NEW + b"}(Vx\ncbuiltins\neval\n(V" + code + b"\ntRub.", UnsafeContentError),
+        "non-torch-class-newobj": (b"\x80\x02creference_model.model\nConvNeXtPose\n)\x81}b.", UnsafeContentError),
+        "torch-nn-class-newobj": (b"\x80\x02ctorch.nn.modules.conv\nConv2d\n)\x81}b.", UnsafeContentError),
+        "reduce-script-class": (b"\x80\x02c__torch__.m\nM\n)R.", UnsafeContentError),
+        "reduce-script-class-with-command": (b"\x80\x02c__torch__.os\nsystem\n(V" + cmd + b"\ntR.", UnsafeContentError),
+        "newobj-with-arguments": (b"\x80\x02c__torch__.m\nM\n(V" + cmd + b"\nt\x81}b.", UnsafeContentError),
+        "build-list-state": (b"\x80\x02" + _NEW + b"](K\x01eb.", UnsafeContentError),
+        "build-tuple-state": (b"\x80\x02" + _NEW + b"N}\x86b.", UnsafeContentError),
+        "build-twice": (b"\x80\x02" + _NEW + b"}b}b.", UnsafeContentError),
+        "build-int-attribute-name": (b"\x80\x02" + _NEW + b"}(K\x01K\x02ub.", UnsafeContentError),
+        "setitem-on-standin": (b"\x80\x02" + _NEW + b"Va\nK\x01s.", UnsafeContentError),
+        "append-on-standin": (b"\x80\x02" + _NEW + b"K\x01a.", UnsafeContentError),
+        "standin-as-dict-key": (b"\x80\x02" + _NEW + b"}(" + _NEW + b"K\x01ub.", UnsafeContentError),
+        "class-as-attribute": (b"\x80\x02" + _NEW + b"}(Vx\nc__torch__.m\nM\nub.", UnsafeContentError),
+        "standin-as-storage": (b"\x80\x02" + _NEW + b"}(Vw\nctorch._utils\n_rebuild_tensor_v2\n(" + _NEW +
+                               b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRub.", UnsafeContentError),
+        "jit-helper-with-command": (b"\x80\x02" + _NEW + b"}(Vx\nctorch.jit._pickle\nbuild_intlist\n(V" + cmd +
+                                    b"\nt\x85Rub.", CorruptFileError),
+        "standins-nested-too-deep": (b"\x80\x02" + (_NEW + b"}(Vc\n") * nest + b"N" + b"ub" * nest + b".",
+                                     ResourceLimitError),
+        "standin-billion-laughs": (laughs, ResourceLimitError),
+        "standin-contains-itself": (b"\x80\x02" + _NEW + b"q\x00}(Vself\nh\x00ub.", CorruptFileError),
+        "standin-never-built": (b"\x80\x02" + _NEW + b".", CorruptFileError),
+        "dotted-attribute-name": (b"\x80\x02" + _NEW + b"}(Va.b\nNub.", CorruptFileError),
+        "top-level-not-a-module": (b"\x80\x02}(Vx\nNu.", CorruptFileError),
+    }
+
+
+def _torchscript_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    template = _ts_template(tmp)
+    for name, (body, family) in torchscript_bodies(marker).items():
+        path = tmp / f"ts-{name}.pt"
+        path.write_bytes(zip_bytes(with_data_pkl(template, body)))
+        yield Case(f"{name}@torchscript", path, family)
+    # The same stand-in pickle in an ordinary checkpoint zip (no TorchScript records): not allowed
+    path = tmp / "standin-in-plain-zip.pt"
+    path.write_bytes(zip_bytes(with_data_pkl(archive_records({"x": torch.zeros(2)}), b"\x80\x02" + _NEW + b"}b.")))
+    yield Case("torch-class-outside-torchscript@torch-zip", path, UnsafeContentError)
+    # NEWOBJ stays refused outside TorchScript, even of an allowlisted class
+    path = tmp / "newobj-in-plain-zip.pt"
+    path.write_bytes(zip_bytes(with_data_pkl(archive_records({"x": torch.zeros(2)}),
+                                             b"\x80\x02ccollections\nOrderedDict\n)\x81.")))
+    yield Case("newobj-outside-torchscript@torch-zip", path, UnsafeContentError)
 
 
 def truncations(data: bytes) -> list[int]:

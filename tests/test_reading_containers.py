@@ -142,12 +142,15 @@ def test_onnx_export_is_named(tmp_path: Path) -> None:
         read_file(path)
 
 
-def test_torchscript_archive_is_named(tmp_path: Path) -> None:
+def test_torchscript_archive_reads_as_its_module_state(tmp_path: Path) -> None:
+    """More in test_reading_torchscript.py; here only that the container is recognised."""
     path = tmp_path / "scripted.pth.tar"
+    linear = torch.nn.Linear(2, 2)
     with pytest.warns(DeprecationWarning):
-        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
-    with pytest.raises(UnsupportedFormatError, match="TorchScript"):
-        read_file(path)
+        torch.jit.save(torch.jit.script(linear), str(path))
+    raw = read_file(path)
+    assert raw.container == "torchscript", raw.container
+    assert_same(dict(linear.state_dict()), raw.obj, "scripted Linear")
 
 
 def test_missing_file_is_unreadable(tmp_path: Path) -> None:

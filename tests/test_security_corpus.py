@@ -27,13 +27,15 @@ def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> 
     names = {c.name for c in cases}
     containers = {n.split("@", 1)[1] for n in names}
     for needed in ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors",
-                   "pickle(_load_from_bytes)"):
+                   "pickle(_load_from_bytes)", "torchscript"):
         assert needed in containers, f"no hostile case in container {needed}; have {sorted(containers)}"
     for attack in ("os.system", "eval", "subprocess", "getattr-import", "nested-load_from_bytes",
                    "setitem-on-tensor", "build-on-tensor", "duplicate-data.pkl-payload-first",
                    "duplicate-data.pkl-payload-last", "deflate-bomb", "numel-beyond-record",
                    "zip-entry-beyond-file", "dotdot-member", "absolute-member", "symlink-member",
-                   "hardlink-member", "duplicate-name", "billion-laughs"):
+                   "hardlink-member", "duplicate-name", "billion-laughs", "reduce-script-class",
+                   "build-list-state", "non-torch-class-newobj", "standins-nested-too-deep",
+                   "standin-billion-laughs", "torch-class-outside-torchscript"):
         assert any(n.startswith(attack + "@") for n in names), f"attack {attack} missing from the corpus"
 
 
@@ -72,6 +74,8 @@ def test_refusals_name_their_layer(corpus: tuple[list, Path]) -> None:
     assert layers["numel-beyond-record@torch-zip"] == "geometry", layers["numel-beyond-record@torch-zip"]
     assert layers["duplicate-name@safetensors"] == "safetensors", layers["duplicate-name@safetensors"]
     assert layers["billion-laughs@pickle"] == "graph", layers["billion-laughs@pickle"]
+    assert layers["standins-nested-too-deep@torchscript"] == "graph", layers["standins-nested-too-deep@torchscript"]
+    assert layers["build-list-state@torchscript"] == "pickle", layers["build-list-state@torchscript"]
     assert "other" not in layers.values(), [k for k, v in layers.items() if v == "other"]
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from hostile_corpus import LEGIT_CONTAINERS, ExecutionMonitor, legit_files, payloads
+from hostile_corpus import (LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files, payloads,
+                            torchscript_files)
 from strategies_mutation import EXAMPLES, LONG, Edit, Tally, apply, edits
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
@@ -25,13 +26,15 @@ from pytest_convnextpose.reading import layer_of, read_file
 HANG_BOUND_S = 20.0
 MEMORY_BOUND_MB = 1024
 TALLY = Tally()
+#: every legitimate layout mutated: the writer's containers and the TorchScript layouts
+FUZZ_LAYOUTS = LEGIT_CONTAINERS + TORCHSCRIPT_LAYOUTS
 
 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("fuzz")
     marker = tmp / "MARKER_fuzz_payload_ran"
-    files = legit_files(tmp, location="cuda:0")
+    files = legit_files(tmp, location="cuda:0") | torchscript_files(tmp)
     donors = [bytes(p) for p in payloads(marker).values()]
     out = {"marker": marker, "tmp": tmp, "donors": donors, "rss0": _rss_mb()}
     for container, (path, _) in files.items():
@@ -83,7 +86,7 @@ def _family(err: CheckpointError) -> str:
 
 
 def test_legit_bases_load(bases: dict) -> None:
-    for container in LEGIT_CONTAINERS:
+    for container in FUZZ_LAYOUTS:
         TALLY.legit_tried += 1
         try:
             read_file(bases[container][0])
@@ -92,7 +95,7 @@ def test_legit_bases_load(bases: dict) -> None:
             raise
 
 
-@pytest.mark.parametrize("container", LEGIT_CONTAINERS)
+@pytest.mark.parametrize("container", FUZZ_LAYOUTS)
 def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> None:
     path, victim, data = bases[container]
     work_root = bases["tmp"] / f"work-{container}"

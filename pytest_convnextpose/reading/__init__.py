@@ -7,7 +7,8 @@ The layers a file passes, each with its own error classes (`reading.errors`):
   io        read the file (or folder) into memory once;
   sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
   container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
-  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`);
+  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`; a
+            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript.py`);
   geometry  check every storage and view against the bytes present (`tensors.py`);
   safetensors  validate the header and tiling (`safetensors_fmt.py`);
   graph     check the result for cycles, size and types (`graph.py`).
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, UnreadableFileError
-from .archive import split_root
+from .archive import is_torchscript, split_root
 from .dirfmt import read_directory
 from .errors import ContainerLimitError, layer_of
 from .graph import check_graph
@@ -33,6 +34,7 @@ from .pickles import load_legacy, load_plain_pickle, load_record_archive
 from .safetensors_fmt import read_safetensors
 from .sniff import HEAD_BYTES, identify
 from .tarfmt import read_tar
+from .torchscript import load_torchscript
 from .zipfmt import read_zip
 
 __all__ = ["RawFile", "read_file", "read_bytes", "layer_of", "Limits", "DEFAULT_LIMITS"]
@@ -87,7 +89,11 @@ def read_bytes(data: bytearray, *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
     kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
     if kind == "zip":
         archive = read_zip(buf, limits)
-        records, offsets, root = split_root(archive.records, archive.offsets, kind="zip archive")
+        records, offsets, root = split_root(archive.records, archive.offsets, kind="zip archive",
+                                            allow_torchscript=True)
+        if is_torchscript(records):
+            state, meta = load_torchscript(records, offsets, limits=limits)
+            return RawFile("torchscript", check_graph(state, limits), {"root": root, **meta}, sha, len(buf), root)
         obj = load_record_archive(records, offsets, limits=limits)
         return RawFile("torch-zip", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
     if kind == "tar":

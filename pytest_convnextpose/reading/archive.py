@@ -14,9 +14,17 @@ TORCHSCRIPT_MARKERS = ("constants.pkl", "code/", "bytecode.pkl", "extra/producer
 ANCIENT_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
 
 
-def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, kind: str
-               ) -> tuple[dict[str, memoryview], dict[str, int], str]:
-    """Records relative to the single root folder holding `data.pkl` (root "" if at the top)."""
+def is_torchscript(records: Mapping[str, memoryview]) -> bool:
+    """Records (relative to the root) that only `torch.jit.save` writes are present."""
+    return any(rel in TORCHSCRIPT_MARKERS or rel.startswith(TORCHSCRIPT_MARKERS) for rel in records)
+
+
+def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, kind: str,
+               allow_torchscript: bool = False) -> tuple[dict[str, memoryview], dict[str, int], str]:
+    """Records relative to the single root folder holding `data.pkl` (root "" if at the top).
+
+    allow_torchscript: keep TorchScript records (a zip from `torch.jit.save`) instead of refusing.
+    """
     names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
     if ANCIENT_TAR_MEMBERS <= set(names):
         raise UnsupportedFormatError("the pre-1.0 torch tar format (sys_info/pickle/storages/tensors) "
@@ -34,9 +42,9 @@ def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
             raise ContainerUnsafeError(f"{kind} member {name!r} lies outside the checkpoint root "
                                        f"{root.rstrip('/')!r}")
         rel = name[len(root):]
-        if rel.startswith(TORCHSCRIPT_MARKERS) or rel in TORCHSCRIPT_MARKERS:
-            raise UnsupportedFormatError("a TorchScript archive (torch.jit.save), not a checkpoint: load it with "
-                                         "torch.jit.load in trusted code and save its state_dict()")
+        if not allow_torchscript and (rel.startswith(TORCHSCRIPT_MARKERS) or rel in TORCHSCRIPT_MARKERS):
+            raise UnsupportedFormatError(f"an unpacked TorchScript archive in a {kind}: TorchScript is read "
+                                         "only as the zip torch.jit.save writes")
         out[rel] = records[name]
         out_offsets[rel] = offsets.get(name, 0)
     return out, out_offsets, root.rstrip("/")

@@ -15,14 +15,19 @@ import torch
 
 from .errors import ObjectGraphError, ObjectGraphLimitError
 from .limits import Limits
+from .standins import ScriptObject
 
 _LEAVES = (str, bytes, int, float, bool, complex, type(None), torch.dtype, torch.device, torch.Tensor)
 _CONTAINERS = (dict, OrderedDict, list, tuple, set, frozenset, torch.Size)
 
 
-def check_graph(obj: Any, limits: Limits) -> Any:
-    """Validate `obj` in place (large `memoryview` values in dicts/lists become bytes); return it."""
-    if _is_leaf(obj):
+def check_graph(obj: Any, limits: Limits, *, standins: bool = False) -> Any:
+    """Validate `obj` in place (large `memoryview` values in dicts/lists become bytes); return it.
+
+    standins: accept TorchScript `ScriptObject` stand-ins as containers of their attribute dict
+    (only while reading a TorchScript archive, before its tree is flattened).
+    """
+    if _is_leaf(obj, standins):
         return obj
     done: dict[int, tuple[int, int]] = {}  # id -> (expanded size, depth below)
     open_ids: set[int] = set()
@@ -35,7 +40,7 @@ def check_graph(obj: Any, limits: Limits) -> Any:
                 raise ObjectGraphError("object graph contains a cycle")
             open_ids.add(id(node))
             keep_alive.append(node)
-            children = [c for c in _children(node) if not _is_leaf(c)]
+            children = [c for c in _children(node) if not _is_leaf(c, standins)]
             stack[-1] = (node, children)
             pending = [c for c in children if id(c) not in done]
             for child in pending:
@@ -48,7 +53,7 @@ def check_graph(obj: Any, limits: Limits) -> Any:
         if id(node) in done:
             open_ids.discard(id(node))
             continue
-        size = 1 + _leaf_count(node) + sum(done[id(c)][0] for c in children)
+        size = 1 + _leaf_count(node, standins) + sum(done[id(c)][0] for c in children)
         depth = 1 + max((done[id(c)][1] for c in children), default=0)
         if size > limits.max_graph_nodes:
             raise ObjectGraphLimitError(f"object graph exceeds {limits.max_graph_nodes} objects once shared "
@@ -60,21 +65,25 @@ def check_graph(obj: Any, limits: Limits) -> Any:
     return obj
 
 
-def _is_leaf(node: Any) -> bool:
+def _is_leaf(node: Any, standins: bool = False) -> bool:
     if isinstance(node, _LEAVES) and not isinstance(node, torch.Size):
         return True
     if isinstance(node, memoryview):
         raise ObjectGraphError("large bytes value inside a tuple or set is not supported")
+    if standins and type(node) is ScriptObject:
+        return False
     if type(node) not in _CONTAINERS:
         raise ObjectGraphError(f"object of type {type(node).__name__} in the result")
     return False
 
 
-def _leaf_count(node: Any) -> int:
-    return sum(1 for c in _children(node) if _is_leaf(c))
+def _leaf_count(node: Any, standins: bool) -> int:
+    return sum(1 for c in _children(node) if _is_leaf(c, standins))
 
 
 def _children(node: Any) -> list[Any]:
+    if type(node) is ScriptObject:
+        return [] if node.state is None else [node.state]
     if isinstance(node, dict):
         for key, value in list(node.items()):
             if isinstance(value, memoryview):

@@ -17,10 +17,11 @@ from .unpickler import Budget, Global, Unpickler
 
 
 def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
-                        limits: Limits, what: str = "data.pkl") -> Any:
+                        limits: Limits, what: str = "data.pkl", torchscript: bool = False) -> Any:
     """Unpickle `data.pkl` of a torch archive whose records (names relative to the root) are given.
 
     offsets: file offset of each record (for error messages; 0 where unknown).
+    torchscript: the archive is a `torch.jit.save` one: `__torch__.*` objects become stand-ins.
     """
     if "data.pkl" not in records:
         raise PickleCorruptError("no data.pkl record")
@@ -55,7 +56,7 @@ def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str,
         return storage
 
     up = Unpickler(records["data.pkl"], base_offset=offsets.get("data.pkl", 0), budget=budget,
-                   persistent_load=persistent_load, what=what)
+                   persistent_load=persistent_load, what=what, torchscript=torchscript)
     obj = up.load()
     _no_trailing(up, records["data.pkl"], what, offsets.get("data.pkl", 0))
     return obj

@@ -8,6 +8,12 @@ validated arguments. Nothing from the file is ever looked up by name in a Python
 
 Supported: protocols 0-5 as torch and `pickle.dumps` of tensors produce them. Refused:
 `INST`/`OBJ`/`NEWOBJ`/`NEWOBJ_EX`, extension registry, out-of-band buffers, text `STRING`.
+
+TorchScript mode (`torchscript=True`, only for the `data.pkl` of a `torch.jit.save` archive):
+a `__torch__.*` global becomes an inert `ScriptClass`; `NEWOBJ` of one with empty arguments makes
+a `ScriptObject` stand-in; `BUILD` on a fresh stand-in stores a plain dict of attributes and
+nothing else; the identity list helpers of `torch.jit._pickle` are checked calls. Every other
+check is the same as in the normal mode.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import torch
 
 from .errors import ForbiddenPickleError, PickleCorruptError, PickleLimitError
 from .limits import Limits
+from .standins import ScriptClass, ScriptObject, is_script_class_name
 from .tensors import DTYPE_NAMES, STORAGE_DTYPES, Storage, check_view, view_of
 
 
@@ -52,6 +59,19 @@ ALLOWED_CALLABLES = {
     ("torch", "device"),
 }
 
+#: identity helpers `torch.jit.save` wraps typed lists in; allowed in TorchScript mode only
+TORCHSCRIPT_CALLABLES = {
+    ("torch.jit._pickle", "build_intlist"), ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_boollist"), ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "restore_type_tag"),
+}
+
+#: top-level modules whose CamelCase names are tools of attack, not a model's classes
+_SYSTEM_MODULES = {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "socket",
+                   "runpy", "importlib", "pickle", "_pickle", "codecs", "ctypes", "pty", "platform",
+                   "multiprocessing", "webbrowser", "types", "operator", "functools", "code", "bdb", "pdb",
+                   "asyncio", "threading", "_thread", "signal", "urllib", "http", "ftplib", "smtplib"}
+
 BYTES_COPY_LIMIT = 1 << 20
 SAFE_KEY_TYPES = (str, int, float, bool, type(None), bytes)
 
@@ -72,7 +92,7 @@ class Unpickler:
     def __init__(self, data: memoryview, *, start: int = 0, base_offset: int = 0, budget: Budget,
                  persistent_load: Optional[Callable[[tuple, int], Storage]] = None,
                  load_from_bytes: Optional[Callable[[memoryview, int], Storage]] = None,
-                 what: str = "pickle") -> None:
+                 what: str = "pickle", torchscript: bool = False) -> None:
         self.data = data
         self.pos = start
         self.op_pos = start
@@ -81,6 +101,7 @@ class Unpickler:
         self.persistent_load = persistent_load
         self.load_from_bytes = load_from_bytes
         self.what = what
+        self.torchscript = torchscript
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
@@ -423,7 +444,7 @@ class Unpickler:
         raise self.forbidden(f"a {_kind(key)} used as a dict key or set item")
 
     def _value(self, value: Any) -> Any:
-        if isinstance(value, (Global, Storage)):
+        if isinstance(value, (Global, Storage, ScriptClass)):
             raise self.forbidden(f"a bare {_kind(value)} stored as a value")
         return value
 
@@ -441,7 +462,18 @@ class Unpickler:
         self._global(module, name)
 
     def _global(self, module: str, name: str) -> None:
+        if self.torchscript and is_script_class_name(module):
+            self.push(ScriptClass(module, name))
+            return
+        if self.torchscript and (module, name) in TORCHSCRIPT_CALLABLES:
+            self.push(Global(module, name))
+            return
         if not is_allowed_global(module, name):
+            if _looks_like_class(module, name):
+                raise ForbiddenPickleError(
+                    f"{self.what}: global {module}.{name} is not on the allowlist; nothing was executed - "
+                    "the file pickles a whole Python object (e.g. torch.save(model)); re-save "
+                    "model.state_dict() in trusted code", offset=self.base + self.op_pos)
             raise self.forbidden(f"global {module}.{name} is not on the allowlist")
         if module == "torch" and name in DTYPE_NAMES:
             self.push(DTYPE_NAMES[name])
@@ -451,15 +483,31 @@ class Unpickler:
     def op_reduce(self) -> None:
         args = self.pop()
         func = self.pop()
-        if not isinstance(func, Global) or (func.module, func.name) not in ALLOWED_CALLABLES:
+        key = (func.module, func.name) if isinstance(func, Global) else None
+        if key not in ALLOWED_CALLABLES and not (self.torchscript and key in TORCHSCRIPT_CALLABLES):
             raise self.forbidden(f"call of a {_kind(func)} (only allowlisted rebuild functions may be called)")
         if type(args) is not tuple:
             raise self.corrupt(f"arguments of {func!r} are not a tuple")
-        self.push(_CALLS[(func.module, func.name)](self, args))
+        self.push(_CALLS[key](self, args))
+
+    def op_newobj(self) -> None:
+        """`cls.__new__(cls)` as TorchScript writes it: only a `__torch__` class, only no arguments."""
+        if not self.torchscript:
+            self.op_refused()
+        args = self.pop()
+        cls = self.pop()
+        if not isinstance(cls, ScriptClass):
+            raise self.forbidden(f"NEWOBJ of a {_kind(cls)} (only __torch__ stand-ins may be created)")
+        if type(args) is not tuple or args:
+            raise self.forbidden(f"NEWOBJ of {cls!r} with arguments")
+        self.push(ScriptObject(repr(cls)))
 
     def op_build(self) -> None:
         state = self.pop()
         target = self.top()
+        if type(target) is ScriptObject:
+            self._build_standin(target, state)
+            return
         if type(target) is OrderedDict and type(state) is dict and set(state) <= {"_metadata"}:
             meta = state.get("_metadata")
             if meta is not None and type(meta) not in (dict, OrderedDict):
@@ -468,6 +516,17 @@ class Unpickler:
                 target._metadata = meta  # type: ignore[attr-defined]  # as torch's state_dict()
             return
         raise self.forbidden(f"BUILD on a {_kind(target)} (only a state dict's `_metadata` may be set)")
+
+    def _build_standin(self, target: ScriptObject, state: Any) -> None:
+        if type(state) is not dict:
+            raise self.forbidden(f"BUILD of {target.qualname} with a {_kind(state)} state (only an "
+                                 "attribute dict is accepted)")
+        if target.state is not None:
+            raise self.forbidden(f"second BUILD on {target.qualname}")
+        for name in state:
+            if type(name) is not str:
+                raise self.forbidden(f"attribute name of {target.qualname} is a {_kind(name)}, not a string")
+        target.state = state
 
     def op_binpersid(self) -> None:
         pid = self.pop()
@@ -569,6 +628,28 @@ class Unpickler:
             self._check_key(item)
         return list(args[0])
 
+    def call_typed_list(self, args: tuple, kinds: tuple[type, ...]) -> list:
+        if len(args) != 1 or type(args[0]) is not list or not all(isinstance(v, kinds) for v in args[0]):
+            raise self.corrupt(f"typed list helper needs one list of {'/'.join(k.__name__ for k in kinds)}")
+        return args[0]
+
+    def call_intlist(self, args: tuple) -> list:
+        return self.call_typed_list(args, (int,))
+
+    def call_doublelist(self, args: tuple) -> list:
+        return self.call_typed_list(args, (float,))
+
+    def call_boollist(self, args: tuple) -> list:
+        return self.call_typed_list(args, (bool,))
+
+    def call_tensorlist(self, args: tuple) -> list:
+        return self.call_typed_list(args, (torch.Tensor,))
+
+    def call_restore_type_tag(self, args: tuple) -> Any:
+        if len(args) != 2 or type(args[0]) not in (list, dict) or type(args[1]) is not str or len(args[1]) > 4096:
+            raise self.corrupt("restore_type_tag needs a list or dict and a type string")
+        return args[0]
+
     def call_size(self, args: tuple) -> torch.Size:
         if len(args) != 1 or type(args[0]) is not tuple or not all(type(v) is int and v >= 0 for v in args[0]):
             raise self.corrupt("torch.Size needs one tuple of non-negative ints")
@@ -584,7 +665,17 @@ class Unpickler:
             raise self.corrupt(f"bad device {args!r}") from None
 
 
+def _looks_like_class(module: str, name: str) -> bool:
+    """A CamelCase name outside the system modules: most likely a model or layer class."""
+    top = module.split(".", 1)[0]
+    return top not in _SYSTEM_MODULES and name[:1].isupper() and any(c.islower() for c in name)
+
+
 def _kind(value: Any) -> str:
+    if isinstance(value, ScriptClass):
+        return f"class {value!r}"
+    if isinstance(value, ScriptObject):
+        return f"stand-in {value.qualname}"
     if isinstance(value, torch.Tensor):
         return "tensor"
     if isinstance(value, Storage):
@@ -608,6 +699,11 @@ _CALLS: dict[tuple[str, str], Callable[[Unpickler, tuple], Any]] = {
     ("builtins", "frozenset"): Unpickler.call_frozenset,
     ("torch", "Size"): Unpickler.call_size,
     ("torch", "device"): Unpickler.call_device,
+    ("torch.jit._pickle", "build_intlist"): Unpickler.call_intlist,
+    ("torch.jit._pickle", "build_doublelist"): Unpickler.call_doublelist,
+    ("torch.jit._pickle", "build_boollist"): Unpickler.call_boollist,
+    ("torch.jit._pickle", "build_tensorlist"): Unpickler.call_tensorlist,
+    ("torch.jit._pickle", "restore_type_tag"): Unpickler.call_restore_type_tag,
 }
 
 _OPS: dict[bytes, Callable[[Unpickler], Any]] = {
@@ -634,7 +730,7 @@ _OPS: dict[bytes, Callable[[Unpickler], Any]] = {
     b"c": Unpickler.op_global, b"\x93": Unpickler.op_stack_global, b"R": Unpickler.op_reduce,
     b"b": Unpickler.op_build, b"Q": Unpickler.op_binpersid,
     # Refused by name (so the message says "not allowed" rather than "unknown"):
-    b"i": Unpickler.op_refused, b"o": Unpickler.op_refused, b"\x81": Unpickler.op_refused,
+    b"i": Unpickler.op_refused, b"o": Unpickler.op_refused, b"\x81": Unpickler.op_newobj,
     b"\x92": Unpickler.op_refused, b"\x82": Unpickler.op_refused, b"\x83": Unpickler.op_refused,
     b"\x84": Unpickler.op_refused, b"P": Unpickler.op_refused, b"S": Unpickler.op_refused,
     b"\x97": Unpickler.op_refused, b"\x98": Unpickler.op_refused,
