@@ -1,8 +1,8 @@
 """Helpers shared by the checkpoint tests: small specs, dialect layouts, and writers.
 
-Writers use `pytest_convnextpose.writing.write_container` when it exists (all containers);
-until then `torch.save` covers the two torch formats. The released layout (zip archive
-named `.tar`, zip root `snapshot_83.pth/`, storages tagged `cuda:0`) is written by
+Writers use `pytest_convnextpose.writing.write_container` (all containers; imported plainly,
+so a broken writer fails these tests instead of shrinking their matrix). The released layout
+(zip archive named `.tar`, zip root `snapshot_83.pth/`, storages tagged `cuda:0`) is written by
 `save_released_layout` without a GPU: torch records a storage's location through
 `torch.serialization.location_tag`, which we patch for the duration of the save.
 """
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pytest_convnextpose.keymap import Dialect
+from pytest_convnextpose.writing import CONTAINERS, write_container
 from reference_model import ArchSpec
 from reference_model.model import ConvNeXtBN
 
@@ -39,39 +40,19 @@ DIALECTS: dict[str, Dialect] = {
     "head_net+sequential": Dialect(prefixes=("module.",), head_prefix="head_net.", head_layout="sequential"),
 }
 
-#: containers `torch.save` can write without the writing module
-TORCH_CONTAINERS = ("torch-zip", "torch-legacy")
-
 
 def writing_containers() -> tuple[str, ...]:
-    """Containers the project's writer supports (just the torch ones until it exists)."""
-    try:
-        from pytest_convnextpose import writing  # noqa: F401
-    except ImportError:
-        return TORCH_CONTAINERS
-    return ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
+    """Containers the project's writer supports (all six: a writer that drops one fails, not shrinks)."""
+    return CONTAINERS
 
 
 def save(obj: Any, path: Path, container: str, root_name: Optional[str] = None, location: str = "cpu") -> Path:
     """Write `obj` in `container` (storages tagged `location`); returns the path written.
 
     safetensors holds a flat tensor dict only, so a wrapper is dropped there (`wrapper` None)."""
-    try:
-        from pytest_convnextpose.writing import write_container
-    except ImportError:
-        write_container = None
     if container == "safetensors" and isinstance(obj, dict):
         obj = next((v for v in obj.values() if isinstance(v, dict)), obj)
-    if write_container is not None:
-        write_container(obj, path, container, root_name=root_name, location=location)
-        return Path(path)
-    with storages_tagged(location) if location != "cpu" else contextlib.nullcontext():
-        if container == "torch-zip":
-            torch.save(obj, path)
-        elif container == "torch-legacy":
-            torch.save(obj, path, _use_new_zipfile_serialization=False)
-        else:
-            raise ValueError(f"cannot write {container} without pytest_convnextpose.writing")
+    write_container(obj, path, container, root_name=root_name, location=location)
     return Path(path)
 
 

@@ -1,11 +1,17 @@
 """Shared fixtures: the golden cases (skipped, with the reason, when `../shared/golden` is
-absent) and the tiny golden case copied into `tests/data/` (always present)."""
+absent) and the tiny golden case copied into `tests/data/` (always present).
+
+A skip is right on a developer's machine without `../shared`, but in CI it would hide a moved
+or missing golden folder. With `CONVNEXTPOSE_REQUIRE_GOLDEN=1` (set by `.ci/run`) the golden
+fixtures fail instead, and any test that skips giving a golden-file reason fails too.
+`CONVNEXTPOSE_GOLDEN` points at another golden folder (as `test_convert_support` reads it)."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, NoReturn
 
 import pytest
 
@@ -23,7 +29,20 @@ for _ext in ("onnx", "onnxruntime", "onnx.checker", "torch.onnx"):
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 DATA_DIR = TESTS_DIR / "data"
-GOLDEN_DIR = REPO_ROOT.parent / "shared" / "golden"
+GOLDEN_DIR = Path(os.environ.get("CONVNEXTPOSE_GOLDEN") or REPO_ROOT.parent / "shared" / "golden")
+REQUIRE_GOLDEN_ENV = "CONVNEXTPOSE_REQUIRE_GOLDEN"
+
+
+def golden_required() -> bool:
+    """True when the golden files must be there (CI): their absence is then a failure."""
+    return os.environ.get(REQUIRE_GOLDEN_ENV, "").strip() not in ("", "0")
+
+
+def golden_missing(what: str) -> NoReturn:
+    """Skip (developer machine) or, with CONVNEXTPOSE_REQUIRE_GOLDEN=1, fail: golden `what` is absent."""
+    if golden_required():
+        pytest.fail(f"{REQUIRE_GOLDEN_ENV}=1 but the golden files are missing: {what}", pytrace=False)
+    pytest.skip(f"golden files not present: {what}; only the tiny case in tests/data runs")
 
 
 @dataclass(frozen=True)
@@ -44,16 +63,38 @@ def load_cases(directory: Path) -> dict[str, GoldenCase]:
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    """`../shared/golden`; tests using it skip with the reason when it is not there (it is, in CI)."""
+    """`../shared/golden`; tests using it skip with the reason when it is not there (it is, in CI,
+    where CONVNEXTPOSE_REQUIRE_GOLDEN=1 makes its absence a failure)."""
     if not (GOLDEN_DIR / "manifest.json").is_file():
-        pytest.skip(f"golden files not present at {GOLDEN_DIR} (../shared/golden); "
-                    "only the tiny case in tests/data runs")
+        golden_missing(f"no manifest.json in {GOLDEN_DIR} (../shared/golden, or $CONVNEXTPOSE_GOLDEN)")
     return GOLDEN_DIR
 
 
 @pytest.fixture(scope="session")
 def golden_cases(golden_dir: Path) -> dict[str, GoldenCase]:
-    return load_cases(golden_dir)
+    cases = load_cases(golden_dir)
+    absent = [str(p) for c in cases.values() for p in (c.checkpoint, c.expected) if not p.is_file()]
+    if absent:
+        golden_missing(f"{golden_dir / 'manifest.json'} lists files that are not there: {', '.join(absent)}")
+    return cases
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """With CONVNEXTPOSE_REQUIRE_GOLDEN=1, a skip whose reason mentions the golden files (a
+    collection-time skip marker, or a test's own `pytest.skip`) is reported as a failure."""
+    report = yield
+    if golden_required() and report.skipped and "golden" in _skip_reason(report).lower():
+        report.outcome = "failed"
+        report.longrepr = (f"{REQUIRE_GOLDEN_ENV}=1 but {item.nodeid} skipped for missing golden files: "
+                           f"{_skip_reason(report)}")
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """The reason of a skipped report (longrepr is `(file, line, reason)` for skips)."""
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
 
 
 @pytest.fixture(scope="session")

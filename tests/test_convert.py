@@ -12,6 +12,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from pytest_convnextpose import convert as convert_mod
+from pytest_convnextpose import writing as _writing
 from pytest_convnextpose.atomic import OutputExistsError
 from pytest_convnextpose.checkpoint import load_checkpoint
 from pytest_convnextpose.cli import main
@@ -20,6 +21,7 @@ from pytest_convnextpose.convert_st import safetensors_bytes
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
+import hostile_corpus
 from test_convert_support import (DIALECTS, SMALL, SMALL_3UP, TINY_GOLDEN, save_torch, temp_leftovers, wrap,
                                   in_dialect, write_source)
 
@@ -136,12 +138,7 @@ def test_other_containers_round_trip(tmp_path, container):
     assert metadata_of(out)["convnextpose.source_container"] == container
 
 
-try:
-    from pytest_convnextpose import writing as _writing
-    WRITTEN = [(c, None, "cpu") for c in _writing.CONTAINERS] + [("torch-zip", "snapshot_83.pth", "cuda:0")]
-except ImportError:  # the container writer (issue 5) is not there: say so instead of passing silently
-    _writing = None
-    WRITTEN = [pytest.param("?", None, "cpu", marks=pytest.mark.skip(reason="pytest_convnextpose.writing absent"))]
+WRITTEN = [(c, None, "cpu") for c in _writing.CONTAINERS] + [("torch-zip", "snapshot_83.pth", "cuda:0")]
 
 
 @pytest.mark.parametrize("container,root,location", WRITTEN)
@@ -419,8 +416,7 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
 
 
 def _corpus_cases(tmp_path: Path, slow: bool):
-    corpus = pytest.importorskip("hostile_corpus", reason="tests/hostile_corpus.py (issue 5) absent")
-    cases = list(corpus.hostile_cases(tmp_path / "corpus", tmp_path / "marker"))
+    cases = list(hostile_corpus.hostile_cases(tmp_path / "corpus", tmp_path / "marker"))
     assert len(cases) > 50, "corpus unexpectedly small"
     # the billion-laughs cases take seconds each in the reader; they run in the slow test
     return [c for c in cases if c.name.startswith("billion-laughs") == slow]

@@ -4,8 +4,6 @@ Expected values come from the golden files (written by the authors' code) and th
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -13,27 +11,18 @@ from pytest_convnextpose.checkpoint import load_checkpoint
 from pytest_convnextpose.convert import convert_file
 from pytest_convnextpose.export import export_file
 from reference_model import build_model
-from test_convert_support import GOLDEN_DIR, TINY_GOLDEN
+from test_convert_support import TINY_GOLDEN
 
 SPEC_FIELDS = ("depths", "dims", "head_channels", "head_upsample", "depth_dim", "joint_num")
 #: the layout each golden file is stored in (golden README): xs official, L released-M/L sequential
 OWN_LAYOUT = {"tiny": "official", "xs": "official", "l": "sequential-head"}
 
 
-def _cases():
-    manifest_path = GOLDEN_DIR / "manifest.json"
-    if not manifest_path.exists():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"golden files absent ({GOLDEN_DIR}); "
-                                                                  "tiny case covered in test_convert.py"))]
-    manifest = json.loads(manifest_path.read_text())
-    return [pytest.param(name, marks=[pytest.mark.slow] if name == "l" else []) for name in sorted(manifest)]
-
-
-@pytest.fixture(params=_cases())
-def case(request):
-    manifest = json.loads((GOLDEN_DIR / "manifest.json").read_text())
-    entry = manifest[request.param]
-    folder = TINY_GOLDEN.parent if request.param == "tiny" else GOLDEN_DIR
+@pytest.fixture(params=["tiny", "xs", pytest.param("l", marks=pytest.mark.slow)])
+def case(request, golden_cases):
+    """Every golden case; golden_cases skips without ../shared/golden (fails with CONVNEXTPOSE_REQUIRE_GOLDEN=1)."""
+    entry = golden_cases[request.param].manifest
+    folder = TINY_GOLDEN.parent if request.param == "tiny" else golden_cases[request.param].checkpoint.parent
     return request.param, entry, folder / entry["checkpoint"], folder / entry["expected"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import PIL.Image  # noqa: F401 - [test] extra: the PNG test must fail, never skip, without it
 import pytest
 
 from pytest_convnextpose import h36m
@@ -134,7 +135,6 @@ def test_evaluate_model_writes_per_action_json(dataset, tmp_path):
 
 
 def test_png_images_read_through_pillow(tmp_path):
-    pytest.importorskip("PIL")
     written = write_dataset(tmp_path / "png", image_format="png")
     samples = h36m.load_samples(written.root, 1, max_frames=2)
     coords = h36m.predict(BlobFinder(HM), samples, HM[2], use_flip_test=False, progress=False)

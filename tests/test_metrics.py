@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg as scipy_linalg  # [test] extra: the independent reference, so never a skip
+import scipy.spatial as scipy_spatial
 
 from pytest_convnextpose import metrics
-
-scipy_linalg = pytest.importorskip("scipy.linalg")
-scipy_spatial = pytest.importorskip("scipy.spatial")
 
 
 def _rotation(rng: np.random.Generator) -> np.ndarray:

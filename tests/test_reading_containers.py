@@ -8,8 +8,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import onnx  # [test] extra: the ONNX-file test must fail, never skip, without it
 import pytest
 import torch
+from onnx import TensorProto, helper
 
 from hostile_corpus import LEGIT_CONTAINERS, assert_same, legit_files, truncations
 from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, UnknownFormatError,
@@ -131,8 +133,6 @@ def test_foreign_formats_are_named(tmp_path: Path, name: str, data: bytes, famil
 
 
 def test_onnx_export_is_named(tmp_path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
     node = helper.make_node("Relu", ["x"], ["y"])
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])

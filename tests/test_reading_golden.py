@@ -6,7 +6,6 @@ reader, and it accepts these (zip) files. The large cases need ../shared/golden.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -16,40 +15,24 @@ from hostile_corpus import assert_same
 from pytest_convnextpose.reading import read_file
 
 HERE = Path(__file__).parent
-SHARED = HERE.parent.parent / "shared" / "golden"
 
 
-def _cases() -> list:
-    out = [pytest.param(HERE / "data" / "tiny_snapshot_83.pth.tar", "tiny", id="tiny")]
-    for case in ("xs", "l"):
-        manifest = SHARED / "manifest.json"
-        if manifest.exists():
-            out.append(pytest.param(SHARED / json.loads(manifest.read_text())[case]["checkpoint"], case, id=case))
-        else:
-            out.append(pytest.param(None, case, id=case, marks=pytest.mark.skip(
-                reason=f"../shared/golden is absent: golden case {case} not checked")))
-    return out
-
-
-def _manifest(case: str) -> dict:
-    path = HERE / "data" / "manifest.json" if case == "tiny" else SHARED / "manifest.json"
-    return json.loads(path.read_text())[case]
-
-
-@pytest.mark.parametrize("path,case", _cases())
-def test_golden_file_reads_bit_for_bit_like_torch(path: Path, case: str) -> None:
+@pytest.mark.parametrize("case", ["tiny", "xs", "l"])
+def test_golden_file_reads_bit_for_bit_like_torch(case: str, request: pytest.FixtureRequest) -> None:
+    """tiny is in tests/data; xs and l come through the golden_cases fixture (skip, or fail in CI)."""
+    golden = request.getfixturevalue("tiny_case") if case == "tiny" else request.getfixturevalue("golden_cases")[case]
+    path = golden.checkpoint
     raw = read_file(path)
     expected = torch.load(path, map_location="cpu", weights_only=True)
     assert raw.container == "torch-zip", f"{case}: container {raw.container}, expected torch-zip"
     assert_same(expected, raw.obj, where=case)
-    assert raw.sha256 == _manifest(case)["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert raw.sha256 == golden.manifest["checkpoint_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert raw.size == path.stat().st_size
 
 
-def test_released_layout_root_and_cuda_tags_are_handled() -> None:
-    path = SHARED / "ConvNeXtPose_L.tar"
-    if not path.exists():
-        pytest.skip("../shared/golden is absent: the cuda:0-tagged L file is not checked")
+def test_released_layout_root_and_cuda_tags_are_handled(golden_cases) -> None:
+    path = golden_cases["l"].checkpoint
+    assert path.name == "ConvNeXtPose_L.tar", f"golden case l is {path.name}, expected the released ConvNeXtPose_L.tar"
     data = path.read_bytes()
     assert b"cuda:0" in data[:40000], "the golden L file was expected to carry cuda:0 storage tags"
     raw = read_file(path, map_location="cpu")
