@@ -19,7 +19,7 @@ from typing import Callable, Optional, Sequence
 
 from reference_model import parse_head_upsample
 
-from .atomic import OutputExistsError
+from .atomic import OutputExistsError, OutputIsInputError, OutputPathError, same_file
 from .convert import EXIT_FAILED, EXIT_REFUSED, ConversionReport, VerificationError, convert_file
 from .errors import CheckpointError
 
@@ -92,6 +92,8 @@ def convert_one(action: Callable[[], ConversionReport], src: str, out: Optional[
         return ConversionReport(src, None, "refused", EXIT_REFUSED, str(exc.with_path(src)))
     except OutputExistsError as exc:
         return ConversionReport(src, None, "exists", EXIT_REFUSED, str(exc))
+    except OutputPathError as exc:  # names the user's output path, never our temp file
+        return ConversionReport(src, None, "refused", EXIT_REFUSED, f"{exc}; nothing written")
     except VerificationError as exc:
         return ConversionReport(src, None, "failed", EXIT_FAILED, f"verification failed, nothing written: {exc}")
     except OSError as exc:  # the output side: missing folder, permissions, disk full
@@ -133,6 +135,11 @@ def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, acti
     for src in bar:
         bar.set_postfix_str(Path(src).name)
         out = out_dir / output_name(src) if args.command == "convert" else out_dir / Path(src).name
+        clash = next((other for other in paths if same_file(out, other)), None)
+        if clash is not None:  # even with --force: an output must never replace any input of the batch
+            reports.append(ConversionReport(src, None, "refused", EXIT_REFUSED,
+                                            f"{OutputIsInputError(out, clash)}; nothing written"))
+            continue
         if str(out) in claimed:
             reports.append(ConversionReport(src, None, "refused", EXIT_REFUSED,
                                             f"{src}: output {out} is already taken by {claimed[str(out)]}"))

@@ -18,6 +18,17 @@ from .convert import EXIT_REFUSED
 from .export import LAYOUTS, export_file
 
 
+def epoch_arg(text: str) -> int:
+    """argparse type for `--epoch`: a whole number >= 0 (the authors' scripts count epochs from 0)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid epoch {text!r}: expected a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid epoch {text!r}: must be >= 0")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export", help="write a verified checkpoint in the authors' torch.save layout",
@@ -28,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "3 verification failed; with several files, the worst of them.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="IN OUT, or several inputs with --out-dir")
     p.add_argument("--layout", choices=list(LAYOUTS), default="official", help="key layout (default: official)")
-    p.add_argument("--epoch", type=int, default=None,
-                   help="epoch to store (default: the source's, else 0); ignored by --layout bare")
+    p.add_argument("--epoch", type=epoch_arg, default=None, metavar="N",
+                   help="epoch to store, >= 0; overrides the source's (default: the source's, else 0); "
+                        "ignored by --layout bare")
     p.add_argument("--out-dir", type=Path, default=None, metavar="DIR", help="export every PATH into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (several files)")
     add_spec_options(p)

@@ -2,7 +2,8 @@
 
 Exit codes follow the other commands: 0 written (and verified unless --no-verify);
 1 the checkpoint loaded with problems, nothing written; 2 refused (unreadable file,
-existing output without --force, bad option); 3 the export itself failed, nothing written.
+existing output without --force, output that is the input, output folder missing or not
+writable, bad option); 3 the export itself failed, nothing written.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 
 from reference_model import parse_head_upsample
 
-from .atomic import OutputExistsError
+from .atomic import check_output
 from .impl import ImplementationError
-from .onnx_export import DEFAULT_INPUT_SIZE, DEFAULT_OPSET, OnnxExportError, export_onnx
+from .onnx_export import (DEFAULT_INPUT_SIZE, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx,
+                          opset_range_message)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2, 3
 
@@ -30,6 +32,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def opset_arg(text: str) -> int:
+    """argparse type for `--opset`: refused here, before torch prints a graph dump and gives up."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid opset {text!r}: expected a whole number "
+                                         f"from {MIN_OPSET} to {MAX_OPSET}") from None
+    if not MIN_OPSET <= value <= MAX_OPSET:
+        raise argparse.ArgumentTypeError(opset_range_message(value))
+    return value
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export-onnx", help="export the reference model of a checkpoint to ONNX (coordinates out)",
@@ -40,7 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("output", metavar="OUT.onnx")
     p.add_argument("--input-size", type=parse_size, default=DEFAULT_INPUT_SIZE, metavar="HxW",
                    help="fixed input height and width (default 256x256, the training crop)")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--opset", type=opset_arg, default=DEFAULT_OPSET, metavar="N",
+                   help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})")
     p.add_argument("--joints", type=int, default=None, help="joint count when J*D is ambiguous")
     p.add_argument("--head-upsample", type=parse_head_upsample, default=None, metavar="up,up,no",
                    help="which head layers upsample (cannot be read from the weights)")
@@ -52,6 +67,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint  # lazy: keeps `convnextpose --help` fast
 
+    try:  # cheap refusals first: the output is the input, exists, or cannot be written there
+        check_output(args.output, force=args.force, inputs=[args.checkpoint])
+    except OSError as exc:  # OutputExistsError, OutputPathError: one line naming the output
+        print(f"convnextpose: error: {exc}; nothing written", file=sys.stderr)
+        return EXIT_REFUSED
     ckpt = load_checkpoint(args.checkpoint, joint_num=args.joints, head_upsample=args.head_upsample)
     if ckpt.problems:
         for prob in ckpt.problems:
@@ -62,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         result = export_onnx(ckpt.spec, ckpt.state_dict, args.output, input_size=args.input_size,
                              opset=args.opset, checkpoint_sha256=ckpt.sha256, verify=not args.no_verify,
                              force=args.force)
-    except OutputExistsError as exc:
-        print(f"convnextpose: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # the output side (atomic.py names the output, never its temp file)
+        print(f"convnextpose: error: {exc}; nothing written", file=sys.stderr)
         return EXIT_REFUSED
     except (OnnxExportError, ImplementationError) as exc:
         print(f"convnextpose: error: {args.output}: {exc}; nothing written", file=sys.stderr)

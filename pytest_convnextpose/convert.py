@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from reference_model import ArchSpec
 
 from . import __version__
-from .atomic import OutputExistsError, atomic_write_bytes
+from .atomic import atomic_write_bytes, check_output
 from .checkpoint import Checkpoint, Problem, load_checkpoint
 from .convert_checks import (VERIFY_INPUT_SHAPE, VERIFY_SEED, Outputs, max_abs_diff, outputs_identical,
                              run_model, structural_problems, tensor_differences, verification_images)
@@ -170,11 +170,10 @@ def _verify_through_loader(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, to
 def convert_checkpoint(ckpt: Checkpoint, out: str | Path, *, force: bool = False) -> ConversionReport:
     """Convert an already loaded checkpoint. Problems -> report with exit 1 and nothing written.
 
-    Raises OutputExistsError (nothing written) and VerificationError (temp file removed).
+    Raises OutputExistsError / OutputPathError (nothing written; also when `out` is the source
+    file, even with `force`) and VerificationError (temp file removed).
     """
-    out = Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(out)
+    out = check_output(out, force=force, inputs=[ckpt.path])
     problems = structural_problems(ckpt)
     if problems:
         return ConversionReport(ckpt.path, None, "problems", EXIT_PROBLEMS,
@@ -206,8 +205,6 @@ def _probe_round_trip(spec: ArchSpec, tensors: Mapping[str, torch.Tensor], sourc
 def convert_file(src: str | Path, out: str | Path, *, force: bool = False, joint_num: Optional[int] = None,
                  head_upsample: Optional[tuple[bool, ...]] = None) -> ConversionReport:
     """Load `src` safely and convert it. Raises CheckpointError when the file is refused."""
-    out = Path(out)
-    if out.exists() and not force:  # cheap refusal before reading a large file
-        raise OutputExistsError(out)
+    out = check_output(out, force=force, inputs=[src])  # cheap refusals before reading a large file
     ckpt = load_checkpoint(src, joint_num=joint_num, head_upsample=head_upsample)
     return convert_checkpoint(ckpt, out, force=force)

@@ -25,7 +25,7 @@ import torch
 
 from reference_model import format_head_upsample
 
-from .atomic import OutputExistsError, atomic_write_bytes
+from .atomic import atomic_write_bytes, check_output
 from .checkpoint import Checkpoint, load_checkpoint
 from .convert import (EXIT_OK, EXIT_PROBLEMS, ConversionReport, VerificationError, canonical_tensors,
                       source_epoch)
@@ -63,6 +63,11 @@ def _dialect(layout: str) -> Optional[Dialect]:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     return LAYOUTS[layout]
+
+
+def _check_epoch(epoch: Optional[int]) -> None:
+    if epoch is not None and (isinstance(epoch, bool) or int(epoch) < 0):
+        raise ValueError(f"epoch must be a whole number >= 0, got {epoch!r}")
 
 
 def _verify_export(tmp: Path, layout: str, epoch: int, ckpt: Checkpoint,
@@ -106,11 +111,14 @@ def reread_note(path: Path, ckpt: Checkpoint) -> str:
 
 def export_checkpoint(ckpt: Checkpoint, out: str | Path, layout: str, *, force: bool = False,
                       epoch: Optional[int] = None) -> ConversionReport:
-    """Write `ckpt` in `layout`. Problems -> exit-1 report and nothing written."""
-    out = Path(out)
+    """Write `ckpt` in `layout`. Problems -> exit-1 report and nothing written.
+
+    The epoch stored is `epoch` when given (an explicit choice beats the source's), else the
+    source's, else 0. Raises like `convert_checkpoint`, and ValueError for a negative epoch.
+    """
     _dialect(layout)
-    if out.exists() and not force:
-        raise OutputExistsError(out)
+    _check_epoch(epoch)
+    out = check_output(out, force=force, inputs=[ckpt.path])
     problems = structural_problems(ckpt)
     if problems:
         return ConversionReport(ckpt.path, None, "problems", EXIT_PROBLEMS,
@@ -133,9 +141,8 @@ def export_file(src: str | Path, out: str | Path, layout: str, *, force: bool = 
                 epoch: Optional[int] = None, joint_num: Optional[int] = None,
                 head_upsample: Optional[tuple[bool, ...]] = None) -> ConversionReport:
     """Load `src` safely and export it. Raises CheckpointError when the file is refused."""
-    out = Path(out)
     _dialect(layout)
-    if out.exists() and not force:
-        raise OutputExistsError(out)
+    _check_epoch(epoch)
+    out = check_output(out, force=force, inputs=[src])  # cheap refusals before reading a large file
     ckpt = load_checkpoint(src, joint_num=joint_num, head_upsample=head_upsample)
     return export_checkpoint(ckpt, out, layout, force=force, epoch=epoch)

@@ -8,15 +8,24 @@ only the batch axis is dynamic; the size is stored in the file's metadata.
 
 The file is verified with onnxruntime against the reference model before it is moved
 into place, and written atomically: a failed export leaves no file behind.
+
+Opsets: 11 to 20. Below 11 the exporter cannot express the head's bilinear resize with
+`align_corners=True`; above 20 torch's TorchScript exporter is not supported (torch 2.13:
+`ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET`). The exporter prints whole Torch IR graphs on stdout
+when it fails, so its output is captured and shown only with CONVNEXTPOSE_DEBUG=1.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 import numpy as np
 import torch
@@ -29,6 +38,8 @@ from .impl import reference_for
 from .onnx_runner import META_INPUT_SIZE, META_SHA256, META_SPEC, load_onnx
 
 DEFAULT_OPSET = 17
+#: opsets this network exports at with the TorchScript exporter (see the module docstring)
+MIN_OPSET, MAX_OPSET = 11, 20
 DEFAULT_INPUT_SIZE = (256, 256)
 #: export check: largest |ONNX - reference| accepted, in heatmap units (float32 rounding is ~1e-5)
 VERIFY_ATOL = 1e-3
@@ -71,22 +82,84 @@ class ExportResult:
 def export_bytes(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], *,
                  input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, opset: int = DEFAULT_OPSET,
                  checkpoint_sha256: Optional[str] = None) -> bytes:
-    """Serialized ONNX model: input `images` (B, 3, H, W) float32 -> output `coords` (B, J, 3)."""
+    """Serialized ONNX model: input `images` (B, 3, H, W) float32 -> output `coords` (B, J, 3).
+
+    Raises ValueError for an opset outside MIN_OPSET..MAX_OPSET and OnnxExportError (one line)
+    when torch's exporter fails."""
+    check_opset(opset)
     spec.heatmap_size(input_size)  # raises for sizes not divisible by 32
     graph = _CoordsGraph(reference_for(spec, state_dict), spec).eval()
     example = torch.zeros(1, 3, *input_size)
     buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # the legacy exporter announces its own deprecation and traced-shape notes; neither applies
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (example,), buf, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    with _exporter_output():
+        try:
+            with warnings.catch_warnings():
+                # the legacy exporter announces its own deprecation and traced-shape notes; neither applies
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graph, (example,), buf, dynamo=False, opset_version=opset,
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0].split("  [Caused by")[0][:300]
+            raise OnnxExportError(f"torch.onnx.export failed at opset {opset}: {type(exc).__name__}: {first}") from exc
     meta = {META_SPEC: spec.to_json(), META_INPUT_SIZE: f"{input_size[0]}x{input_size[1]}",
             "convnextpose.output": "coords (B, J, 3) in heatmap units: x (width), y (height), z (depth)"}
     if checkpoint_sha256:
         meta[META_SHA256] = checkpoint_sha256
     return _with_metadata(buf.getvalue(), meta)
+
+
+def check_opset(opset: int) -> None:
+    """Refuse opsets this network cannot be exported at, before torch gets to print its graph dump."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(opset_range_message(opset))
+
+
+def opset_range_message(opset: object) -> str:
+    return (f"opset {opset} is not supported: choose {MIN_OPSET} to {MAX_OPSET} (the head's bilinear resize "
+            f"needs {MIN_OPSET}; torch's TorchScript exporter stops at {MAX_OPSET})")
+
+
+@contextlib.contextmanager
+def _exporter_output() -> Iterator[list[str]]:
+    """Capture everything written to stdout/stderr (Python and C++ alike) while the exporter runs.
+
+    Yields a list that holds the captured text once the block exits (also when it raises); with
+    CONVNEXTPOSE_DEBUG=1 it is then written to stderr, so the graph dump is there when needed.
+    """
+    captured: list[str] = []
+    text = io.StringIO()
+    with tempfile.TemporaryFile() as sink:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                yield captured
+        finally:
+            _restore(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", "replace") + text.getvalue())
+            if os.environ.get("CONVNEXTPOSE_DEBUG"):
+                sys.stderr.write(captured[0])
+
+
+def _restore(saved: list[int]) -> None:
+    """Point fds 1 and 2 back at the saved originals (closing them), after flushing C's buffers."""
+    _flush_c_stdio()
+    for fd, original in zip((1, 2), saved):
+        os.dup2(original, fd)
+        os.close(original)
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL): C/C++ output buffered during the export must land in the capture, not after it."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
 
 
 def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -42,9 +43,11 @@ class CheckpointSource:
 def file_sha256(path: Path) -> Optional[str]:
     """Hex SHA-256 of a file's bytes, streamed; for a directory, of its files in name order.
 
-    None when it cannot be read (the load test reports why)."""
+    None when it cannot be read, or is neither a regular file nor a folder: hashing /dev/zero
+    would never end and opening a FIFO blocks (the load test reports the reader's refusal)."""
     try:
-        if path.is_dir():
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
             # The same digest as the reader's (reading/dirfmt.py): per file in name order, the
             # POSIX relative name, NUL, its length as 8 little-endian bytes, then its bytes.
             # Equal digests keep test ids equal to `Checkpoint.short_id` for folder checkpoints.
@@ -55,6 +58,8 @@ def file_sha256(path: Path) -> Optional[str]:
                 h.update(rel.encode("utf-8", "surrogateescape") + b"\x00" + f.stat().st_size.to_bytes(8, "little"))
                 _update_from_file(h, f)
             return h.hexdigest()
+        if not stat.S_ISREG(mode):
+            return None
         h = hashlib.sha256()
         _update_from_file(h, path)
         return h.hexdigest()

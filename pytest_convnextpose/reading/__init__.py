@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,29 @@ def _read_folder(p: Path, limits: Limits) -> RawFile:
                    folder.sha256, folder.size, root)
 
 
+#: open flags for reading: O_NONBLOCK so a FIFO swapped in after our stat cannot block the open
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
+          (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
+
+
+def _require_regular(mode: int) -> None:
+    """Only regular files have a size we can trust: a device reads forever, a FIFO blocks, /dev/null says 0."""
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), f"file type {stat.S_IFMT(mode):o}")
+    raise UnreadableFileError(f"not a regular file ({kind})")
+
+
 def _read_all(p: Path, limits: Limits) -> bytearray:
     """The whole file in one writable buffer (tensors become views of it: no second copy)."""
     try:
-        with open(p, "rb", buffering=0) as fh:
-            size = os.fstat(fh.fileno()).st_size
+        _require_regular(os.stat(p).st_mode)  # before opening: opening a FIFO blocks, a device may act
+        with open(os.open(p, _OPEN_FLAGS), "rb", buffering=0) as fh:
+            st = os.fstat(fh.fileno())
+            _require_regular(st.st_mode)  # the path may have been swapped since the stat
+            size = st.st_size
             if size > limits.max_file_bytes:
                 raise ContainerLimitError(f"file of {size} bytes exceeds the {limits.max_file_bytes}-byte limit")
             if size == 0:
