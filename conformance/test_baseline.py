@@ -33,6 +33,8 @@ def test_output_drift_within_limit(baseline_comparison, pytestconfig):
 
 def test_mpjpe_regression_within_limit(baseline_comparison, pytestconfig):
     mpjpe = baseline_comparison.mpjpe
+    if mpjpe.get("error"):
+        pytest.fail(f"MPJPE difference not computed: {mpjpe['error']}", pytrace=False)
     if not mpjpe.get("computed"):
         pytest.skip(f"MPJPE difference not computed: {mpjpe.get('reason')}")
     limit = pytestconfig.getoption("convnextpose_max_mpjpe_regression")

@@ -30,7 +30,8 @@ def _evaluator() -> Optional[Callable[[Any, Any], float]]:
 
 
 def mpjpe_difference(root: Optional[str], candidate: Any, baseline: Any) -> dict[str, Any]:
-    """{computed, candidate_mm, baseline_mm, regression_mm} or {computed: False, reason}."""
+    """{computed, candidate_mm, baseline_mm, regression_mm}; or {computed: False, reason} when it
+    cannot be computed (no data, no evaluator), or {computed: False, error} when the data is broken."""
     if not root:
         return {"computed": False, "reason": "no --h36m-root given"}
     evaluate = _evaluator()
@@ -38,6 +39,17 @@ def mpjpe_difference(root: Optional[str], candidate: Any, baseline: Any) -> dict
         names = ", ".join(f"{m}.{n}" for m, n in _ENTRY_POINTS)
         return {"computed": False,
                 "reason": f"the Human3.6M evaluator is not available in this installation (looked for {names})"}
-    cand = float(evaluate(root, candidate))
-    base = float(evaluate(root, baseline))
+    try:
+        cand = float(evaluate(root, candidate))
+        base = float(evaluate(root, baseline))
+    except _data_errors() as exc:  # the data is at fault, not the checkpoints: the gate fails with this line
+        return {"computed": False, "error": f"Human3.6M data error: {exc}"}
     return {"computed": True, "protocol": 2, "candidate_mm": cand, "baseline_mm": base, "regression_mm": cand - base}
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from .h36m import H36MDataError
+    except ModuleNotFoundError:
+        return ()
+    return (H36MDataError,)

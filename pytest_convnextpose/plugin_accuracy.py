@@ -12,11 +12,21 @@ Options (group "convnextpose"):
     --h36m-preds-variant V   the published variant FILE's predictions claim to be (gates them)
     --h36m-results PATH      write per-action results as JSON (a folder: one file per checkpoint)
     --h36m-batch-size N      images per forward pass (default 32)
+
+Start-up checks: a `--h36m-root` without annotation files, a missing `--h36m-preds` or
+RootNet file is a usage error (one line), not a failure per test. Runs of the conformance
+suite keep pytest-benchmark's storage out of the current directory unless a run asks to
+save or compare (`--benchmark-save`, `--benchmark-autosave`, `--benchmark-compare`,
+`--benchmark-storage`): pytest-benchmark creates `./.benchmarks` at start-up otherwise.
 """
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shlex
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -96,8 +106,60 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--h36m-preds needs --h36m-root (the annotations to score against)")
     if opts.max_frames is not None and opts.max_frames <= 0:
         raise pytest.UsageError(f"--max-frames must be positive, got {opts.max_frames}")
-    if opts.root is not None and not opts.root.is_dir():
+    if opts.root is not None:
+        _check_data_paths(opts)
+    _keep_benchmark_storage_out_of_cwd(config)
+
+
+def _check_data_paths(opts: AccuracyOptions) -> None:
+    """The cheap checks (files exist, annotations are where the layout says); contents are read later."""
+    from .h36m import H36MDataError, annotation_dir
+    from .h36m.annotations import ROOTNET_FILE
+
+    if not opts.root.is_dir():
         raise pytest.UsageError(f"--h36m-root {opts.root}: not a folder")
+    try:
+        annotation_dir(opts.root)
+    except H36MDataError as exc:
+        message = f"--h36m-root: {exc} (see docs/accuracy.md for the layout)"
+        raise pytest.UsageError(message) from None
+    if opts.preds is not None and not opts.preds.is_file():
+        raise pytest.UsageError(f"--h36m-preds {opts.preds}: no such file")
+    if opts.bbox_source == "rootnet":
+        rootnet = opts.rootnet_file or opts.root / ROOTNET_FILE
+        if not rootnet.is_file():
+            raise pytest.UsageError(f"--h36m-bbox rootnet: RootNet file {rootnet} not found (pass --rootnet-file FILE)")
+
+
+#: pytest-benchmark's default --benchmark-storage, and the options that read or write the storage
+BENCHMARK_STORAGE_DEFAULT = "file://./.benchmarks"
+BENCHMARK_STORAGE_USERS = ("benchmark_save", "benchmark_autosave", "benchmark_compare")
+
+
+def _keep_benchmark_storage_out_of_cwd(config: pytest.Config) -> None:
+    """pytest-benchmark makes its storage folder (`./.benchmarks`) when it configures, even when
+    nothing will be saved there. For a run of the conformance suite that neither saves nor
+    compares, point it at a temporary folder (removed at the end) so running the suite from
+    any directory leaves nothing behind. Runs of other tests, and explicit settings, are left alone.
+    (Runs before pytest-benchmark's own `pytest_configure`, which is `trylast`.)"""
+    from .plugin_core import targets_conformance
+
+    if getattr(config.option, "benchmark_storage", None) is None or not targets_conformance(config):
+        return
+    if any(config.getoption(name, None) for name in BENCHMARK_STORAGE_USERS):
+        return
+    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or _given(config, "--benchmark-storage"):
+        return
+    directory = tempfile.mkdtemp(prefix="convnextpose-benchmarks-")
+    config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    config.option.benchmark_storage = "file://" + directory
+
+
+def _given(config: pytest.Config, flag: str) -> bool:
+    """Whether `flag` was written out (command line, PYTEST_ADDOPTS or ini addopts), even with its default value."""
+    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+             *config.getini("addopts")]
+    return any(w == flag or w.startswith(flag + "=") for w in words)
 
 
 @pytest.fixture(scope="session")

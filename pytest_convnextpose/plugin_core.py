@@ -208,8 +208,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Seed the report with every checkpoint, in order, so one whose tests were all deselected
-    still appears (runs on the xdist controller too, which collects nothing itself)."""
+    """Keep Hypothesis' storage out of the current directory when the suite runs (here, not in
+    configure: pytest's cache folder exists by now), then seed the report with every
+    checkpoint, in order, so one whose tests were all deselected still appears (runs on the
+    xdist controller too, which collects nothing itself)."""
+    if STATE_KEY in session.config.stash and targets_conformance(session.config):
+        hypothesis_profiles.keep_storage_out_of_cwd(session.config)
     collector = session.config.pluginmanager.get_plugin(COLLECTOR_NAME)
     if collector is None or not _checkpoints_in_play(session.config):
         return

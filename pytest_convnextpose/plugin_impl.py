@@ -10,6 +10,11 @@ Options (group "convnextpose"; docs/reimplementers.md):
     --max-output-drift MM     fail when the output drift exceeds this (default 1.0 mm)
     --max-mpjpe-regression MM fail when MPJPE grows by more than this (default 0.5 mm; needs --h36m-root)
 
+Start-up checks (one usage error, not an error per test): each `--impl` module is imported
+and its factory looked up, each `--onnx` file is opened with onnxruntime, `--baseline` is
+loaded with the same loader as the checkpoints. The results are kept for the fixtures, so
+nothing is imported or loaded twice. (Skipped on xdist workers: the controller checked.)
+
 Results for the JSON report: each baseline comparison is stored in
 `config.stash[BASELINE_RESULTS_KEY][<ckpt id>]` and attached to the test reports as
 `user_properties` entry ("convnextpose_baseline", dict) and, when the report plugin
@@ -35,6 +40,7 @@ BASELINE_PROPERTY = "convnextpose_baseline"
 BASELINE_RESULTS_KEY = pytest.StashKey[dict]()
 XFAIL_ENTRIES_KEY = pytest.StashKey[list]()
 _IMPL_CACHE_KEY = pytest.StashKey[dict]()
+_CHECKED_KEY = pytest.StashKey[dict]()  # what the start-up checks loaded: ("impl"|"onnx"|"baseline", value) -> object
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,62 @@ def pytest_configure(config: pytest.Config) -> None:
         except XfailsFileError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[XFAIL_ENTRIES_KEY] = entries
+    config.stash[_CHECKED_KEY] = {}
+    # Checked once, on the controller, and not for --help/--version (which must always work).
+    if not hasattr(config, "workerinput") and not (config.option.help or config.option.version):
+        _check_sources(config)
+
+
+def _check_sources(config: pytest.Config) -> None:
+    """Import each --impl factory, open each --onnx file, load --baseline: a bad value is one usage error."""
+    from .impl import ImplementationError, load_factory
+    from .onnx_runner import load_onnx
+
+    checked = config.stash[_CHECKED_KEY]
+    for source in impl_sources(config):
+        try:
+            checked[(source.kind, source.target)] = (load_factory(source.target) if source.kind == "impl"
+                                                     else load_onnx(source.target))
+        except ImplementationError as exc:
+            message = str(exc)
+        except Exception as exc:  # the user's module raised while importing: say where, in one line
+            message = f"--{source.kind} {source.target!r}: loading it raised {_one_line(exc)}"
+        else:
+            continue
+        raise pytest.UsageError(message)
+    path = config.getoption("convnextpose_baseline")
+    if path:
+        loaded = _load_baseline(config, path)
+        if isinstance(loaded, str):
+            raise pytest.UsageError(loaded)
+        checked[("baseline", path)] = loaded
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message (file:line)` of an exception, the line being where it was raised."""
+    import traceback
+
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}:{exc.lineno})"
+    elif exc.__traceback__ is not None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" ({frame.filename}:{frame.lineno})"
+    text = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+def _load_baseline(config: pytest.Config, path: str) -> Any:
+    """The baseline `Checkpoint` (same --joints / --head-upsample as the checkpoints), or the error line."""
+    from .checkpoint import load_checkpoint
+    from .errors import CheckpointError
+    from .session_state import state
+
+    opts = state(config).options
+    try:
+        return load_checkpoint(path, joint_num=opts.joints, head_upsample=opts.head_upsample)
+    except CheckpointError as exc:
+        return f"--baseline: cannot be loaded: {exc}"
 
 
 def impl_sources(config: pytest.Config) -> list[ImplSource]:
@@ -180,16 +242,23 @@ def implementation(request: pytest.FixtureRequest, impl_source: Optional[ImplSou
 
 
 def _load(config: pytest.Config, source: ImplSource, ckpt: Any, ckpt_source: Any) -> Any:
-    from .impl import ImplementationError, load_implementation
+    from .impl import ImplementationError, load_implementation, wrap
     from .onnx_runner import exported_from, load_onnx
     from .session_state import get_checkpoints
 
+    checked = config.stash.get(_CHECKED_KEY, {}).get((source.kind, source.target))
     try:
         if source.kind == "impl":
-            return load_implementation(source.target, ckpt)
-        impl = load_onnx(source.target)
+            if checked is None:
+                return load_implementation(source.target, ckpt)
+            return wrap(checked(ckpt), name=source.target)
+        impl = checked if checked is not None else load_onnx(source.target)
     except ImplementationError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    else:
+        message = None
+    if message is not None:
+        pytest.fail(message, pytrace=False)
     origin = exported_from(impl)
     if origin and origin != ckpt.sha256:
         if any(s.sha256 == origin for s in get_checkpoints(config)):
@@ -230,15 +299,13 @@ def baseline_checkpoint(request: pytest.FixtureRequest) -> Any:
     path = request.config.getoption("convnextpose_baseline")
     if not path:
         pytest.skip("no --baseline given: these tests compare each checkpoint with a baseline checkpoint")
-    from .checkpoint import load_checkpoint
-    from .errors import CheckpointError
-    from .session_state import state
-
-    opts = state(request.config).options
-    try:
-        return load_checkpoint(path, joint_num=opts.joints, head_upsample=opts.head_upsample)
-    except CheckpointError as exc:
-        pytest.fail(f"--baseline {path}: cannot be loaded: {exc}", pytrace=False)
+    checked = request.config.stash.get(_CHECKED_KEY, {})
+    if ("baseline", path) not in checked:  # xdist worker: the controller checked it, this process loads it
+        checked[("baseline", path)] = _load_baseline(request.config, path)
+    loaded = checked[("baseline", path)]
+    if isinstance(loaded, str):
+        pytest.fail(loaded, pytrace=False)
+    return loaded
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,7 @@ def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypat
     baseline_mpjpe = importlib.import_module("pytest_convnextpose.baseline_mpjpe")
     pytester.makepyfile(fake_h36m=FAKE_EVALUATOR)
     pytester.syspathinsert()
+    (pytester.path / "Human36M_subject9_data.json").write_text("{}")  # passes the start-up layout check
     monkeypatch.setattr(baseline_mpjpe, "_ENTRY_POINTS", (("fake_h36m", "evaluate_mpjpe"),))
     args = (f"--h36m-root={pytester.path}", "--max-output-drift=1e9", "-k", "mpjpe")
     failed = run_baseline(pytester, perturbed, TINY, *args, "--max-mpjpe-regression=0.2")

@@ -125,5 +125,5 @@ def test_onnx_from_another_checkpoint_is_refused_by_name(pytester, tmp_path):
 
 def test_missing_impl_module_is_one_clear_error(pytester):
     result = run_impl(pytester, "--impl=surely_missing_port_xyz:build", "-k", "test_output_is")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*module 'surely_missing_port_xyz' not found*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *module 'surely_missing_port_xyz' not found*"])

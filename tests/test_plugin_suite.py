@@ -168,15 +168,30 @@ def test_pyargs_conformance_without_ckpt_runs_on_the_synthetic_default(pytester)
     assert all(c["container"] == "torch-zip" and c["wrapper"] == "network" for c in data["checkpoints"])
 
 
+def junit_outcomes(path: Path) -> dict[str, str]:
+    """`classname::name` -> passed/failed/error/skipped from a --junitxml file (xdist writes one too)."""
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        out[f"{case.get('classname')}::{case.get('name')}"] = kinds[0] if kinds else "passed"
+    return out
+
+
 def test_xdist_gives_the_same_outcomes_and_report(pytester):
+    """Checkpoint checks, forward passes and the Hypothesis head-config properties (which take no
+    checkpoint, so they are compared through --junitxml) give the same outcomes under -n 2."""
     good = write_variant_of_tiny(pytester.path, "good")
     nan = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
-    modules = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant")]
+    modules = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant", "forward", "head_configs")]
     serial_report, xdist_report = pytester.path / "serial.json", pytester.path / "xdist.json"
+    serial_xml, xdist_xml = pytester.path / "serial.xml", pytester.path / "xdist.xml"
     pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", *modules, f"--conformance-report={serial_report}",
-                        "-p", "no:cacheprovider")
+                        f"--junitxml={serial_xml}", "-p", "no:cacheprovider")
     result = pytester.runpytest_subprocess(f"--ckpt={good}", f"--ckpt={nan}", *modules, "-n", "2",
-                                           f"--conformance-report={xdist_report}", "-p", "no:cacheprovider")
+                                           f"--conformance-report={xdist_report}", f"--junitxml={xdist_xml}",
+                                           "-p", "no:cacheprovider")
     assert "2 workers" in result.stdout.str()
 
     def summary(path: Path) -> dict:
@@ -187,6 +202,12 @@ def test_xdist_gives_the_same_outcomes_and_report(pytester):
     serial, parallel = summary(serial_report), summary(xdist_report)
     assert parallel == serial
     assert any(outcome == "failed" for _, _, tests in serial.values() for _, outcome in tests)
+    forward = [n for _, _, tests in serial.values() for n, o in tests if "test_forward.py" in n and o == "passed"]
+    assert forward, "no forward test passed in the serial run (they should for the good checkpoint)"
+    serial_all, parallel_all = junit_outcomes(serial_xml), junit_outcomes(xdist_xml)
+    assert parallel_all == serial_all
+    head = {k: v for k, v in serial_all.items() if "test_head_configs" in k}
+    assert len(head) == 4 and set(head.values()) == {"passed"}, head
 
 
 def test_expected_file_drives_the_parity_tests(pytester):

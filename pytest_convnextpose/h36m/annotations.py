@@ -55,7 +55,12 @@ class Sample:
         return camera_to_pixel(self.joint_cam, self.f, self.c)
 
 
-def _annotation_dir(root: Path) -> Path:
+def annotation_dir(root: str | Path) -> Path:
+    """The folder holding `Human36M_subject*_data.json` (`root/annotations` or `root` itself).
+
+    Cheap (one glob per candidate), so the plugin calls it at start-up to turn a wrong
+    `--h36m-root` into a usage error instead of a failure deep inside the evaluation."""
+    root = Path(root)
     for cand in (root / "annotations", root):
         if any(cand.glob("Human36M_subject*_data.json")):
             return cand
@@ -97,7 +102,7 @@ def load_samples(root: str | Path, protocol: int = 2, *, bbox_source: str = "gt"
     if bbox_source not in ("gt", "rootnet"):
         raise H36MDataError(f"bbox source must be 'gt' or 'rootnet', got {bbox_source!r}")
     root = Path(root)
-    ann_dir = _annotation_dir(root)
+    ann_dir = annotation_dir(root)
     rootnet = None
     if bbox_source == "rootnet":
         rootnet = read_rootnet(Path(rootnet_file) if rootnet_file else root / ROOTNET_FILE)
@@ -114,18 +119,25 @@ def _subject_samples(root: Path, ann_dir: Path, subject: int, rootnet) -> list[S
     data = _read_json(Path(f"{stem}_data.json"))
     cameras = _read_json(Path(f"{stem}_camera.json"))
     joints = _read_json(Path(f"{stem}_joint_3d.json"))
-    images = {img["id"]: img for img in data.get("images", [])}
-    out = []
-    for ann in data.get("annotations", []):
-        img = images.get(ann["image_id"])
-        if img is None:
-            raise H36MDataError(f"{stem}_data.json: annotation {ann.get('id')} names image {ann['image_id']}, "
-                                "which is not in 'images'")
-        if img["subject"] != subject or img["frame_idx"] % SAMPLING_RATIO:
-            continue
-        sample = _sample(root, stem, img, ann, cameras, joints, rootnet)
-        if sample is not None:
-            out.append(sample)
+    if not isinstance(data, dict):
+        raise H36MDataError(f"{stem}_data.json: expected an object with 'images' and 'annotations', "
+                            f"got a JSON {type(data).__name__}")
+    try:
+        images = {img["id"]: img for img in data.get("images", [])}
+        out = []
+        for ann in data.get("annotations", []):
+            img = images.get(ann["image_id"])
+            if img is None:
+                raise H36MDataError(f"{stem}_data.json: annotation {ann.get('id')} names image {ann['image_id']}, "
+                                    "which is not in 'images'")
+            if img["subject"] != subject or img["frame_idx"] % SAMPLING_RATIO:
+                continue
+            sample = _sample(root, stem, img, ann, cameras, joints, rootnet)
+            if sample is not None:
+                out.append(sample)
+    except (KeyError, TypeError, AttributeError) as exc:  # a record without a field the layout requires
+        raise H36MDataError(f"{stem}_data.json: malformed image or annotation record "
+                            f"({type(exc).__name__}: {exc})") from None
     return out
 
 

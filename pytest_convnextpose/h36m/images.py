@@ -18,14 +18,20 @@ def load_rgb(path: Path) -> np.ndarray:
     if not path.exists():
         raise H36MDataError(f"{path}: image not found")
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:  # truncated, not an .npy, or an object array
+            raise H36MDataError(f"{path}: cannot read the .npy image ({exc})") from None
     else:
         try:
             from PIL import Image
         except ModuleNotFoundError:
             raise H36MDataError(f"{path}: reading {path.suffix} images needs Pillow (pip install pillow)") from None
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            raise H36MDataError(f"{path}: cannot read the image ({exc})") from None
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise H36MDataError(f"{path}: expected an RGB image (H, W, 3), got shape {arr.shape}")
     return arr
