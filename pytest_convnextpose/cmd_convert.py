@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from reference_model import parse_head_upsample
 
+from . import cli_args
 from .atomic import OutputExistsError, OutputIsInputError, OutputPathError, same_file
 from .convert import EXIT_FAILED, EXIT_REFUSED, ConversionReport, VerificationError, convert_file
 from .errors import CheckpointError
@@ -27,20 +27,9 @@ from .errors import CheckpointError
 _SOURCE_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt", ".bin", ".pkl", ".safetensors", ".zip")
 
 
-def head_upsample_arg(text: str) -> tuple[bool, ...]:
-    """argparse type for `--head-upsample up,up,no`."""
-    try:
-        return parse_head_upsample(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_spec_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by convert and export: what the tensors cannot say."""
-    p.add_argument("--joints", type=int, default=None, metavar="N",
-                   help="number of joints, when joints x depth cannot be factored unambiguously")
-    p.add_argument("--head-upsample", type=head_upsample_arg, default=None, metavar="up,up,no",
-                   help="which head layers upsample (weights cannot tell); default: variant, layout, or authors'")
+    """Options shared by convert and export: what the tensors cannot say, and --force."""
+    cli_args.add_spec_options(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
 

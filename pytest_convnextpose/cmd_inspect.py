@@ -12,6 +12,7 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from .cli_args import add_spec_options
 from .errors import CheckpointError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED = 0, 1, 2
@@ -28,29 +29,8 @@ def register(subparsers: Any) -> None:
                                           "Exit 0 consistent, 1 problems, 2 refused.")
     p.add_argument("path", metavar="PATH", help="checkpoint file or directory")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
-    p.add_argument("--joints", type=_positive_int, default=None, metavar="N",
-                   help="number of joints, when joints x depth_dim is ambiguous")
-    p.add_argument("--head-upsample", type=_upsample_flags, default=None, metavar="up,up,no",
-                   help="which head layers upsample (not visible in the weights)")
+    add_spec_options(p)
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
-    return n
-
-
-def _upsample_flags(text: str) -> tuple[bool, ...]:
-    from reference_model import parse_head_upsample
-    try:
-        return parse_head_upsample(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reference_model import parse_head_upsample
-
 from .atomic import check_output
+from .cli_args import add_spec_options
 from .impl import ImplementationError
 from .onnx_export import (DEFAULT_INPUT_SIZE, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx,
                           opset_range_message)
@@ -56,9 +55,7 @@ def register(subparsers) -> None:
                    help="fixed input height and width (default 256x256, the training crop)")
     p.add_argument("--opset", type=opset_arg, default=DEFAULT_OPSET, metavar="N",
                    help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET} (default {DEFAULT_OPSET})")
-    p.add_argument("--joints", type=int, default=None, help="joint count when J*D is ambiguous")
-    p.add_argument("--head-upsample", type=parse_head_upsample, default=None, metavar="up,up,no",
-                   help="which head layers upsample (cannot be read from the weights)")
+    add_spec_options(p)
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check against the reference")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)

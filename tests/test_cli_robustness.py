@@ -286,3 +286,20 @@ def test_explicit_epoch_overrides_the_sources(tmp_path):
     plain = tmp_path / "plain.pth"
     assert run_main(["export", TINY, plain]) == 0
     assert torch.load(plain, weights_only=True)["epoch"] == TINY_EPOCH, "without --epoch the source's is kept"
+
+
+# --------------------------------------------------------------------------- shared spec options
+@pytest.mark.parametrize("command", [["inspect", "x"], ["convert", "a", "b.safetensors"],
+                                     ["export", "a", "b.pth"], ["export-onnx", "a", "b.onnx"]])
+@pytest.mark.parametrize("option, message", [(["--joints", "0"], "must be positive, got 0"),
+                                             (["--joints", "-3"], "must be positive, got -3"),
+                                             (["--joints", "many"], "not an integer: 'many'"),
+                                             (["--head-upsample", "up,maybe"], "'maybe' is not 'up' or 'no'")])
+def test_every_command_rejects_the_same_bad_spec_options_the_same_way(command, option, message, capsys):
+    from pytest_convnextpose.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*command, *option])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, f"{command[0]} {option}: expected argparse exit 2, got {exc.value.code}"
+    assert message in err, f"{command[0]} {option}: expected {message!r} in stderr, got {err!r}"
