@@ -42,7 +42,7 @@ DIALECTS: dict[str, Dialect] = {
 
 
 def writing_containers() -> tuple[str, ...]:
-    """Containers the project's writer supports (all six: a writer that drops one fails, not shrinks)."""
+    """Containers the project's writer supports (all of them: a writer that drops one fails, not shrinks)."""
     return CONTAINERS
 
 

@@ -24,7 +24,7 @@ import torch
 
 from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, ResourceLimitError,
                                         UnsafeContentError, UnsupportedFormatError)
-from pytest_convnextpose.writing import torch_zip_bytes, write_container
+from pytest_convnextpose.writing import torch_tar_members, torch_zip_bytes, write_container
 
 LEGACY_HEAD = (b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19." + b"\x80\x02M\xe9\x03." +
                b"\x80\x02}q\x00(X\r\x00\x00\x00little_endianq\x01\x88u.")
@@ -62,6 +62,19 @@ def legit_files(tmp: Path, location: str = "cpu") -> dict[str, tuple[Path, objec
         write_container(obj, path, container, root_name="snapshot_83.pth", location=location)
         out[container] = (path, obj)
     return out
+
+
+#: the pre-1.0 torch tar format (container `torch-tar`); kept apart from LEGIT_CONTAINERS because
+#: tests over that tuple assume its tar container is `tar-directory` (see test_reading_torch_tar.py)
+ANCIENT_LAYOUTS = ("torch-tar",)
+
+
+def torch_tar_files(tmp: Path, location: str = "cpu") -> dict[str, tuple[Path, object]]:
+    """`torch-tar` -> (path, object written): the same snapshot as legit_files, in the pre-1.0 tar."""
+    obj = small_state()
+    path = tmp / f"legit-torch-tar-{location.replace(':', '')}"
+    write_container(obj, path, "torch-tar", location=location)
+    return {"torch-tar": (path, obj)}
 
 
 #: TorchScript layouts read as container `torchscript`: a traced and a scripted module
@@ -227,6 +240,9 @@ def in_every_container(tmp: Path, name: str, pickle_bytes: bytes) -> Iterator[tu
     spath = tmp / f"{name}.script.pt"
     spath.write_bytes(zip_bytes(with_data_pkl(_ts_template(tmp), pickle_bytes)))
     yield "torchscript", spath
+    ttpath = tmp / f"{name}.torch.tar"
+    ttpath.write_bytes(tar_bytes(torch_tar_with(pickle=pickle_bytes)))
+    yield "torch-tar", ttpath
 
 
 def _ts_template(tmp: Path) -> list[tuple[str, bytes]]:
@@ -258,6 +274,7 @@ def hostile_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     yield from _safetensors_cases(tmp)
     yield from _graph_cases(tmp)
     yield from _torchscript_cases(tmp, marker)
+    yield from torch_tar_cases(tmp, marker)
 
 
 # -- pickles that mutate or misuse objects without a forbidden global ----------------------------
@@ -557,6 +574,134 @@ def _torchscript_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     path.write_bytes(zip_bytes(with_data_pkl(archive_records({"x": torch.zeros(2)}),
                                              b"\x80\x02ccollections\nOrderedDict\n)\x81.")))
     yield Case("newobj-outside-torchscript@torch-zip", path, UnsafeContentError)
+
+
+# -- the pre-1.0 torch tar format -----------------------------------------------------------------
+#: `{"x": torch.zeros(2)}` as the writer lays it out: storage key 1 (2 floats), tensor key 2
+_TT_BASE = dict(torch_tar_members({"x": torch.zeros(2)}))
+_ONE = b"\x80\x02K\x01."  # pickle of the record count 1
+_FLOAT_STORAGE = b"ctorch\nFloatStorage\n"
+_FLOAT_TENSOR = b"ctorch\nFloatTensor\n"
+
+
+def torch_tar_with(**members: bytes) -> list[tuple[str, bytes]]:
+    """The members of the small pre-1.0 tar, in torch's order, with some replaced."""
+    return [(name, members.get(name, data)) for name, data in _TT_BASE.items()]
+
+
+def tt_storages(key: int = 1, numel: int = 2, data: bytes = bytes(8), stype: bytes = _FLOAT_STORAGE,
+                views: bytes = b"\x80\x02].", record: Optional[bytes] = None) -> bytes:
+    """A `storages` member with one storage record (or `record` as its pickle) and a view list."""
+    record = record or b"\x80\x02J" + struct.pack("<i", key) + b"Vcpu\n" + stype + b"\x87."
+    return _ONE + record + struct.pack("<q", numel) + data + views
+
+
+def tt_tensors(size: tuple[int, ...] = (2,), stride: tuple[int, ...] = (1,), offset: int = 0, storage: int = 1,
+               ttype: bytes = _FLOAT_TENSOR, ndim: Optional[int] = None, record: Optional[bytes] = None,
+               count: bytes = _ONE) -> bytes:
+    """A `tensors` member with one tensor record (key 2) of the given geometry."""
+    record = record or b"\x80\x02K\x02J" + struct.pack("<i", storage) + ttype + b"\x87."
+    n = len(size) if ndim is None else ndim
+    return (count + record + struct.pack("<ii", n, 0) +
+            struct.pack(f"<{2 * len(size) + 1}q", *size, *stride, offset))
+
+
+def _sys_info(little: bytes = b"\x88", long_size: int = 8) -> bytes:
+    return (b"\x80\x02}(Vprotocol_version\nM\xe9\x03Vlittle_endian\n" + little + b"Vtype_sizes\n}(Vshort\nK\x02"
+            b"Vint\nK\x04Vlong\nK" + bytes([long_size]) + b"uu.")
+
+
+def torch_tar_bodies(marker: Path) -> dict[str, tuple[dict[str, bytes], type[CheckpointError]]]:
+    """Hostile or malformed members of a pre-1.0 torch tar (replacing the small legit ones)."""
+    evil = payloads(marker)
+    two = (2,)
+    return {
+        "sys_info-os.system": ({"sys_info": evil["os.system"]}, UnsafeContentError),
+        "sys_info-eval": ({"sys_info": evil["eval"]}, UnsafeContentError),
+        "storages-os.system": ({"storages": tt_storages(record=evil["os.system"])}, UnsafeContentError),
+        "storages-eval": ({"storages": tt_storages(record=evil["eval"])}, UnsafeContentError),
+        "storages-count-os.system": ({"storages": evil["os.system"]}, UnsafeContentError),
+        "tensors-os.system": ({"tensors": tt_tensors(record=evil["os.system"])}, UnsafeContentError),
+        "tensors-eval": ({"tensors": tt_tensors(record=evil["eval"])}, UnsafeContentError),
+        "storage-views-os.system": ({"storages": tt_storages(views=evil["os.system"])}, UnsafeContentError),
+        "storage-type-os.system": ({"storages": tt_storages(stype=b"cos\nsystem\n")}, UnsafeContentError),
+        "storage-type-is-tensor-type": ({"storages": tt_storages(stype=_FLOAT_TENSOR)}, UnsafeContentError),
+        "tensor-type-os.system": ({"tensors": tt_tensors(ttype=b"cos\nsystem\n")}, UnsafeContentError),
+        "call-storage-type": ({"storages": tt_storages(record=b"\x80\x02" + _FLOAT_STORAGE + b"(K\x02tR.")},
+                              UnsafeContentError),
+        "call-tensor-type": ({"tensors": tt_tensors(record=b"\x80\x02" + _FLOAT_TENSOR + b"(K\x02tR.")},
+                             UnsafeContentError),
+        "tensor-type-in-pickle": ({"pickle": b"\x80\x02}(Vx\n" + _FLOAT_TENSOR + b"u."}, UnsafeContentError),
+        "cuda-storage-type-in-pickle": ({"pickle": b"\x80\x02(ctorch.cuda\nFloatStorage\nt."}, UnsafeContentError),
+        "module-persistent-id": ({"pickle": b"\x80\x02(" + _FLOAT_STORAGE + b"Vf.py\nVsrc\ntQ."}, UnsafeContentError),
+        "setitem-on-tensor": ({"pickle": b"\x80\x02}(Vx\nV2\nQK\x00K\x01su."}, UnsafeContentError),
+        "persistent-id-names-storage": ({"pickle": b"\x80\x02V1\nQ."}, UnsafeContentError),
+        "persistent-id-names-nothing": ({"pickle": b"\x80\x02V77\nQ."}, CorruptFileError),
+        "persistent-id-not-a-number": ({"pickle": b"\x80\x02V-2\nQ."}, CorruptFileError),
+        "storage-beyond-member": ({"storages": tt_storages(numel=1000)}, CorruptFileError),
+        "storage-numel-huge": ({"storages": tt_storages(numel=2**62)}, CorruptFileError),
+        "storage-numel-negative": ({"storages": tt_storages(numel=-1)}, CorruptFileError),
+        "storage-view-beyond-storage": ({"storages": tt_storages(views=b"\x80\x02](K\x03K\x01K\x01K\x05ta.")},
+                                        CorruptFileError),
+        "storage-view-of-unknown-storage": ({"storages": tt_storages(views=b"\x80\x02](K\x03K\x09K\x00K\x01ta.")},
+                                            CorruptFileError),
+        "duplicate-storage-key": ({"storages": b"\x80\x02K\x02." + tt_storages()[len(_ONE):-4] +
+                                   tt_storages()[len(_ONE):]}, CorruptFileError),
+        "view-beyond-storage": ({"tensors": tt_tensors(size=(3,))}, CorruptFileError),
+        "offset-beyond-storage": ({"tensors": tt_tensors(size=(1,), offset=5)}, CorruptFileError),
+        "stride-beyond-storage": ({"tensors": tt_tensors(size=(2, 2), stride=(1, 5))}, CorruptFileError),
+        "negative-size": ({"tensors": tt_tensors(size=(-1,))}, CorruptFileError),
+        "negative-stride": ({"tensors": tt_tensors(size=two, stride=(-1,), offset=1)}, CorruptFileError),
+        "ndim-huge": ({"tensors": tt_tensors(ndim=1 << 20)}, CorruptFileError),
+        "tensor-on-missing-storage": ({"tensors": tt_tensors(storage=9)}, CorruptFileError),
+        "tensor-type-disagrees-with-storage": ({"tensors": tt_tensors(ttype=b"ctorch\nDoubleTensor\n")},
+                                               CorruptFileError),
+        "record-count-huge": ({"tensors": tt_tensors(count=b"\x80\x02J\x00\xca\x9a\x3b.")}, ResourceLimitError),
+        "record-count-beyond-member": ({"tensors": tt_tensors(count=b"\x80\x02M\xe8\x03.")}, CorruptFileError),
+        "trailing-bytes-after-pickle": ({"pickle": _TT_BASE["pickle"] + b"\x00"}, CorruptFileError),
+        "big-endian-sys_info": ({"sys_info": _sys_info(little=b"\x89")}, UnsupportedFormatError),
+        "long-4-sys_info": ({"sys_info": _sys_info(long_size=4)}, UnsupportedFormatError),
+        "sys_info-not-a-dict": ({"sys_info": b"\x80\x02K\x01."}, CorruptFileError),
+    }
+
+
+def torch_tar_cases(tmp: Path, marker: Path) -> Iterator[Case]:
+    """The pre-1.0 torch tar cases (also part of `hostile_cases`)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, (members, family) in torch_tar_bodies(marker).items():
+        path = tmp / f"tt-{name}.tar"
+        path.write_bytes(tar_bytes(torch_tar_with(**members)))
+        yield Case(f"{name}@torch-tar", path, family)
+    legit = torch_tar_with()
+    evil = payloads(marker)["os.system"]
+
+    def link(name: str, kind: bytes) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, str(marker)
+        return info
+
+    without_pickle = [m for m in legit if m[0] != "pickle"]
+    variants: dict[str, tuple[list, type[CheckpointError]]] = {
+        "duplicate-member": (legit + [("pickle", evil)], UnsafeContentError),
+        "duplicate-member-payload-first": ([("pickle", evil)] + legit, UnsafeContentError),
+        "dotted-duplicate-member": (legit + [("./pickle", evil)], UnsafeContentError),
+        "dotdot-member": (legit + [("../pickle", evil)], UnsafeContentError),
+        "absolute-member": (without_pickle + [("/pickle", evil)], UnsafeContentError),
+        "symlink-member": (without_pickle + [link("pickle", tarfile.SYMTYPE)], UnsafeContentError),
+        "hardlink-member": (without_pickle + [link("pickle", tarfile.LNKTYPE)], UnsafeContentError),
+        "extra-member": (legit + [("notes", evil)], UnsafeContentError),
+        "missing-member": ([m for m in legit if m[0] != "tensors"], CorruptFileError),
+        "data.pkl-beside-ancient-members": (archive_records({"x": torch.zeros(2)}, root="archive") + legit,
+                                            UnsafeContentError),
+    }
+    for name, (members, family) in variants.items():
+        path = tmp / f"tt-{name}.tar"
+        path.write_bytes(tar_bytes(members))
+        yield Case(f"{name}@torch-tar", path, family)
+    # The same members zipped or in a folder are not this format
+    path = tmp / "tt-members-zipped.zip"
+    path.write_bytes(zip_bytes(legit))
+    yield Case("ancient-members-zipped@torch-zip", path, UnsupportedFormatError)
 
 
 def truncations(data: bytes) -> list[int]:

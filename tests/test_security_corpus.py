@@ -27,7 +27,7 @@ def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> 
     names = {c.name for c in cases}
     containers = {n.split("@", 1)[1] for n in names}
     for needed in ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors",
-                   "pickle(_load_from_bytes)", "torchscript"):
+                   "pickle(_load_from_bytes)", "torchscript", "torch-tar"):
         assert needed in containers, f"no hostile case in container {needed}; have {sorted(containers)}"
     for attack in ("os.system", "eval", "subprocess", "getattr-import", "nested-load_from_bytes",
                    "setitem-on-tensor", "build-on-tensor", "duplicate-data.pkl-payload-first",
@@ -37,6 +37,12 @@ def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> 
                    "build-list-state", "non-torch-class-newobj", "standins-nested-too-deep",
                    "standin-billion-laughs", "torch-class-outside-torchscript"):
         assert any(n.startswith(attack + "@") for n in names), f"attack {attack} missing from the corpus"
+    for attack in ("os.system", "eval", "sys_info-os.system", "sys_info-eval", "storages-os.system",
+                   "storages-eval", "tensors-os.system", "tensors-eval", "storage-beyond-member",
+                   "storage-view-beyond-storage", "view-beyond-storage", "duplicate-member", "dotdot-member",
+                   "absolute-member", "symlink-member", "hardlink-member", "module-persistent-id",
+                   "setitem-on-tensor", "record-count-huge"):
+        assert f"{attack}@torch-tar" in names, f"attack {attack} missing from the pre-1.0 torch tar corpus"
 
 
 def test_every_hostile_file_is_refused_with_its_family_and_nothing_runs(corpus: tuple[list, Path]) -> None:
@@ -76,6 +82,9 @@ def test_refusals_name_their_layer(corpus: tuple[list, Path]) -> None:
     assert layers["billion-laughs@pickle"] == "graph", layers["billion-laughs@pickle"]
     assert layers["standins-nested-too-deep@torchscript"] == "graph", layers["standins-nested-too-deep@torchscript"]
     assert layers["build-list-state@torchscript"] == "pickle", layers["build-list-state@torchscript"]
+    assert layers["sys_info-os.system@torch-tar"] == "pickle", layers["sys_info-os.system@torch-tar"]
+    assert layers["storage-beyond-member@torch-tar"] == "geometry", layers["storage-beyond-member@torch-tar"]
+    assert layers["symlink-member@torch-tar"] == "container", layers["symlink-member@torch-tar"]
     assert "other" not in layers.values(), [k for k, v in layers.items() if v == "other"]
 
 

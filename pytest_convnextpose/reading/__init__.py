@@ -8,7 +8,8 @@ The layers a file passes, each with its own error classes (`reading.errors`):
   sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
   container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
   pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`; a
-            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript.py`);
+            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript.py`; the
+            members of a pre-1.0 torch tar, `torchtar.py`);
   geometry  check every storage and view against the bytes present (`tensors.py`);
   safetensors  validate the header and tiling (`safetensors_fmt.py`);
   graph     check the result for cycles, size and types (`graph.py`).
@@ -35,6 +36,7 @@ from .pickles import load_legacy, load_plain_pickle, load_record_archive
 from .safetensors_fmt import read_safetensors
 from .sniff import HEAD_BYTES, identify
 from .tarfmt import read_tar
+from .torchtar import is_torch_tar, load_torch_tar
 from .torchscript import load_torchscript
 from .zipfmt import read_zip
 
@@ -99,6 +101,9 @@ def read_bytes(data: bytearray, *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
         return RawFile("torch-zip", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
     if kind == "tar":
         archive = read_tar(buf, limits)
+        if is_torch_tar(archive.records):
+            obj = load_torch_tar(archive.records, archive.offsets, limits=limits)
+            return RawFile("torch-tar", check_graph(obj, limits), {}, sha, len(buf))
         records, offsets, root = split_root(archive.records, archive.offsets, kind="tar archive")
         obj = load_record_archive(records, offsets, limits=limits)
         return RawFile("tar-directory", check_graph(obj, limits), {"root": root}, sha, len(buf), root)

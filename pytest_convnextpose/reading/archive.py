@@ -26,10 +26,13 @@ def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
     allow_torchscript: keep TorchScript records (a zip from `torch.jit.save`) instead of refusing.
     """
     names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
-    if ANCIENT_TAR_MEMBERS <= set(names):
-        raise UnsupportedFormatError("the pre-1.0 torch tar format (sys_info/pickle/storages/tensors) "
-                                     "is not supported; re-save the checkpoint with a current torch")
     pkls = [n for n in names if n == "data.pkl" or (n.endswith("/data.pkl") and n.count("/") == 1)]
+    ancient = sorted(ANCIENT_TAR_MEMBERS & set(names))
+    if ancient and pkls:  # torch.load would read the pre-1.0 members of a tar, a scanner data.pkl
+        raise ContainerUnsafeError(f"{kind} holds both data.pkl and the pre-1.0 torch tar member {ancient[0]!r}")
+    if ancient:
+        raise UnsupportedFormatError(f"the pre-1.0 torch tar members ({', '.join(ancient)}) in a {kind}: "
+                                     "that format is read only as the tar file torch wrote")
     if not pkls:
         raise UnsupportedFormatError(f"a {kind} without data.pkl: not a torch checkpoint")
     if len(pkls) > 1:

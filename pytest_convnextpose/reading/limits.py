@@ -22,6 +22,7 @@ class Limits:
     max_graph_depth: int = 200                # container nesting of the result
     max_tensor_dims: int = 64                 # torch's own limit on dimensions
     max_members: int = 200_000                # zip entries / tar members / directory files
+    max_tar_records: int = 200_000            # storages, views or tensors listed by a pre-1.0 torch tar
     max_name_bytes: int = 4096                # one member name
     max_safetensors_header: int = 100 * 2**20  # the safetensors library's own limit
 

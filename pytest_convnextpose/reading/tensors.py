@@ -89,8 +89,12 @@ def check_view(storage: Storage, offset: object, size: object, stride: object, *
 
 
 def view_of(storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
-    """The tensor for a checked view; sharing the storage's memory like torch.load does."""
-    return storage.flat.as_strided(size, stride, offset)
+    """The tensor for a checked view; sharing the storage's memory like torch.load does.
+
+    `offset` counts from the storage's first element; `as_strided` counts from the start of the
+    underlying buffer, which differs for a storage that is itself a slice (a storage view).
+    """
+    return storage.flat.as_strided(size, stride, storage.flat.storage_offset() + offset)
 
 
 def _is_int_tuple(value: object) -> bool:

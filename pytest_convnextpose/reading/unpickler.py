@@ -87,12 +87,17 @@ class Unpickler:
 
     persistent_load: maps a BINPERSID id (a validated tuple) to a `Storage`.
     load_from_bytes: handles `torch.storage._load_from_bytes(b)`; None where it is not allowed.
+    markers: extra globals that become inert `Global` markers (never callable: `REDUCE` only calls
+             `ALLOWED_CALLABLES`); the pre-1.0 tar format names tensor and CUDA storage types.
+    scalar_ids: persistent ids may also be a str or int (the pre-1.0 tar's `pickle` member);
+                `persistent_load` then validates them.
     """
 
     def __init__(self, data: memoryview, *, start: int = 0, base_offset: int = 0, budget: Budget,
                  persistent_load: Optional[Callable[[tuple, int], Storage]] = None,
                  load_from_bytes: Optional[Callable[[memoryview, int], Storage]] = None,
-                 what: str = "pickle", torchscript: bool = False) -> None:
+                 what: str = "pickle", torchscript: bool = False,
+                 markers: frozenset[tuple[str, str]] = frozenset(), scalar_ids: bool = False) -> None:
         self.data = data
         self.pos = start
         self.op_pos = start
@@ -102,6 +107,8 @@ class Unpickler:
         self.load_from_bytes = load_from_bytes
         self.what = what
         self.torchscript = torchscript
+        self.markers = markers
+        self.scalar_ids = scalar_ids
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
@@ -468,6 +475,9 @@ class Unpickler:
         if self.torchscript and (module, name) in TORCHSCRIPT_CALLABLES:
             self.push(Global(module, name))
             return
+        if (module, name) in self.markers:
+            self.push(Global(module, name))
+            return
         if not is_allowed_global(module, name):
             if _looks_like_class(module, name):
                 raise ForbiddenPickleError(
@@ -532,7 +542,7 @@ class Unpickler:
         pid = self.pop()
         if self.persistent_load is None:
             raise self.forbidden("persistent id where no storages are expected")
-        if type(pid) is not tuple:
+        if type(pid) is not tuple and not (self.scalar_ids and type(pid) in (str, int)):
             raise self.corrupt("persistent id is not a tuple")
         self.push(self.persistent_load(pid, self.base + self.op_pos))
 
