@@ -1,12 +1,14 @@
 """Parity: outputs equal the golden outputs when the checkpoint is a golden case (found by
-sha256 in a manifest.json next to it or in --golden-dir), or the expected outputs of an
+its sha256, or for a converted file its source's, in a manifest.json next to it or in
+--golden-dir), or the expected outputs of an
 --expected file. Tolerances and their reasons: pytest_convnextpose.expected."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pytest_convnextpose.expected import ExpectedCase, expected_file_case, find_golden_case, load_expected
+from pytest_convnextpose.expected import (ExpectedCase, expected_file_case, find_golden_case, load_expected,
+                                          provenance_hashes)
 from pytest_convnextpose.session_state import state
 from reference_model import H36M_FLIP_PAIRS, flip_test
 
@@ -14,25 +16,28 @@ pytestmark = pytest.mark.conformance
 _AXES = "xyz"
 
 
-def _cases(config, ckpt_source) -> list[ExpectedCase]:
+def _cases(config, ckpt_source, metadata: dict) -> list[ExpectedCase]:
     opts = state(config).options
+    hashes = provenance_hashes(ckpt_source.sha256, metadata)
     cases = []
-    golden = find_golden_case(ckpt_source.sha256, [ckpt_source.path.parent, *opts.golden_dirs])
+    golden = find_golden_case(hashes, [ckpt_source.path.parent, *opts.golden_dirs])
     if golden is not None:
         cases.append(golden)
     for path in opts.expected:
-        case = expected_file_case(path, ckpt_source.sha256)
+        case = expected_file_case(path, hashes)
         if case is not None:
             cases.append(case)
     return cases
 
 
 @pytest.fixture(scope="session")
-def expected_cases(pytestconfig, ckpt_source) -> list[tuple[ExpectedCase, dict]]:
-    cases = _cases(pytestconfig, ckpt_source)
+def expected_cases(pytestconfig, ckpt_source, ckpt_load_result) -> list[tuple[ExpectedCase, dict]]:
+    metadata = getattr(ckpt_load_result, "metadata", None) or {}
+    cases = _cases(pytestconfig, ckpt_source, metadata)
     if not cases:
         pytest.skip("no expected outputs for this checkpoint: not a golden case (no manifest.json lists its "
-                    "sha256 next to it or in --golden-dir) and no --expected file applies")
+                    "sha256, or the sha256 of the file it was converted from, next to it or in --golden-dir) "
+                    "and no --expected file applies")
     out = []
     for case in cases:
         try:

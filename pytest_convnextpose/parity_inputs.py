@@ -51,7 +51,7 @@ def flip_images(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images[..., ::-1])
 
 
-def find_golden(ckpt_path: str | Path, sha256: Optional[str],
+def find_golden(ckpt_path: str | Path, sha256: Optional[str] | list[str],
                 golden_dirs: Sequence[Path] = ()) -> Optional[GoldenCase]:
     """The golden case for this checkpoint: a manifest beside it or in `golden_dirs`; else None."""
     from .expected import find_golden_case

@@ -290,7 +290,10 @@ def golden_for_ckpt(request: pytest.FixtureRequest, ckpt: Any, ckpt_source: Any)
     from .parity_inputs import find_golden
     from .session_state import state
 
-    return find_golden(ckpt_source.path, ckpt.sha256, state(request.config).options.golden_dirs)
+    from .expected import provenance_hashes
+
+    hashes = provenance_hashes(ckpt.sha256, ckpt.metadata)
+    return find_golden(ckpt_source.path, hashes, state(request.config).options.golden_dirs)
 
 
 @pytest.fixture(scope="session")
