@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import torch
 
@@ -787,3 +787,30 @@ def _is_module_import(code: object) -> bool:
     """True for the code object of a module file being imported (a real .py file on disk)."""
     filename = getattr(code, "co_filename", "")
     return getattr(code, "co_name", "") == "<module>" and filename.endswith(".py") and os.path.isfile(filename)
+
+
+def refusal_mistakes(cases: "Iterable[tuple[str, Path, type]]") -> list[str]:
+    """Read each (name, path, expected family) under the execution monitor; return what went wrong.
+
+    A case is right when `read_file` raises its family with one line naming the path. Loading,
+    another family, a multi-line message and any non-`CheckpointError` exception are mistakes.
+    The caller also checks the marker file and `ExecutionMonitor.get().events`."""
+    from pytest_convnextpose.reading import read_file
+
+    monitor = ExecutionMonitor.get()
+    wrong: list[str] = []
+    for name, path, family in cases:
+        try:
+            with monitor:
+                read_file(path)
+        except CheckpointError as err:
+            message = str(err)
+            if not isinstance(err, family):
+                wrong.append(f"{name}: expected {family.__name__}, got {type(err).__name__}: {message}")
+            elif "\n" in message or str(path) not in message:
+                wrong.append(f"{name}: message is not one line naming the path: {message!r}")
+        except Exception as err:  # noqa: BLE001 - any other exception type is the failure we look for
+            wrong.append(f"{name}: crashed with {type(err).__name__}: {err}")
+        else:
+            wrong.append(f"{name}: loaded, expected {family.__name__}")
+    return wrong

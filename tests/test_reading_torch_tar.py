@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from ckpt_helpers import DIALECTS, SMALL_SPEC
-from hostile_corpus import (ExecutionMonitor, assert_same, payloads, small_state, tar_bytes, torch_tar_cases,
-                            torch_tar_with, truncations)
+from hostile_corpus import (ExecutionMonitor, assert_same, payloads, refusal_mistakes, small_state, tar_bytes,
+                            torch_tar_cases, torch_tar_with, truncations)
 from pytest_convnextpose import load_checkpoint
 from pytest_convnextpose.cli import main
 from pytest_convnextpose.errors import CheckpointError, UnsafeContentError
@@ -147,21 +147,9 @@ def test_hostile_variants_are_refused_with_their_family_and_nothing_runs(tmp_pat
         path.write_bytes(tar_bytes(members))
     listed = [(c.name, c.path, c.family) for c in torch_tar_cases(tmp_path / "corpus", marker)]
     assert len(listed) >= 50, f"only {len(listed)} torch-tar corpus cases"
-    monitor = ExecutionMonitor.get()
-    wrong = []
-    for name, path, family in [(n, p, f) for n, p, f, _ in cases] + listed:
-        try:
-            with monitor:
-                read_file(path)
-        except CheckpointError as err:
-            if not isinstance(err, family) or "\n" in str(err) or str(path) not in str(err):
-                wrong.append(f"{name}: expected a one-line {family.__name__}, got {type(err).__name__}: {err}")
-        except Exception as err:  # noqa: BLE001 - any other exception type is the failure we look for
-            wrong.append(f"{name}: crashed with {type(err).__name__}: {err}")
-        else:
-            wrong.append(f"{name}: loaded, expected {family.__name__}")
+    wrong = refusal_mistakes([(n, p, f) for n, p, f, _ in cases] + listed)
     assert not marker.exists(), "a payload ran: the marker file was created"
-    assert not monitor.events, f"code-execution audit events while reading: {monitor.events}"
+    assert not ExecutionMonitor.get().events, f"code-execution audit events while reading: {ExecutionMonitor.get().events}"
     assert not wrong, "\n".join(wrong)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hostile_corpus import ExecutionMonitor, hostile_cases, payloads, run_pickle_loads_in_subprocess
+from hostile_corpus import (ExecutionMonitor, hostile_cases, payloads, refusal_mistakes,
+                            run_pickle_loads_in_subprocess)
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
 
@@ -47,24 +48,9 @@ def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> 
 
 def test_every_hostile_file_is_refused_with_its_family_and_nothing_runs(corpus: tuple[list, Path]) -> None:
     cases, marker = corpus
-    wrong = []
-    monitor = ExecutionMonitor.get()
-    for case in cases:
-        try:
-            with monitor:
-                read_file(case.path)
-        except CheckpointError as err:
-            message = str(err)
-            if not isinstance(err, case.family):
-                wrong.append(f"{case.name}: expected {case.family.__name__}, got {type(err).__name__}: {message}")
-            elif "\n" in message or str(case.path) not in message:
-                wrong.append(f"{case.name}: message is not one line naming the path: {message!r}")
-        except Exception as err:  # noqa: BLE001 - any other exception type is the failure we look for
-            wrong.append(f"{case.name}: crashed with {type(err).__name__}: {err}")
-        else:
-            wrong.append(f"{case.name}: loaded, expected {case.family.__name__}")
+    wrong = refusal_mistakes((case.name, case.path, case.family) for case in cases)
     assert not marker.exists(), "a payload ran: the marker file was created"
-    assert not monitor.events, f"code-execution audit events while reading: {monitor.events}"
+    assert not ExecutionMonitor.get().events, f"code-execution audit events while reading: {ExecutionMonitor.get().events}"
     assert not wrong, f"{len(wrong)} of {len(cases)} hostile files mishandled:\n" + "\n".join(wrong)
 
 
