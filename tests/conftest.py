@@ -101,3 +101,15 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def tiny_case() -> GoldenCase:
     """The tiny golden case, copied into tests/data so it runs without ../shared."""
     return load_cases(DATA_DIR)["tiny"]
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny golden checkpoint exported to ONNX at its 128x128 input, once per session.
+
+    Tests that change this file must copy it first (it is shared)."""
+    from pytest_convnextpose.cli import main
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    assert main(["export-onnx", str(DATA_DIR / "tiny_snapshot_83.pth.tar"), str(out), "--input-size", "128"]) == 0
+    return out

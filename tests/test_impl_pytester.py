@@ -32,15 +32,6 @@ def run_impl(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest(suite_file("test_impl.py"), f"--ckpt={TINY}", "-p", "no:cacheprovider", *args)
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    from pytest_convnextpose.cli import main
-
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    assert main(["export-onnx", str(TINY), str(out), "--input-size", "128"]) == 0
-    return out
-
-
 def test_faithful_numpy_port_passes(pytester):
     run_impl(pytester, f"--impl={PORT}:faithful").assert_outcomes(passed=NUM_IMPL_TESTS)
 

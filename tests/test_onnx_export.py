@@ -18,13 +18,6 @@ TINY = DATA / "tiny_snapshot_83.pth.tar"
 TINY_SHA = "63144b818548af153928a4bead8fa875a9af95e263d8739747caaa3bfa9e08f5"
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    assert main(["export-onnx", str(TINY), str(out), "--input-size", "128"]) == 0
-    return out
-
-
 def test_exported_file_reproduces_the_original_code_at_any_batch_size(tiny_onnx):
     golden = torch.load(DATA / "tiny_expected.pt", weights_only=True)
     x, want = golden["input"].numpy(), golden["coords"].numpy()  # 3 images, from the authors' code
