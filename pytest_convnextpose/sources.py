@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .dirhash import member_header
+
 ENV_VAR = "CONVNEXTPOSE_CKPT"
 _CHUNK = 1 << 20
 
@@ -48,14 +50,12 @@ def file_sha256(path: Path) -> Optional[str]:
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            # The same digest as the reader's (reading/dirfmt.py): per file in name order, the
-            # POSIX relative name, NUL, its length as 8 little-endian bytes, then its bytes.
-            # Equal digests keep test ids equal to `Checkpoint.short_id` for folder checkpoints.
+            # The same digest as the reader's (`dirhash.py`, used by reading/dirfmt.py), so test
+            # ids equal `Checkpoint.short_id` for folder checkpoints.
             h = hashlib.sha256()
             for f in sorted((p for p in path.rglob("*") if p.is_file() and not p.is_symlink()),
                             key=lambda p: p.relative_to(path).as_posix()):
-                rel = f.relative_to(path).as_posix()
-                h.update(rel.encode("utf-8", "surrogateescape") + b"\x00" + f.stat().st_size.to_bytes(8, "little"))
+                h.update(member_header(f.relative_to(path).as_posix(), f.stat().st_size))
                 _update_from_file(h, f)
             return h.hexdigest()
         if not stat.S_ISREG(mode):

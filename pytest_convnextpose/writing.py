@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
@@ -56,7 +56,7 @@ def write_container(obj: Any, path: str | Path, container: str, *, root_name: Op
     elif container == "torch-zip":
         path.write_bytes(torch_zip_bytes(obj, root_name or "archive", location))
     elif container == "tar-directory":
-        _write_tar(torch_zip_bytes(obj, root_name or "archive", location), path, root_name or "archive")
+        _write_tar(torch_zip_bytes(obj, root_name or "archive", location), path)
     else:
         _write_folder(torch_zip_bytes(obj, root_name or "archive", location), path, root_name)
     return path
@@ -93,10 +93,7 @@ def torch_tar_bytes(obj: Any, location: str = "cpu", *, storage_views: bool = Fa
     """`obj` in torch's pre-1.0 tar format: a PAX tar of `torch_tar_members(obj, ...)`, in torch's order."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:  # writing our own bytes
-        for name, data in torch_tar_members(obj, location, storage_views=storage_views):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
+        _add_files(tar, torch_tar_members(obj, location, storage_views=storage_views))
     return out.getvalue()
 
 
@@ -180,13 +177,17 @@ def _members(zip_bytes: bytes) -> Iterator[tuple[str, bytes]]:
             yield info.filename, zf.read(info)
 
 
-def _write_tar(zip_bytes: bytes, path: Path, root_name: str) -> None:
+def _write_tar(zip_bytes: bytes, path: Path) -> None:
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in _members(zip_bytes):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
+        _add_files(tar, _members(zip_bytes))
+
+
+def _add_files(tar: tarfile.TarFile, members: Iterable[tuple[str, bytes]]) -> None:
+    """Each (name, bytes) as a regular member, mode 0644, in the order given."""
+    for name, data in members:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
 
 
 def _write_folder(zip_bytes: bytes, path: Path, root_name: Optional[str]) -> None:

@@ -4,7 +4,7 @@ Public entry point: `read_file(path, map_location="cpu") -> RawFile`. Everything
 (key mapping, inference) works on `RawFile.obj`.
 
 The layers a file passes, each with its own error classes (`reading.errors`):
-  io        read the file (or folder) into memory once;
+  io        read the file (or folder) into memory once, regular files only (`fileio.py`);
   sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
   container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
   pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`; a
@@ -18,18 +18,17 @@ Nothing here calls `pickle.load`, `torch.load`, or extracts an archive.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, UnreadableFileError
+from ..errors import CheckpointError
 from .archive import is_torchscript, split_root
 from .dirfmt import read_directory
-from .errors import ContainerLimitError, layer_of
+from .errors import layer_of
+from .fileio import read_all
 from .graph import check_graph
 from .limits import DEFAULT_LIMITS, Limits
 from .pickles import load_legacy, load_plain_pickle, load_record_archive
@@ -74,12 +73,13 @@ def read_file(path: str | Path, map_location: Any = "cpu", *, limits: Limits = D
     are built on the CPU and moved only if asked.
     """
     p = Path(path)
+    device = _target_device(map_location)  # a bad map_location fails before the file is read
     try:
         if p.is_dir():
             raw = _read_folder(p, limits)
         else:
-            raw = read_bytes(_read_all(p, limits), limits=limits)
-        raw.obj = _to_device(raw.obj, _target_device(map_location))
+            raw = read_bytes(read_all(p, limits), limits=limits)
+        raw.obj = _to_device(raw.obj, device)
         return raw
     except CheckpointError as err:
         raise err.with_path(str(p)) from None
@@ -122,48 +122,6 @@ def _read_folder(p: Path, limits: Limits) -> RawFile:
     obj = load_record_archive(records, offsets, limits=limits)
     return RawFile("directory", check_graph(obj, limits), {"root": root} if root else {},
                    folder.sha256, folder.size, root)
-
-
-#: open flags for reading: O_NONBLOCK so a FIFO swapped in after our stat cannot block the open
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-
-_KINDS = ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "FIFO"),
-          (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "directory"))
-
-
-def _require_regular(mode: int) -> None:
-    """Only regular files have a size we can trust: a device reads forever, a FIFO blocks, /dev/null says 0."""
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _KINDS if test(mode)), f"file type {stat.S_IFMT(mode):o}")
-    raise UnreadableFileError(f"not a regular file ({kind})")
-
-
-def _read_all(p: Path, limits: Limits) -> bytearray:
-    """The whole file in one writable buffer (tensors become views of it: no second copy)."""
-    try:
-        _require_regular(os.stat(p).st_mode)  # before opening: opening a FIFO blocks, a device may act
-        with open(os.open(p, _OPEN_FLAGS), "rb", buffering=0) as fh:
-            st = os.fstat(fh.fileno())
-            _require_regular(st.st_mode)  # the path may have been swapped since the stat
-            size = st.st_size
-            if size > limits.max_file_bytes:
-                raise ContainerLimitError(f"file of {size} bytes exceeds the {limits.max_file_bytes}-byte limit")
-            if size == 0:
-                raise UnreadableFileError("file is empty")
-            data = bytearray(size)
-            view = memoryview(data)
-            got = 0
-            while got < size:
-                n = fh.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            if got != size:
-                raise UnreadableFileError(f"file shrank while being read ({got} of {size} bytes)")
-            return data
-    except OSError as exc:
-        raise UnreadableFileError(f"cannot read file: {exc.strerror or exc}") from None
 
 
 def _target_device(map_location: Any) -> Any:

@@ -9,9 +9,9 @@ from typing import Mapping
 
 from ..errors import UnsupportedFormatError
 from .errors import ContainerUnsafeError
+from .torchtar import MEMBERS as TORCH_TAR_MEMBERS
 
 TORCHSCRIPT_MARKERS = ("constants.pkl", "code/", "bytecode.pkl", "extra/producer_info.json")
-ANCIENT_TAR_MEMBERS = {"sys_info", "pickle", "storages", "tensors"}
 
 
 def is_torchscript(records: Mapping[str, memoryview]) -> bool:
@@ -27,7 +27,7 @@ def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
     """
     names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
     pkls = [n for n in names if n == "data.pkl" or (n.endswith("/data.pkl") and n.count("/") == 1)]
-    ancient = sorted(ANCIENT_TAR_MEMBERS & set(names))
+    ancient = sorted(set(TORCH_TAR_MEMBERS) & set(names))
     if ancient and pkls:  # torch.load would read the pre-1.0 members of a tar, a scanner data.pkl
         raise ContainerUnsafeError(f"{kind} holds both data.pkl and the pre-1.0 torch tar member {ancient[0]!r}")
     if ancient:

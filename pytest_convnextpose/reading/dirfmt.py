@@ -11,8 +11,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..dirhash import member_header
 from ..errors import UnreadableFileError
 from .errors import ContainerLimitError, ContainerUnsafeError
+from .fileio import read_regular
 from .limits import Limits
 
 
@@ -30,14 +32,18 @@ def read_directory(root: Path, limits: Limits) -> DirArchive:
     records: dict[str, memoryview] = {}
     digest = hashlib.sha256()
     total = 0
+
+    def check_size(size: int) -> None:  # the running total, checked before the member is allocated
+        if total + size > limits.max_file_bytes:
+            raise ContainerLimitError(f"folder holds more than {limits.max_file_bytes} bytes")
+
     for rel in sorted(files):
-        data = _read(root / rel)
+        path = root / rel
+        data = read_regular(path, check_size, name=str(path))
         records[rel] = memoryview(data)
-        digest.update(rel.encode("utf-8", "surrogateescape") + b"\x00" + len(data).to_bytes(8, "little"))
+        digest.update(member_header(rel, len(data)))
         digest.update(data)
         total += len(data)
-        if total > limits.max_file_bytes:
-            raise ContainerLimitError(f"folder holds more than {limits.max_file_bytes} bytes")
     return DirArchive(records, {name: 0 for name in records}, digest.hexdigest(), total)
 
 
@@ -65,15 +71,3 @@ def _walk(root: Path, limits: Limits) -> list[str]:
                 raise ContainerLimitError(f"folder holds more than {limits.max_members} entries")
     return out
 
-
-def _read(path: Path) -> bytearray:
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            data = bytearray(size)
-            got = fh.readinto(data)
-            if got != size:
-                raise UnreadableFileError(f"short read of {path}")
-            return data
-    except OSError as exc:
-        raise UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -31,6 +31,7 @@ def check_graph(obj: Any, limits: Limits, *, standins: bool = False) -> Any:
         return obj
     done: dict[int, tuple[int, int]] = {}  # id -> (expanded size, depth below)
     open_ids: set[int] = set()
+    leaves: dict[int, int] = {}  # id -> leaf children, counted when the node's children are listed
     keep_alive: list[Any] = []  # ids stay unique while we hold the objects
     stack: list[tuple[Any, list[Any] | None]] = [(obj, None)]
     while stack:
@@ -40,8 +41,10 @@ def check_graph(obj: Any, limits: Limits, *, standins: bool = False) -> Any:
                 raise ObjectGraphError("object graph contains a cycle")
             open_ids.add(id(node))
             keep_alive.append(node)
-            children = [c for c in _children(node) if not _is_leaf(c, standins)]
+            members = _children(node)
+            children = [c for c in members if not _is_leaf(c, standins)]
             stack[-1] = (node, children)
+            leaves[id(node)] = len(members) - len(children)
             pending = [c for c in children if id(c) not in done]
             for child in pending:
                 if id(child) in open_ids:
@@ -50,10 +53,11 @@ def check_graph(obj: Any, limits: Limits, *, standins: bool = False) -> Any:
             if pending:
                 continue
         stack.pop()
-        if id(node) in done:
+        if id(node) in done:  # listed twice by one parent: counted the first time
             open_ids.discard(id(node))
+            leaves.pop(id(node), None)
             continue
-        size = 1 + _leaf_count(node, standins) + sum(done[id(c)][0] for c in children)
+        size = 1 + leaves.pop(id(node)) + sum(done[id(c)][0] for c in children)
         depth = 1 + max((done[id(c)][1] for c in children), default=0)
         if size > limits.max_graph_nodes:
             raise ObjectGraphLimitError(f"object graph exceeds {limits.max_graph_nodes} objects once shared "
@@ -75,10 +79,6 @@ def _is_leaf(node: Any, standins: bool = False) -> bool:
     if type(node) not in _CONTAINERS:
         raise ObjectGraphError(f"object of type {type(node).__name__} in the result")
     return False
-
-
-def _leaf_count(node: Any, standins: bool) -> int:
-    return sum(1 for c in _children(node) if _is_leaf(c, standins))
 
 
 def _children(node: Any) -> list[Any]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError
-from .tensors import STORAGE_DTYPES, Storage, flat_from_bytes, itemsize
-from .unpickler import Budget, Global, Unpickler
+from .storage_ids import storage_dtype
+from .tensors import Storage, flat_from_bytes, itemsize
+from .unpickler import Budget, Unpickler
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -32,12 +33,10 @@ class _Declared:
 class LegacyReader:
     """Parse one legacy stream in `data` (a view), `base` being its offset in the file."""
 
-    def __init__(self, data: memoryview, *, base: int, budget: Budget,
-                 nested: Optional[Callable[[memoryview, int], Storage]], what: str) -> None:
+    def __init__(self, data: memoryview, *, base: int, budget: Budget, what: str) -> None:
         self.data = data
         self.base = base
         self.budget = budget
-        self.nested = nested
         self.what = what
         self.declared: dict[str, _Declared] = {}
         self.declared_bytes = 0
@@ -57,7 +56,7 @@ class LegacyReader:
             raise PickleCorruptError(f"{self.what}: legacy protocol {proto!r}, expected 1001", offset=self.base + pos)
         sys_info, pos = self._pickle(pos)
         swap = self._byteswap(sys_info, pos)
-        obj, pos = self._pickle(pos, persistent_load=self._persistent_load, load_from_bytes=self.nested)
+        obj, pos = self._pickle(pos, persistent_load=self._persistent_load)
         keys, pos = self._pickle(pos)
         self._read_storages(keys, pos, swap)
         return obj
@@ -74,11 +73,7 @@ class LegacyReader:
         if len(pid) != 6 or pid[0] != "storage":
             raise PickleCorruptError(f"{self.what}: malformed storage id", offset=offset)
         _, stype, key, location, numel, view_meta = pid
-        if not isinstance(stype, Global) or stype.module != "torch" or stype.name not in STORAGE_DTYPES:
-            raise ForbiddenPickleError(f"{self.what}: storage type {stype!r} not allowed", offset=offset)
-        if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
-            raise PickleCorruptError(f"{self.what}: malformed storage id", offset=offset)
-        dtype = STORAGE_DTYPES[stype.name]
+        dtype = storage_dtype(stype, key, location, numel, what=self.what, offset=offset)
         known = self.declared.get(key)
         if known is None:
             nbytes = numel * itemsize(dtype)

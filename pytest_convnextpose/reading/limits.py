@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
+    """Every bound the reader enforces (tests tighten them explicitly).
+
+    max_load_from_bytes_depth: how many `torch.storage._load_from_bytes` calls may be nested. Only
+    1 is supported: the payload of a `_load_from_bytes` is read with no `_load_from_bytes` handler,
+    so a nested call is refused whatever this says; a value below 1 refuses every call.
+    """
+
     max_file_bytes: int = 64 * 2**30          # refuse absurd inputs before reading them
     inflate_floor_bytes: int = 16 * 2**20     # DEFLATE budget for small files
     inflate_ratio: int = 8                    # ... and for larger ones: ratio x file size

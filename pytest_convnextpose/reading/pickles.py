@@ -12,8 +12,9 @@ from typing import Any, Mapping
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
 from .legacy import PREFIX, LegacyReader
 from .limits import Limits
-from .tensors import STORAGE_DTYPES, Storage, flat_from_bytes, itemsize
-from .unpickler import Budget, Global, Unpickler
+from .storage_ids import storage_dtype
+from .tensors import Storage, flat_from_bytes, itemsize
+from .unpickler import Budget, Unpickler
 
 
 def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
@@ -33,11 +34,7 @@ def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str,
         if len(pid) != 5 or pid[0] != "storage":
             raise PickleCorruptError(f"{what}: malformed storage id", offset=offset)
         _, stype, key, location, numel = pid
-        if not isinstance(stype, Global) or stype.module != "torch" or stype.name not in STORAGE_DTYPES:
-            raise ForbiddenPickleError(f"{what}: storage type {stype!r} not allowed", offset=offset)
-        if type(key) is not str or type(location) is not str or type(numel) is not int or numel < 0:
-            raise PickleCorruptError(f"{what}: malformed storage id", offset=offset)
-        dtype = STORAGE_DTYPES[stype.name]
+        dtype = storage_dtype(stype, key, location, numel, what=what, offset=offset)
         known = storages.get(key)
         if known is not None:
             if known.dtype != dtype or known.numel != numel:
@@ -81,7 +78,7 @@ def _no_trailing(up: Unpickler, data: memoryview, what: str, base: int) -> None:
 def load_legacy(data: memoryview, *, limits: Limits, base: int = 0) -> Any:
     """A whole file in the legacy `torch.save` format."""
     budget = Budget(limits)
-    return LegacyReader(data, base=base, budget=budget, nested=None, what="legacy stream").load()
+    return LegacyReader(data, base=base, budget=budget, what="legacy stream").load()
 
 
 def load_plain_pickle(data: memoryview, *, limits: Limits) -> Any:
@@ -96,8 +93,7 @@ def load_plain_pickle(data: memoryview, *, limits: Limits) -> Any:
             raise PickleCorruptError("_load_from_bytes payload is not a legacy torch stream", offset=base)
         budget.depth += 1
         try:
-            reader = LegacyReader(blob, base=base, budget=budget, nested=None,
-                                  what="_load_from_bytes payload")
+            reader = LegacyReader(blob, base=base, budget=budget, what="_load_from_bytes payload")
             result = reader.load()
         finally:
             budget.depth -= 1

@@ -60,7 +60,7 @@ def flat_from_bytes(view: memoryview, dtype: torch.dtype, *, byteswap: bool = Fa
         if raw.data_ptr() % size:
             raw = raw.clone()  # misaligned in the file: copy once to an aligned buffer
         if byteswap and size > 1:
-            raw = raw.view(-1, size).flip(-1).reshape(-1).clone()
+            raw = raw.view(-1, size).flip(-1).reshape(-1)  # flip copies: a fresh, aligned buffer
         flat = raw.view(dtype)
     if dtype == torch.bool and flat.numel() and bool(flat.view(torch.uint8).gt(1).any()):
         raise GeometryError(f"bool storage {where} holds bytes other than 0 and 1")

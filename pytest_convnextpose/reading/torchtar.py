@@ -54,7 +54,7 @@ _MAX_KEY = 2**64
 
 def is_torch_tar(records: Mapping[str, memoryview]) -> bool:
     """The tar names a member of the pre-1.0 layout and holds no `data.pkl` (then it is that layout)."""
-    names = _names(records)
+    names = set(records)  # tar records are regular members: no folder entries to skip
     return bool(names & set(MEMBERS)) and not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
 
 
@@ -68,12 +68,8 @@ def load_torch_tar(records: Mapping[str, memoryview], offsets: Mapping[str, int]
     return reader.obj(tensors, storages)
 
 
-def _names(records: Mapping[str, memoryview]) -> set[str]:
-    return {n for n in records if not (n.endswith("/") and len(records[n]) == 0)}
-
-
 def _check_members(records: Mapping[str, memoryview]) -> None:
-    names = _names(records)
+    names = set(records)
     for name in MEMBERS:
         if name not in names:
             raise ContainerCorruptError(f"pre-1.0 torch tar lacks its {name!r} member")

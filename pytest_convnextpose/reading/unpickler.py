@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import torch
@@ -48,7 +48,6 @@ class Budget:
     limits: Limits
     ops: int = 0
     depth: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 ALLOWED_CALLABLES = {
