@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
 from reference_model import ArchSpec
+
+if TYPE_CHECKING:  # annotation only; the loader imports keymap when it runs
+    from .keymap import Dialect
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Checkpoint:
     sha256: str
     container: str
     wrapper: Optional[str]
-    dialect: Any  # keymap.Dialect; `.to_dict()` gives the JSON object
+    dialect: Dialect  # `.to_dict()` gives the JSON object
     spec: ArchSpec
     head_upsample_source: str  # user | variant | layout | default
     variant: Optional[str]
@@ -55,7 +58,7 @@ class Checkpoint:
         """The `convnextpose inspect --json` object (SPEC §5), without `error`."""
         return {
             "path": self.path, "sha256": self.sha256, "container": self.container, "wrapper": self.wrapper,
-            "dialect": self.dialect.to_dict() if hasattr(self.dialect, "to_dict") else self.dialect,
+            "dialect": self.dialect.to_dict(),
             "spec": self.spec.to_dict(), "head_upsample_source": self.head_upsample_source,
             "variant": self.variant, "nearest_variant": self.nearest_variant,
             "variant_differences": list(self.variant_differences), "num_parameters": self.num_parameters,

@@ -60,25 +60,27 @@ def output_name(src: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    def action(src: str, out: str | Path) -> ConversionReport:
+        return convert_file(src, out, force=args.force, joint_num=args.joints, head_upsample=args.head_upsample)
+
     if args.out_dir is None:
         if len(args.paths) != 2:
             print("convnextpose: error: convert needs IN OUT.safetensors, or several inputs with --out-dir DIR",
                   file=sys.stderr)
             return EXIT_REFUSED
         src, out = args.paths
-        report = convert_one(lambda: convert_file(src, out, force=args.force, joint_num=args.joints,
-                                                  head_upsample=args.head_upsample), src, out)
+        report = convert_one(lambda: action(src, out), src, out)
         print_report(report)
         return report.exit_code
-    return run_many(args.paths, args.out_dir, args, convert_file)
+    return run_many(args.paths, args.out_dir, args, output_name, action)
 
 
 def convert_one(action: Callable[[], ConversionReport], src: str, out: Optional[str]) -> ConversionReport:
     """Run one conversion; turn every refusal into a report so a batch can go on."""
     try:
         return action()
-    except CheckpointError as exc:
-        return ConversionReport(src, None, "refused", EXIT_REFUSED, str(exc.with_path(src)))
+    except CheckpointError as exc:  # only load_checkpoint raises these, and it names the file
+        return ConversionReport(src, None, "refused", EXIT_REFUSED, str(exc))
     except OutputExistsError as exc:
         return ConversionReport(src, None, "exists", EXIT_REFUSED, str(exc))
     except OutputPathError as exc:  # names the user's output path, never our temp file
@@ -109,8 +111,11 @@ def print_report(report: ConversionReport) -> None:
     print(f"convnextpose: error: {report.detail}", file=sys.stderr)
 
 
-def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, action) -> int:
-    """Convert/export every path into `out_dir`; worst exit code wins. `action(src, out, ...)` as convert_file."""
+def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, name_for: Callable[[str], str],
+             action: Callable[[str, Path], ConversionReport]) -> int:
+    """Run `action(src, out_dir / name_for(src))` for every path; worst exit code wins.
+
+    Each command brings its own output naming and action, so this loop knows none of them."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -123,7 +128,7 @@ def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, acti
     bar = tqdm(paths, desc=args.command, unit="file", file=sys.stderr, disable=args.no_progress)
     for src in bar:
         bar.set_postfix_str(Path(src).name)
-        out = out_dir / output_name(src) if args.command == "convert" else out_dir / Path(src).name
+        out = out_dir / name_for(src)
         clash = next((other for other in paths if same_file(out, other)), None)
         if clash is not None:  # even with --force: an output must never replace any input of the batch
             reports.append(ConversionReport(src, None, "refused", EXIT_REFUSED,
@@ -134,10 +139,7 @@ def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, acti
                                             f"{src}: output {out} is already taken by {claimed[str(out)]}"))
             continue
         claimed[str(out)] = src
-        kwargs = dict(force=args.force, joint_num=args.joints, head_upsample=args.head_upsample)
-        if args.command == "export":
-            kwargs.update(layout=args.layout, epoch=args.epoch)
-        reports.append(convert_one(lambda: action(src, out, **kwargs), src, str(out)))
+        reports.append(convert_one(lambda: action(src, out), src, str(out)))
     bar.close()
     print_table(reports)
     return max((r.exit_code for r in reports), default=0)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .cmd_convert import add_spec_options, convert_one, print_report, run_many
-from .convert import EXIT_REFUSED
+from .convert import EXIT_REFUSED, ConversionReport
 from .export import LAYOUTS, export_file
 
 
@@ -49,17 +49,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    def action(src: str, out: str | Path) -> ConversionReport:
+        return export_file(src, out, args.layout, force=args.force, epoch=args.epoch,
+                           joint_num=args.joints, head_upsample=args.head_upsample)
+
     if args.out_dir is None:
         if len(args.paths) != 2:
             print("convnextpose: error: export needs IN OUT, or several inputs with --out-dir DIR", file=sys.stderr)
             return EXIT_REFUSED
         src, out = args.paths
-        report = convert_one(lambda: export_file(src, out, args.layout, force=args.force, epoch=args.epoch,
-                                                 joint_num=args.joints, head_upsample=args.head_upsample), src, out)
+        report = convert_one(lambda: action(src, out), src, out)
         print_report(report)
         return report.exit_code
-    return run_many(args.paths, args.out_dir, args, _export_action)
+    return run_many(args.paths, args.out_dir, args, output_name, action)
 
 
-def _export_action(src, out, *, layout, epoch, force, joint_num, head_upsample):
-    return export_file(src, out, layout, force=force, epoch=epoch, joint_num=joint_num, head_upsample=head_upsample)
+def output_name(src: str) -> str:
+    """Each output keeps its input's file name (the folder tells them apart)."""
+    return Path(src).name

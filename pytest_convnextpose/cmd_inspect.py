@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     try:
         ckpt = load_checkpoint(args.path, joint_num=args.joints, head_upsample=args.head_upsample)
-    except CheckpointError as exc:
-        exc.with_path(args.path)
+    except CheckpointError as exc:  # load_checkpoint has named the file already
         if args.json:
             print(json.dumps(refusal_object(args.path, exc), indent=2))
         print(f"convnextpose: error: {exc}", file=sys.stderr)

@@ -13,8 +13,8 @@ import sys
 from .atomic import check_output
 from .cli_args import add_spec_options
 from .impl import ImplementationError
-from .onnx_export import (DEFAULT_INPUT_SIZE, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, export_onnx,
-                          opset_range_message)
+from .onnx_export import (DEFAULT_INPUT_SIZE, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError, check_opset,
+                          export_onnx)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_FAILED = 0, 1, 2, 3
 
@@ -38,8 +38,10 @@ def opset_arg(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid opset {text!r}: expected a whole number "
                                          f"from {MIN_OPSET} to {MAX_OPSET}") from None
-    if not MIN_OPSET <= value <= MAX_OPSET:
-        raise argparse.ArgumentTypeError(opset_range_message(value))
+    try:
+        check_opset(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 

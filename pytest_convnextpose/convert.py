@@ -34,6 +34,7 @@ from .convert_checks import (VERIFY_INPUT_SHAPE, VERIFY_SEED, Outputs, max_abs_d
                              run_model, structural_problems, tensor_differences, verification_images)
 from .convert_st import safetensors_bytes
 from .errors import CheckpointError
+from .infer import SPEC_METADATA_KEY
 
 #: metadata key namespace; the loader reads these names back (keep them exactly)
 META = "convnextpose."
@@ -73,12 +74,6 @@ def _compact_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def _dialect_dict(dialect: Any) -> Any:
-    if dialect is None:
-        return {}
-    return dialect.to_dict() if hasattr(dialect, "to_dict") else dialect
-
-
 def source_epoch(ckpt: Checkpoint) -> Optional[int]:
     """The training epoch the source records, if any (wrapper field or our own metadata)."""
     for key in ("epoch", META + "epoch"):
@@ -96,12 +91,12 @@ def build_metadata(ckpt: Checkpoint, verification: Mapping[str, Any]) -> dict[st
     """All-string metadata: the spec and provenance, deterministic for a given source."""
     md = {
         "format": "pt",
-        META + "spec": ckpt.spec.to_json(),
+        SPEC_METADATA_KEY: ckpt.spec.to_json(),
         META + "variant": ckpt.variant or "",
         META + "head_upsample_source": str(ckpt.head_upsample_source),
         META + "source_sha256": ckpt.sha256,
         META + "source_container": str(ckpt.container),
-        META + "source_dialect": _compact_json(_dialect_dict(ckpt.dialect)),
+        META + "source_dialect": _compact_json(ckpt.dialect.to_dict()),
         META + "source_wrapper": ckpt.wrapper or "",
         META + "converter_version": CONVERTER_VERSION,
         META + "verification": _compact_json(dict(verification)),
@@ -142,7 +137,7 @@ def _verify_file(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor
         got_meta = fh.metadata() or {}
     if dict(got_meta) != dict(metadata):
         raise VerificationError(f"{tmp}: metadata read back differs from what was written")
-    spec = ArchSpec.from_json(got_meta[META + "spec"])
+    spec = ArchSpec.from_json(got_meta[SPEC_METADATA_KEY])
     if spec != ckpt.spec:
         raise VerificationError(f"{tmp}: spec read back {spec.summary()} != source {ckpt.spec.summary()}")
     record = _check_copy(spec, tensors, load_file(str(tmp)), source_out, images)

@@ -17,7 +17,7 @@ from reference_model import ArchSpec, build_model, soft_argmax
 
 from .checkpoint import Checkpoint, Problem
 from .convert_st import tensor_bytes
-from .synthetic import canonical_shapes
+from .infer import check_tensors
 
 #: the deterministic verification input: batch, channels, height, width, and its seed
 VERIFY_INPUT_SHAPE: tuple[int, int, int, int] = (2, 3, 128, 128)
@@ -27,8 +27,7 @@ VERIFY_SEED = 0
 def structural_problems(ckpt: Checkpoint) -> list[Problem]:
     """The loader's problems plus our own checks, without duplicates, in a stable order."""
     found: list[Problem] = list(ckpt.problems)
-    found += shape_problems(ckpt.spec, ckpt.state_dict)
-    found += value_problems(ckpt.state_dict)
+    found += check_tensors(ckpt.state_dict, ckpt.spec)
     if not found:
         found += strict_load_problems(ckpt.spec, ckpt.state_dict)
     seen: set[tuple[str, str]] = set()
@@ -38,29 +37,6 @@ def structural_problems(ckpt: Checkpoint) -> list[Problem]:
             seen.add((p.kind, p.key))
             unique.append(p)
     return unique
-
-
-def shape_problems(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor]) -> list[Problem]:
-    """Missing, unexpected and mis-shaped keys against the spec's canonical shapes."""
-    want = canonical_shapes(spec)
-    out = [Problem("missing", k, f"expected shape {list(s)}") for k, s in want.items() if k not in state_dict]
-    out += [Problem("unexpected", k, f"not in the model for {spec.summary()}") for k in state_dict if k not in want]
-    out += [Problem("shape", k, f"expected {list(want[k])}, got {list(t.shape)}")
-            for k, t in state_dict.items() if k in want and tuple(t.shape) != want[k]]
-    return out
-
-
-def value_problems(state_dict: Mapping[str, torch.Tensor]) -> list[Problem]:
-    """Non-finite floating values and BatchNorm running variances that are not > 0."""
-    out = []
-    for key, t in state_dict.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            bad = int((~torch.isfinite(t)).sum())
-            out.append(Problem("nonfinite", key, f"{bad} of {t.numel()} values are NaN or infinite"))
-        elif key.endswith("running_var") and t.numel() and not bool((t > 0).all()):
-            bad = int((t <= 0).sum())
-            out.append(Problem("bn_variance", key, f"{bad} of {t.numel()} running variances are <= 0"))
-    return out
 
 
 def strict_load_problems(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor]) -> list[Problem]:

@@ -14,7 +14,6 @@ default (all up except the last).
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections import Counter
@@ -27,6 +26,7 @@ from reference_model import VARIANTS, ArchSpec, count_parameters, format_head_up
 
 from .checkpoint import Problem
 from .errors import ArchitectureError
+from .synthetic import canonical_shapes
 
 #: SPEC §4 prior on the joint count; depth_dim must be a power of two.
 KNOWN_JOINT_COUNTS = (18, 17, 21, 14, 16)
@@ -295,13 +295,7 @@ def match_variant(spec: ArchSpec) -> tuple[Optional[str], Optional[str], list[st
 
 # --------------------------------------------------------------------------- tensor checks
 def expected_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
-    """Canonical key -> shape for `spec` (cached: building even a meta model costs ~0.1 s)."""
-    return dict(_expected_shapes(spec))
-
-
-@functools.lru_cache(maxsize=32)
-def _expected_shapes(spec: ArchSpec) -> dict[str, tuple[int, ...]]:
-    from .synthetic import canonical_shapes
+    """Canonical key -> shape for `spec`; a fresh dict (`canonical_shapes` caches the model build)."""
     return canonical_shapes(spec)
 
 
@@ -342,9 +336,11 @@ def _all_finite(t: torch.Tensor) -> bool:
 
 
 def _value_problems(key: str, t: Any) -> list[Problem]:
-    if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()) or t.device.type == "meta":
+    if not isinstance(t, torch.Tensor) or t.device.type == "meta":
         return []
-    is_var = key.endswith(".running_var") and not t.is_complex()
+    is_var = key.endswith(".running_var") and not t.is_complex() and t.dtype != torch.bool
+    if not (t.is_floating_point() or t.is_complex() or is_var):
+        return []  # integer tensors are always finite; only a running_var's sign matters
     if _all_finite(t) and not is_var:
         return []
     finite = torch.isfinite(t)  # only for a defective tensor or a (small) running_var

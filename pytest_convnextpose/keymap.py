@@ -74,10 +74,6 @@ class Dialect:
         if self.head_layout != "modulelist":
             object.__setattr__(self, "head_sublayers", "indexed" if self.head_layout == "sequential" else "named")
 
-    @property
-    def is_canonical(self) -> bool:
-        return self == Dialect()
-
     def to_dict(self) -> dict[str, Any]:
         return {"prefixes": list(self.prefixes), "head_prefix": self.head_prefix,
                 "head_layout": self.head_layout, "head_sublayers": self.head_sublayers}

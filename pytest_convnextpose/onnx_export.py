@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from reference_model import ArchSpec
+from reference_model.softargmax import soft_argmax_reference
 
 from .atomic import atomic_write_bytes
 from .impl import reference_for
@@ -51,11 +51,8 @@ class OnnxExportError(Exception):
 
 
 def _soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int) -> torch.Tensor:
-    """The straight softmax formulation when the reference offers it: plain ONNX ops, same values."""
-    import reference_model.softargmax as sa
-
-    fn = getattr(sa, "soft_argmax_reference", sa.soft_argmax)
-    return fn(heatmaps.contiguous(), joint_num, depth_dim)
+    """The straight softmax formulation: plain ONNX ops, same values as the model's own."""
+    return soft_argmax_reference(heatmaps.contiguous(), joint_num, depth_dim)
 
 
 class _CoordsGraph(nn.Module):
@@ -81,14 +78,14 @@ class ExportResult:
 
 def export_bytes(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], *,
                  input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, opset: int = DEFAULT_OPSET,
-                 checkpoint_sha256: Optional[str] = None) -> bytes:
+                 checkpoint_sha256: Optional[str] = None, model: Optional[nn.Module] = None) -> bytes:
     """Serialized ONNX model: input `images` (B, 3, H, W) float32 -> output `coords` (B, J, 3).
 
+    `model` is `reference_for(spec, state_dict)` when the caller already built it (built here if not).
     Raises ValueError for an opset outside MIN_OPSET..MAX_OPSET and OnnxExportError (one line)
     when torch's exporter fails."""
-    check_opset(opset)
-    spec.heatmap_size(input_size)  # raises for sizes not divisible by 32
-    graph = _CoordsGraph(reference_for(spec, state_dict), spec).eval()
+    _check_arguments(spec, opset, input_size)
+    graph = _CoordsGraph(model if model is not None else reference_for(spec, state_dict), spec).eval()
     example = torch.zeros(1, 3, *input_size)
     buf = io.BytesIO()
     with _exporter_output():
@@ -109,6 +106,12 @@ def export_bytes(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], *,
     return _with_metadata(buf.getvalue(), meta)
 
 
+def _check_arguments(spec: ArchSpec, opset: int, input_size: tuple[int, int]) -> None:
+    """The cheap refusals, before any model is built."""
+    check_opset(opset)
+    spec.heatmap_size(input_size)  # raises for sizes not divisible by 32
+
+
 def check_opset(opset: int) -> None:
     """Refuse opsets this network cannot be exported at, before torch gets to print its graph dump."""
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
@@ -121,13 +124,12 @@ def opset_range_message(opset: object) -> str:
 
 
 @contextlib.contextmanager
-def _exporter_output() -> Iterator[list[str]]:
+def _exporter_output() -> Iterator[None]:
     """Capture everything written to stdout/stderr (Python and C++ alike) while the exporter runs.
 
-    Yields a list that holds the captured text once the block exits (also when it raises); with
-    CONVNEXTPOSE_DEBUG=1 it is then written to stderr, so the graph dump is there when needed.
+    The captured text is dropped when the block exits (also when it raises), unless
+    CONVNEXTPOSE_DEBUG=1: then it is written to stderr, so the graph dump is there when needed.
     """
-    captured: list[str] = []
     text = io.StringIO()
     with tempfile.TemporaryFile() as sink:
         sys.stdout.flush()
@@ -137,13 +139,12 @@ def _exporter_output() -> Iterator[list[str]]:
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
             with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-                yield captured
+                yield
         finally:
             _restore(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace") + text.getvalue())
             if os.environ.get("CONVNEXTPOSE_DEBUG"):
-                sys.stderr.write(captured[0])
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace") + text.getvalue())
 
 
 def _restore(saved: list[int]) -> None:
@@ -177,12 +178,17 @@ def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
 
 
 def verify_file(path: Path, spec: ArchSpec, state_dict: Mapping[str, torch.Tensor],
-                input_size: tuple[int, int], atol: float = VERIFY_ATOL) -> float:
-    """Run the ONNX file (batch of 2, seeded) and the reference; return max |diff| or raise."""
+                input_size: tuple[int, int], atol: float = VERIFY_ATOL,
+                model: Optional[nn.Module] = None) -> float:
+    """Run the ONNX file (batch of 2, seeded) and the reference; return max |diff| or raise.
+
+    `model` is `reference_for(spec, state_dict)` when the caller already built it (built here if not)."""
     images = np.random.default_rng(0).standard_normal((2, 3, *input_size), dtype=np.float32)
     got = load_onnx(path)(images)
+    if model is None:
+        model = reference_for(spec, state_dict)
     with torch.no_grad():
-        want = reference_for(spec, state_dict)(torch.from_numpy(images)).numpy()
+        want = model(torch.from_numpy(images)).numpy()
     if got.shape != want.shape:
         raise OnnxExportError(f"exported graph returns shape {got.shape}, reference {want.shape}")
     err = float(np.max(np.abs(got.astype(np.float64) - want)))
@@ -196,17 +202,15 @@ def export_onnx(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], out: str
                 checkpoint_sha256: Optional[str] = None, verify: bool = True,
                 force: bool = False) -> ExportResult:
     """Write `out` atomically; with `verify`, onnxruntime must reproduce the reference first."""
-    data = export_bytes(spec, state_dict, input_size=input_size, opset=opset, checkpoint_sha256=checkpoint_sha256)
+    _check_arguments(spec, opset, input_size)
+    model = reference_for(spec, state_dict)  # once: exported, then the yardstick for verification
+    data = export_bytes(spec, state_dict, input_size=input_size, opset=opset, checkpoint_sha256=checkpoint_sha256,
+                        model=model)
     measured: list[float] = []
 
     def check(tmp: Path) -> None:
-        measured.append(verify_file(tmp, spec, state_dict, input_size))
+        measured.append(verify_file(tmp, spec, state_dict, input_size, model=model))
 
     path = atomic_write_bytes(out, data, force=force, verify=check if verify else None)
     return ExportResult(path=Path(path), input_size=input_size, opset=opset,
                         verified_max_abs=measured[0] if measured else None)
-
-
-def spec_from_metadata(meta: Mapping[str, str]) -> Optional[ArchSpec]:
-    text = meta.get(META_SPEC)
-    return ArchSpec.from_dict(json.loads(text)) if text else None

@@ -13,9 +13,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .impl import INPUT_NUMPY, Implementation, ImplementationError
+from .infer import SPEC_METADATA_KEY
 
 META_SHA256 = "convnextpose.checkpoint_sha256"
-META_SPEC = "convnextpose.spec"
+META_SPEC = SPEC_METADATA_KEY  # one definition, in `infer` (the loader reads it)
 META_INPUT_SIZE = "convnextpose.input_size"
 
 

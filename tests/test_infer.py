@@ -216,3 +216,11 @@ def test_every_nonfinite_pattern_is_reported_with_its_count(dtype, bad):
 def check_tensors_values(key, t):
     from pytest_convnextpose.infer import _value_problems
     return _value_problems(key, t)
+
+
+def test_integer_running_var_is_still_checked_for_non_positive_values():
+    t = torch.tensor([1, 0, 2, -3], dtype=torch.int64)
+    problems = check_tensors_values("backbone.norm.running_var", t)
+    assert [(p.kind, p.key) for p in problems] == [("bn_variance", "backbone.norm.running_var")], problems
+    assert problems[0].detail.startswith("2 of 4 "), problems[0].detail
+    assert check_tensors_values("backbone.norm.running_var", torch.tensor([1, 2], dtype=torch.int64)) == []
