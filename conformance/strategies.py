@@ -16,7 +16,6 @@ from reference_model import ArchSpec
 KNOWN_JOINTS = (18, 17, 21, 14, 16)
 WRAPPERS = ("network", "state_dict", "model_state_dict", "model", None)
 PREFIX_CHAINS = ((), ("module.",), ("_orig_mod.",), ("module.", "_orig_mod."))
-TORCH_CONTAINERS = ("torch-zip", "torch-legacy")
 #: a literal list, not the writer's own: a writer that drops a container fails the property test
 ALL_CONTAINERS = ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
 

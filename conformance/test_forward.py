@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pytest_convnextpose.compare import worst_position
 from reference_model import H36M_FLIP_PAIRS, flip_back, flip_test
 
 pytestmark = pytest.mark.conformance
@@ -17,9 +18,7 @@ _AXES = "xyz"
 
 def _worst(diff: torch.Tensor) -> str:
     """Where the largest |difference| sits: image, joint and axis."""
-    i = int(diff.abs().argmax())
-    b, rest = divmod(i, diff.shape[1] * diff.shape[2])
-    j, a = divmod(rest, diff.shape[2])
+    b, j, a = worst_position(diff.detach().cpu().numpy())
     return f"image {b}, joint {j}, {_AXES[a]}"
 
 
@@ -84,9 +83,7 @@ def test_each_batch_row_equals_its_single_image_run(ref_model, sample_inputs):
     scale = max(1.0, float(batched.abs().max()))
     diff = (singles - batched).abs()
     worst = float(diff.max())
-    i = int(diff.argmax())
-    b, rest = divmod(i, diff[0].numel())
-    channel = rest // (diff.shape[2] * diff.shape[3])
+    b, channel, _, _ = worst_position(diff.cpu().numpy())
     assert worst <= BATCH_TOL * scale, (
         f"batched vs single-image heatmaps: expected max abs <= {BATCH_TOL} x {scale:.3g} (largest |logit|), "
         f"got {worst:.3g} at image {b}, joint {channel // (diff.shape[1] // ref_model.spec.joint_num)}")

@@ -4,9 +4,11 @@ its sha256, or for a converted file its source's, in a manifest.json next to it 
 --expected file. Tolerances and their reasons: pytest_convnextpose.expected."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from pytest_convnextpose.compare import ShapeMismatch, compare_coords
 from pytest_convnextpose.expected import (ExpectedCase, expected_file_case, find_golden_case, load_expected,
                                           provenance_hashes)
 from pytest_convnextpose.session_state import state
@@ -48,22 +50,30 @@ def expected_cases(pytestconfig, ckpt_source, ckpt_load_result) -> list[tuple[Ex
 
 
 def _compare(name: str, got: torch.Tensor, want: torch.Tensor, case: ExpectedCase) -> list[str]:
-    got = got.detach().to("cpu", torch.float64)
-    want = want.to(torch.float64)
-    if got.shape != want.shape:
-        return [f"{name} vs {case.name}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"]
-    diff = (got - want).abs()
-    max_abs, mean_abs = float(diff.max()), float(diff.mean())
-    i = int(diff.argmax())
-    b, rest = divmod(i, want.shape[1] * want.shape[2])
-    j, a = divmod(rest, want.shape[2])
-    where = (f"worst at image {b}, joint {j}, {_AXES[a]}: expected {float(want[b, j, a]):.6f}, "
-             f"got {float(got[b, j, a]):.6f}")
+    """Failures of `got` against `want` under the case's max/mean abs tolerances. A NaN or inf
+    on either side always fails (`nan > tol` is False, so a plain comparison would pass it)."""
+    got_np = got.detach().to("cpu", torch.float64).numpy()
+    want_np = want.detach().to("cpu", torch.float64).numpy()
+    if got_np.shape != want_np.shape:
+        return [f"{name} vs {case.name}: expected shape {tuple(want_np.shape)}, got {tuple(got_np.shape)}"]
+    try:
+        stats = compare_coords(got_np, want_np, atol=case.max_abs, rtol=0.0)
+    except ShapeMismatch as exc:
+        return [f"{name} vs {case.name}: {exc} (coordinates are (batch, joints, 3))"]
+    where = (f"worst at image {stats.worst_sample}, joint {stats.worst_joint}, {_AXES[stats.worst_coord]}: "
+             f"expected {stats.worst_expected:.6f}, got {stats.worst_actual:.6f}")
+    with np.errstate(invalid="ignore"):
+        nonfinite = int(np.count_nonzero(~np.isfinite(got_np - want_np)))
+    if nonfinite:
+        return [f"{name} vs {case.origin} {case.name}: {nonfinite}/{got_np.size} values are NaN or infinite "
+                f"(in the output or the expected values), expected finite values within max abs {case.max_abs:g}; "
+                f"{where}"]
     errors = []
-    if max_abs > case.max_abs:
-        errors.append(f"{name} vs {case.origin} {case.name}: max abs {max_abs:.3g} > {case.max_abs:g}; {where}")
-    if case.mean_abs is not None and mean_abs > case.mean_abs:
-        errors.append(f"{name} vs {case.origin} {case.name}: mean abs {mean_abs:.3g} > {case.mean_abs:g}; {where}")
+    if stats.max_abs > case.max_abs:
+        errors.append(f"{name} vs {case.origin} {case.name}: max abs {stats.max_abs:.3g} > {case.max_abs:g}; {where}")
+    if case.mean_abs is not None and stats.mean_abs > case.mean_abs:
+        errors.append(f"{name} vs {case.origin} {case.name}: mean abs {stats.mean_abs:.3g} > {case.mean_abs:g}; "
+                      f"{where}")
     return errors
 
 

@@ -30,7 +30,7 @@ from .compare import COORD_NAMES, joint_name
 #: extent of the Human3.6M crop cube in millimetres (authors' cfg.bbox_3d_shape)
 H36M_CUBE_MM = 2000.0
 #: how many of the most-changed tensors the summary lists
-TOP_TENSORS = 10
+TOP_TENSORS = 5
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class BaselineComparison:
         changed = self.changed_tensors
         if not changed:
             return f"all {len(self.tensors)} shared tensors are bit-identical"
-        top = ", ".join(f"{t.key} (rel {t.rel_l2:.3g}, max {t.max_abs:.3g})" for t in changed[:5])
+        top = ", ".join(f"{t.key} (rel {t.rel_l2:.3g}, max {t.max_abs:.3g})" for t in changed[:TOP_TENSORS])
         return f"{len(changed)}/{len(self.tensors)} shared tensors changed; most: {top}"
 
     def output_summary(self) -> str:

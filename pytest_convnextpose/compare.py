@@ -18,12 +18,9 @@ import numpy as np
 
 from reference_model import H36M_JOINT_NAMES
 
+from .defaults import DEFAULT_ATOL, DEFAULT_RTOL  # noqa: F401  (re-exported; defined torch-free)
+
 COORD_NAMES = ("x", "y", "z")
-#: documented defaults (docs/reimplementers.md). Heatmap units: 1e-3 of a heatmap cell is
-#: ~0.03 mm at the Human3.6M scale for a 64-bin volume, far below any accuracy effect, yet
-#: 100x above float32 rounding of a faithful port.
-DEFAULT_ATOL = 1e-3
-DEFAULT_RTOL = 1e-4
 
 
 def joint_name(index: int, joint_num: int) -> str:
@@ -81,6 +78,17 @@ class ShapeMismatch(ValueError):
     """The arrays cannot be compared value by value."""
 
 
+def _nonfinite_as_inf(err: np.ndarray) -> np.ndarray:
+    """Every non-finite error (NaN, inf) as inf: always the worst, never `nan > tol == False`."""
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+def worst_position(diff: Any) -> tuple[int, ...]:
+    """Index of the largest |difference| in `diff` (NaN and inf count as the largest), one int per axis."""
+    err = _nonfinite_as_inf(np.abs(np.asarray(diff, dtype=np.float64)))
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+
+
 def compare_coords(actual: Any, expected: Any, *, atol: float = DEFAULT_ATOL,
                    rtol: float = DEFAULT_RTOL) -> ParityStats:
     """Statistics of `actual` against `expected`, both `(B, J, 3)`; raises ShapeMismatch otherwise."""
@@ -88,11 +96,9 @@ def compare_coords(actual: Any, expected: Any, *, atol: float = DEFAULT_ATOL,
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ShapeMismatch(f"expected coordinates of shape {e.shape}, got {a.shape}")
-    err = np.abs(a - e)
-    err = np.where(np.isfinite(err), err, np.inf)
+    err = _nonfinite_as_inf(np.abs(a - e))
     bad = ~(err <= atol + rtol * np.abs(e))
-    flat = int(np.argmax(err))
-    s, j, c = np.unravel_index(flat, err.shape)
+    s, j, c = worst_position(err)
     finite = err[np.isfinite(err)]
     mean = float(err.mean()) if finite.size == err.size else float("inf")
     return ParityStats(max_abs=float(err.max()), mean_abs=mean, worst_sample=int(s), worst_joint=int(j),

@@ -1,6 +1,9 @@
 """Hypothesis profiles for the property tests of the conformance suite.
 
-Registered when the plugin loads; chosen with Hypothesis' own `--hypothesis-profile NAME`.
+Chosen with Hypothesis' own `--hypothesis-profile NAME`. Registered by the plugin at
+configure time only when that option names one of ours (before Hypothesis' own
+`pytest_configure` loads it), and by `suite_settings()` whenever a suite module is imported:
+a pytest run that never uses the suite does not import Hypothesis because of this plugin.
 The suite does not change the *global* profile (that would change the behaviour of a
 user's other Hypothesis tests); instead its tests are decorated with `suite_settings()`,
 which uses the profile the user picked if it is one of ours, else `convnextpose-dev`.
@@ -18,35 +21,48 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from hypothesis import HealthCheck, settings
+if TYPE_CHECKING:
+    from hypothesis import settings
 
 DEV, CI, THOROUGH = "convnextpose-dev", "convnextpose-ci", "convnextpose-thorough"
 DEFAULT_PROFILE = DEV
 PROFILES = (DEV, CI, THOROUGH)
 
-_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
-
 
 def register_profiles() -> None:
     """dev: quick local feedback; ci: more examples, derandomized (reproducible in CI);
     thorough: many examples for a release check. No deadlines: model builds vary in time."""
-    settings.register_profile(DEV, max_examples=8, deadline=None, suppress_health_check=_SLOW_OK)
+    from hypothesis import HealthCheck, settings
+
+    slow_ok = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile(DEV, max_examples=8, deadline=None, suppress_health_check=slow_ok)
     settings.register_profile(CI, max_examples=20, deadline=None, derandomize=True, print_blob=True,
-                              suppress_health_check=_SLOW_OK)
+                              suppress_health_check=slow_ok)
     settings.register_profile(THOROUGH, max_examples=200, deadline=None, print_blob=True,
-                              suppress_health_check=_SLOW_OK)
+                              suppress_health_check=slow_ok)
+
+
+def register_if_selected(config: Any) -> None:
+    """Register our profiles when `--hypothesis-profile` names one of them (else Hypothesis'
+    own configure would reject the name); otherwise leave Hypothesis unimported."""
+    if config.getoption("--hypothesis-profile", None) in PROFILES:
+        register_profiles()
 
 
 def active_profile_name() -> str:
     """The user's profile if it is one of ours, else the default (`convnextpose-dev`)."""
+    from hypothesis import settings
+
     current = settings.get_current_profile_name()
     return current if current in PROFILES else DEFAULT_PROFILE
 
 
-def suite_settings() -> settings:
+def suite_settings() -> "settings":
     """Settings object for a suite test (evaluated when the test module is imported)."""
+    from hypothesis import settings
+
     register_profiles()
     return settings.get_profile(active_profile_name())
 

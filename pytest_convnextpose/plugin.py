@@ -1,8 +1,11 @@
 """pytest plugin entry point (`pytest11: convnextpose`).
 
 Sub-plugins with their own options and hooks register here, so `-p no:convnextpose`
-disables all of them at once. Each adds its options to the shared "convnextpose" group:
-    group = parser.getgroup("convnextpose")
+disables all of them at once. Each adds its options to the shared group `OPTION_GROUP`:
+    group = parser.getgroup(OPTION_GROUP)
+
+Every pytest run imports this module and its sub-plugins, so none of them may import
+numpy, torch or Hypothesis at module level (tests/test_plugin_startup.py checks it).
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ SUBPLUGINS = (
     "pytest_convnextpose.plugin_impl",      # --impl, --onnx, --baseline, --xfails-file (issue 7)
 )
 
+#: the option group every sub-plugin adds to (one name: `pytest --help` shows one section)
 OPTION_GROUP = "convnextpose"
 
 

@@ -33,7 +33,8 @@ from typing import Any, Optional
 
 import pytest
 
-OPTION_GROUP = "convnextpose"
+from .plugin import OPTION_GROUP
+
 RESULTS_KEY = pytest.StashKey[list]()
 
 

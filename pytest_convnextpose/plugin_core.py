@@ -3,7 +3,8 @@
 `pytest --ckpt=PATH` with no test paths runs the installed `conformance/` suite; with test
 paths (or `--pyargs conformance`) it runs those. Without any checkpoint the suite runs on
 the embedded synthetic default. Runs that neither give a checkpoint nor select the suite
-are left alone: nothing is written, loaded or imported beyond this module.
+are left alone: nothing is written, loaded or imported beyond this module (and the light
+modules it imports: no numpy, torch or Hypothesis at start-up; see tests/test_plugin_startup.py).
 
 Public helper: `get_checkpoints(config)` (see docs/plugin.md).
 """
@@ -18,10 +19,10 @@ from . import hypothesis_profiles
 from .fixtures import (ckpt, ckpt_load_result, ckpt_path, ckpt_source, ckpt_spec, ref_coords,  # noqa: F401
                        ref_model, sample_inputs, selected_name, torch_device)
 from .report import REPORT_ATTR, ReportCollector, describe_checkpoint
+from .plugin import OPTION_GROUP
 from .session_state import (STATE_KEY, WORKERINPUT_DEFAULT_DIR, State, get_checkpoints, load_cached,  # noqa: F401
                             read_options, resolve_device, state, uses_default)
 
-GROUP = "convnextpose"
 MARKERS = {
     "conformance": "a conformance check of a ConvNeXtPose checkpoint (pytest-convnextpose)",
     "slow": "takes more than a few seconds; deselect with -m 'not slow'",
@@ -30,8 +31,6 @@ MARKERS = {
     "accuracy": "an accuracy gate on real data (Human3.6M); skipped when the data is absent",
 }
 COLLECTOR_NAME = "convnextpose-report"
-
-hypothesis_profiles.register_profiles()  # before Hypothesis' own pytest_configure loads a profile
 
 
 def conformance_dir() -> Path:
@@ -46,7 +45,7 @@ def conformance_dir() -> Path:
 
 # --------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup(GROUP, "ConvNeXtPose checkpoint conformance (pytest-convnextpose)")
+    group = parser.getgroup(OPTION_GROUP, "ConvNeXtPose checkpoint conformance (pytest-convnextpose)")
     group.addoption("--ckpt", action="append", dest="convnextpose_ckpt", default=[], metavar="PATH",
                     help="checkpoint to test (repeatable). Without test paths, runs the installed conformance "
                          "suite. Fallbacks: env CONVNEXTPOSE_CKPT (os.pathsep-separated), ini convnextpose_ckpt.")
@@ -72,6 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # --------------------------------------------------------------------------- configure
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    hypothesis_profiles.register_if_selected(config)  # tryfirst: before Hypothesis' own configure loads it
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[STATE_KEY] = State(read_options(config))

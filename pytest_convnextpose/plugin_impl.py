@@ -3,7 +3,7 @@
 Options (group "convnextpose"; docs/reimplementers.md):
     --impl MODULE:FACTORY     implementation under test (repeatable)
     --onnx PATH               ONNX file under test, run with onnxruntime (repeatable)
-    --atol / --rtol           parity tolerance in heatmap units (defaults: compare.DEFAULT_ATOL/RTOL);
+    --atol / --rtol           parity tolerance in heatmap units (defaults: defaults.DEFAULT_ATOL/RTOL);
                               a test may override with @pytest.mark.convnextpose_tolerance(atol=..., rtol=...)
     --xfails-file FILE        known failures, `<test id prefix>  # <reason>` per line (repeatable)
     --baseline PATH           baseline checkpoint to compare each --ckpt with
@@ -16,9 +16,12 @@ loaded with the same loader as the checkpoints. The results are kept for the fix
 nothing is imported or loaded twice. (Skipped on xdist workers: the controller checked.)
 
 Results for the JSON report: each baseline comparison is stored in
-`config.stash[BASELINE_RESULTS_KEY][<ckpt id>]` and attached to the test reports as
-`user_properties` entry ("convnextpose_baseline", dict) and, when the report plugin
-describes the checkpoint on the report (`convnextpose_ckpt`), as its "baseline" field.
+`config.stash[BASELINE_RESULTS_KEY][<ckpt id>]` and, when the report plugin describes the
+checkpoint on the test report (`convnextpose_ckpt`), attached as its "baseline" field.
+
+Import cost: this module is imported by every pytest run (the plugin is an entry point), so
+it imports nothing heavy at module level; numpy, torch and the model come in inside hooks
+and fixtures, when a run actually uses them.
 """
 from __future__ import annotations
 
@@ -29,13 +32,12 @@ from typing import Any, Optional
 
 import pytest
 
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL
+from .defaults import DEFAULT_ATOL, DEFAULT_RTOL
+from .plugin import OPTION_GROUP
 
-GROUP = "convnextpose"
 TOLERANCE_MARKER = "convnextpose_tolerance"
 DEFAULT_MAX_OUTPUT_DRIFT_MM = 1.0
 DEFAULT_MAX_MPJPE_REGRESSION_MM = 0.5
-BASELINE_PROPERTY = "convnextpose_baseline"
 
 BASELINE_RESULTS_KEY = pytest.StashKey[dict]()
 XFAIL_ENTRIES_KEY = pytest.StashKey[list]()
@@ -71,7 +73,7 @@ class Tolerance:
 
 # --------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup(GROUP)
+    group = parser.getgroup(OPTION_GROUP)
     group.addoption("--impl", action="append", dest="convnextpose_impl", default=[], metavar="MODULE:FACTORY",
                     help="implementation under test (repeatable): FACTORY(checkpoint) returns a torch.nn.Module or "
                          "a callable mapping float32 (B,3,H,W) to (B,J,3); MODULE may be a dotted name or a .py path")
@@ -122,27 +124,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_sources(config: pytest.Config) -> None:
     """Import each --impl factory, open each --onnx file, load --baseline: a bad value is one usage error."""
-    from .impl import ImplementationError, load_factory
-    from .onnx_runner import load_onnx
-
     checked = config.stash[_CHECKED_KEY]
     for source in impl_sources(config):
-        try:
-            checked[(source.kind, source.target)] = (load_factory(source.target) if source.kind == "impl"
-                                                     else load_onnx(source.target))
-        except ImplementationError as exc:
-            message = str(exc)
-        except Exception as exc:  # the user's module raised while importing: say where, in one line
-            message = f"--{source.kind} {source.target!r}: loading it raised {_one_line(exc)}"
-        else:
-            continue
-        raise pytest.UsageError(message)
+        checked[(source.kind, source.target)] = _check_source(source)
     path = config.getoption("convnextpose_baseline")
     if path:
         loaded = _load_baseline(config, path)
         if isinstance(loaded, str):
             raise pytest.UsageError(loaded)
         checked[("baseline", path)] = loaded
+
+
+def _check_source(source: ImplSource) -> Any:
+    """The factory (`impl`) or session (`onnx`) of one source; a usage error naming it otherwise."""
+    from .impl import ImplementationError, load_factory  # imported here: they import numpy
+    from .onnx_runner import load_onnx
+
+    try:
+        return load_factory(source.target) if source.kind == "impl" else load_onnx(source.target)
+    except ImplementationError as exc:
+        message = str(exc)
+    except Exception as exc:  # the user's module raised while importing: say where, in one line
+        message = f"--{source.kind} {source.target!r}: loading it raised {_one_line(exc)}"
+    raise pytest.UsageError(message)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -312,26 +316,34 @@ def baseline_checkpoint(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture(scope="session")
-def baseline_comparison(request: pytest.FixtureRequest, baseline_checkpoint: Any, ckpt: Any, ckpt_source: Any,
-                        ref_model: Any, sample_inputs: Any, ref_coords: Any) -> Any:
-    """`baseline.BaselineComparison` of this checkpoint against --baseline, on `sample_inputs`."""
+def baseline_coords(baseline_checkpoint: Any, sample_inputs: Any) -> Any:
+    """The baseline's reference output on `sample_inputs`, `(B, J, 3)` numpy: computed once per
+    run, not once per checkpoint compared with it (the baseline never changes within a run)."""
     import torch
 
+    from .fixtures import build_reference_model
+
+    model = build_reference_model(baseline_checkpoint, sample_inputs.device)
+    with torch.no_grad():
+        return model(sample_inputs).cpu().numpy()
+
+
+@pytest.fixture(scope="session")
+def baseline_comparison(request: pytest.FixtureRequest, baseline_checkpoint: Any, ckpt: Any, ckpt_source: Any,
+                        sample_inputs: Any, ref_coords: Any) -> Any:
+    """`baseline.BaselineComparison` of this checkpoint against --baseline, on `sample_inputs`."""
     from .baseline import compare_checkpoints
-    from .fixtures import SAMPLE_SEED, build_reference_model
+    from .fixtures import SAMPLE_SEED
 
     images = sample_inputs.detach().cpu().numpy()
-    device = sample_inputs.device
-
-    def run(c: Any, x: Any) -> Any:
-        model = build_reference_model(c, device)
-        with torch.no_grad():
-            return model(torch.from_numpy(x).to(device)).cpu().numpy()
-
+    same_joints = ckpt.spec.joint_num == baseline_checkpoint.spec.joint_num
+    # Requested only when the outputs are compared (compare_checkpoints skips other joint counts).
+    base = request.getfixturevalue("baseline_coords") if same_joints else None
     result = compare_checkpoints(
         ckpt, baseline_checkpoint, images=images, candidate_coords=ref_coords.detach().cpu().numpy(),
+        baseline_coords=base,
         inputs=f"sample_inputs ({images.shape[0]} seeded images {images.shape[2]}x{images.shape[3]}, "
-               f"seed {SAMPLE_SEED})", run_model=run)
+               f"seed {SAMPLE_SEED})")
     result.mpjpe = _mpjpe(request.config, ckpt, baseline_checkpoint)
     request.config.stash[BASELINE_RESULTS_KEY][ckpt_source.id] = result.to_dict()
     return result

@@ -52,10 +52,16 @@ def state(config: pytest.Config) -> State:
     return config.stash[STATE_KEY]
 
 
-def read_options(config: pytest.Config) -> Options:
-    """Resolve options; raises pytest.UsageError for values that cannot work."""
+def _parse_head_upsample(text: str) -> tuple[bool, ...]:
+    """`reference_model.spec.parse_head_upsample`, imported only when the option is given:
+    importing `reference_model` imports torch, which an unrelated pytest run must not pay for."""
     from reference_model.spec import parse_head_upsample
 
+    return parse_head_upsample(text)
+
+
+def read_options(config: pytest.Config) -> Options:
+    """Resolve options; raises pytest.UsageError for values that cannot work."""
     ini_ckpts = config.getini("convnextpose_ckpt") or []
     paths, origin = explicit_paths(config.getoption("convnextpose_ckpt") or [], os.environ.get(ENV_VAR), ini_ckpts)
     joints = config.getoption("convnextpose_joints")
@@ -65,7 +71,7 @@ def read_options(config: pytest.Config) -> Options:
         raise pytest.UsageError(f"--joints must be a positive integer, got {joints}")
     ups_text = config.getoption("convnextpose_head_upsample") or config.getini("convnextpose_head_upsample") or None
     try:
-        head_upsample = parse_head_upsample(ups_text) if ups_text else None
+        head_upsample = _parse_head_upsample(ups_text) if ups_text else None
     except ValueError as exc:
         raise pytest.UsageError(f"--head-upsample: {exc}") from None
     device = config.getoption("convnextpose_device") or config.getini("convnextpose_device") or "auto"
