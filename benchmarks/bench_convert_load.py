@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from pytest_convnextpose.checkpoint import load_checkpoint  # noqa: E402
 from pytest_convnextpose.convert import convert_file  # noqa: E402
+from pytest_convnextpose.keymap import Dialect, from_canonical  # noqa: E402
 from pytest_convnextpose.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS  # noqa: E402
 
@@ -42,14 +43,7 @@ GOLDEN_L = REPO.parent / "shared" / "golden" / "ConvNeXtPose_L.tar"
 def released_style_l(path: Path) -> Path:
     """An L file laid out like the released one: module. keys, sequential head, AdamW state."""
     sd = random_state_dict(VARIANTS["L"].spec, seed=0)
-
-    def released_key(k: str) -> str:
-        if k.startswith("head.deconv_layers_"):
-            for i, sub in enumerate(("dwconv", "norm", "pwconv")):
-                k = k.replace(f".{sub}.", f".{i}.")
-        return "module." + k
-
-    network = {released_key(k): v for k, v in sd.items()}
+    network = from_canonical(sd, Dialect(prefixes=("module.",), head_layout="sequential"))
     params = [k for k, v in sd.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
     state = {i: {"step": torch.tensor(83.0), "exp_avg": torch.randn_like(sd[k]) * 1e-3,
                  "exp_avg_sq": torch.rand_like(sd[k]) * 1e-6} for i, k in enumerate(params)}

@@ -51,7 +51,7 @@ def write_checkpoint(path: Path) -> None:
     from pytest_convnextpose.writing import write_container
     from reference_model import VARIANTS, build_model
 
-    spec = VARIANTS["L"].spec if hasattr(VARIANTS["L"], "spec") else VARIANTS["L"]["spec"]
+    spec = VARIANTS["L"].spec
     state = random_state_dict(spec)
     model = build_model(spec)
     model.load_state_dict(state)

@@ -3,22 +3,18 @@
 Writers use `pytest_convnextpose.writing.write_container` (all containers; imported plainly,
 so a broken writer fails these tests instead of shrinking their matrix). The released layout
 (zip archive named `.tar`, zip root `snapshot_83.pth/`, storages tagged `cuda:0`) is written by
-`save_released_layout` without a GPU: torch records a storage's location through
-`torch.serialization.location_tag`, which we patch for the duration of the save.
+`save_released_layout` through the same writer, without a GPU.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
-from typing import Any, Iterator, Optional
-from unittest import mock
+from typing import Any, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
 
 from pytest_convnextpose.keymap import Dialect
-from pytest_convnextpose.writing import CONTAINERS, write_container
+from pytest_convnextpose.writing import write_container
 from reference_model import ArchSpec
 from reference_model.model import ConvNeXtBN
 
@@ -41,9 +37,14 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 
-def writing_containers() -> tuple[str, ...]:
-    """Containers the project's writer supports (all of them: a writer that drops one fails, not shrinks)."""
-    return CONTAINERS
+def assert_same_tensors(want: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor], what: str = "") -> None:
+    """`got` holds exactly `want`'s keys, every tensor with the same dtype and bit-equal."""
+    where = f"{what}: " if what else ""
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    assert not missing and not extra, f"{where}keys differ: missing {missing[:3]}, extra {extra[:3]}"
+    for k in want:
+        assert got[k].dtype == want[k].dtype, f"{where}{k} dtype {got[k].dtype}, expected {want[k].dtype}"
+        assert torch.equal(got[k], want[k]), f"{where}tensor {k} not bit-equal to the expected one"
 
 
 def save(obj: Any, path: Path, container: str, root_name: Optional[str] = None, location: str = "cpu") -> Path:
@@ -56,23 +57,10 @@ def save(obj: Any, path: Path, container: str, root_name: Optional[str] = None, 
     return Path(path)
 
 
-@contextlib.contextmanager
-def storages_tagged(location: str) -> Iterator[None]:
-    """Make `torch.save` record every storage as living on `location` (e.g. `cuda:0`)."""
-    with mock.patch("torch.serialization.location_tag", lambda storage: location):
-        yield
-
-
-def save_released_layout(obj: Any, directory: Path, name: str = "ConvNeXtPose_X.tar",
-                         snapshot: str = "snapshot_83.pth.tar") -> Path:
-    """Write like the released files: `torch.save` to `snapshot_83.pth.tar` (zip root
-    `snapshot_83.pth/`) with storages on `cuda:0`, then rename to a `.tar` name."""
-    tmp = Path(directory) / snapshot
-    with storages_tagged("cuda:0"):
-        torch.save(obj, tmp)
-    out = Path(directory) / name
-    os.replace(tmp, out)
-    return out
+def save_released_layout(obj: Any, directory: Path, name: str = "ConvNeXtPose_X.tar") -> Path:
+    """Write like the released files: a torch zip whose root is `snapshot_83.pth/` (the authors
+    saved `snapshot_83.pth.tar`), storages tagged `cuda:0`, under a `.tar` name."""
+    return write_container(obj, Path(directory) / name, "torch-zip", root_name="snapshot_83.pth", location="cuda:0")
 
 
 # --------------------------------------------------------------------------- dialect layouts

@@ -4,14 +4,18 @@ absent) and the tiny golden case copied into `tests/data/` (always present).
 A skip is right on a developer's machine without `../shared`, but in CI it would hide a moved
 or missing golden folder. With `CONVNEXTPOSE_REQUIRE_GOLDEN=1` (set by `.ci/run`) the golden
 fixtures fail instead, and any test that skips giving a golden-file reason fails too.
-`CONVNEXTPOSE_GOLDEN` points at another golden folder (as `test_convert_support` reads it)."""
+`CONVNEXTPOSE_GOLDEN` points at another golden folder.
+
+`golden_case("tiny")` comes from tests/data and so runs everywhere; the other names need the
+golden folder. Work several tests only read (the tiny file converted to safetensors and to ONNX,
+the hostile corpus) is done once per session here."""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn
 
 import pytest
 
@@ -101,6 +105,41 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def tiny_case() -> GoldenCase:
     """The tiny golden case, copied into tests/data so it runs without ../shared."""
     return load_cases(DATA_DIR)["tiny"]
+
+
+@pytest.fixture
+def golden_case(request: pytest.FixtureRequest) -> Callable[[str], GoldenCase]:
+    """Look a golden case up by name: "tiny" from tests/data (always there, never skips); the
+    others through `golden_cases` (skip without ../shared/golden, fail with CONVNEXTPOSE_REQUIRE_GOLDEN=1)."""
+    def lookup(name: str) -> GoldenCase:
+        if name == "tiny":
+            return request.getfixturevalue("tiny_case")
+        return request.getfixturevalue("golden_cases")[name]
+    return lookup
+
+
+@pytest.fixture(scope="session")
+def tiny_safetensors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny golden checkpoint converted (`convnextpose convert`) to safetensors, once per session,
+    alone in its own folder. For tests that only read the result; tests that change it copy it first."""
+    from pytest_convnextpose.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_st") / "tiny.safetensors"
+    assert main(["convert", str(DATA_DIR / "tiny_snapshot_83.pth.tar"), str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path]:
+    """The hostile corpus (tests/hostile_corpus.py), built once per session: (cases, marker).
+
+    Every code-running payload would create `marker`; tests check it never appears. Read-only:
+    tests write their outputs elsewhere."""
+    from hostile_corpus import hostile_cases
+
+    tmp = tmp_path_factory.mktemp("hostile")
+    marker = tmp / "MARKER_payload_ran"
+    return list(hostile_cases(tmp / "files", marker)), marker
 
 
 @pytest.fixture(scope="session")

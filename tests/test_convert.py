@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from ckpt_helpers import assert_same_tensors
 from pytest_convnextpose import convert as convert_mod
 from pytest_convnextpose import writing as _writing
 from pytest_convnextpose.atomic import OutputExistsError
@@ -21,7 +22,6 @@ from pytest_convnextpose.convert_st import safetensors_bytes
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
-import hostile_corpus
 from test_convert_support import (DIALECTS, SMALL, SMALL_3UP, TINY_GOLDEN, save_torch, temp_leftovers, wrap,
                                   in_dialect, write_source)
 
@@ -31,22 +31,6 @@ META_KEYS = {"format", "convnextpose.spec", "convnextpose.variant", "convnextpos
              "convnextpose.verification"}
 
 
-def outputs(spec: ArchSpec, sd) -> torch.Tensor:
-    """Coordinates of the reference model on a fixed batch (independent of the converter's own inputs)."""
-    model = build_model(spec).eval()
-    model.load_state_dict(sd, strict=True)
-    x = torch.randn((2, 3, 64, 64), generator=torch.Generator().manual_seed(123))
-    with torch.no_grad():
-        return model(x)
-
-
-def assert_same_tensors(want, got, what: str) -> None:
-    assert sorted(got) == sorted(want), f"{what}: keys differ: {sorted(set(want) ^ set(got))[:5]}"
-    for k in want:
-        assert got[k].dtype == want[k].dtype, f"{what}: {k} dtype {got[k].dtype}, expected {want[k].dtype}"
-        assert torch.equal(got[k], want[k]), f"{what}: tensor {k} not bit-equal"
-
-
 def metadata_of(path: Path) -> dict[str, str]:
     with safe_open(str(path), framework="pt") as fh:
         return dict(fh.metadata() or {})
@@ -54,28 +38,8 @@ def metadata_of(path: Path) -> dict[str, str]:
 
 # --- round trips -----------------------------------------------------------------------------------------
 
-def test_tiny_golden_round_trip_is_identity(tmp_path):
-    out = tmp_path / "tiny.safetensors"
-    report = convert_file(TINY_GOLDEN, out)
-    assert report.exit_code == 0, report
-    src, back = load_checkpoint(TINY_GOLDEN), load_checkpoint(out)
-    assert back.spec == src.spec and back.problems == []
-    assert back.container == "safetensors"
-    assert_same_tensors(src.state_dict, back.state_dict, "tiny golden -> safetensors")
-    assert torch.equal(outputs(back.spec, back.state_dict), outputs(src.spec, src.state_dict))
-    # against the golden expected outputs, produced by the authors' code (not ours)
-    expected = torch.load(TINY_GOLDEN.parent / "tiny_expected.pt", weights_only=True)
-    model = build_model(back.spec).eval()
-    model.load_state_dict(back.state_dict, strict=True)
-    with torch.no_grad():
-        got = model(expected["input"])
-    assert torch.allclose(got, expected["coords"], atol=1e-4), float((got - expected["coords"]).abs().max())
-
-
-def test_golden_metadata_records_source_and_verification(tmp_path):
-    out = tmp_path / "tiny.safetensors"
-    convert_file(TINY_GOLDEN, out)
-    md = metadata_of(out)
+def test_golden_metadata_records_source_and_verification(tiny_safetensors):
+    md = metadata_of(tiny_safetensors)
     assert set(md) == META_KEYS, f"metadata keys differ: {sorted(set(md) ^ META_KEYS)}"
     manifest = json.loads((TINY_GOLDEN.parent / "manifest.json").read_text())["tiny"]
     assert md["format"] == "pt"
@@ -92,15 +56,13 @@ def test_golden_metadata_records_source_and_verification(tmp_path):
     assert ver["tensors_bit_equal"] is True and ver["outputs_identical"] is True
     assert ver["max_output_abs_diff"] == 0.0
     assert ver["input_shape"] == [2, 3, 128, 128] and ver["input_seed"] == 0
-    assert str(tmp_path) not in json.dumps(md), "metadata must not contain the output path"
+    assert str(tiny_safetensors.parent) not in json.dumps(md), "metadata must not contain the output path"
     assert str(TINY_GOLDEN.parent) not in json.dumps(md), "metadata must not contain the source path"
 
 
-def test_output_is_canonical_contiguous_and_holds_only_the_model(tmp_path):
-    out = tmp_path / "tiny.safetensors"
-    convert_file(TINY_GOLDEN, out)
-    tensors = load_file(str(out))
-    want = build_model(ArchSpec.from_json(metadata_of(out)["convnextpose.spec"])).state_dict()
+def test_output_is_canonical_contiguous_and_holds_only_the_model(tiny_safetensors):
+    tensors = load_file(str(tiny_safetensors))
+    want = build_model(ArchSpec.from_json(metadata_of(tiny_safetensors)["convnextpose.spec"])).state_dict()
     assert sorted(tensors) == sorted(want), "keys must be exactly the canonical model keys (no optimizer)"
     raw = torch.load(TINY_GOLDEN, weights_only=True)["network"]
     assert_same_tensors({k[len("module."):]: v for k, v in raw.items()}, tensors, "golden network vs file")
@@ -186,13 +148,11 @@ def test_metadata_contradicting_tensors_is_a_problem_not_trusted(tmp_path):
 
 # --- determinism -----------------------------------------------------------------------------------------
 
-def test_same_input_gives_byte_identical_output(tmp_path):
-    a, b = tmp_path / "a" / "x.safetensors", tmp_path / "b" / "other-name.safetensors"
-    a.parent.mkdir()
-    b.parent.mkdir()
-    convert_file(TINY_GOLDEN, a)
-    convert_file(TINY_GOLDEN, b)
-    assert a.read_bytes() == b.read_bytes()
+def test_same_input_gives_byte_identical_output(tiny_safetensors, tmp_path):
+    """A second conversion, at another name in another folder, writes the session conversion's bytes."""
+    b = tmp_path / "other-name.safetensors"
+    assert convert_file(TINY_GOLDEN, b).exit_code == 0
+    assert tiny_safetensors.read_bytes() == b.read_bytes()
 
 
 @pytest.mark.slow
@@ -415,14 +375,16 @@ def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "cannot write output" in err, err
 
 
-def _corpus_cases(tmp_path: Path, slow: bool):
-    cases = list(hostile_corpus.hostile_cases(tmp_path / "corpus", tmp_path / "marker"))
+def _corpus_cases(corpus: tuple[list, Path], slow: bool) -> tuple[list, Path]:
+    """The session's hostile corpus (conftest `corpus`), split: billion-laughs (slow) or the rest."""
+    cases, marker = corpus
     assert len(cases) > 50, "corpus unexpectedly small"
     # the billion-laughs cases take seconds each in the reader; they run in the slow test
-    return [c for c in cases if c.name.startswith("billion-laughs") == slow]
+    return [c for c in cases if c.name.startswith("billion-laughs") == slow], marker
 
 
-def _assert_corpus_refused(tmp_path: Path, capsys, cases, commands=("convert", "export")) -> None:
+def _assert_corpus_refused(tmp_path: Path, capsys, corpus: tuple[list, Path], commands=("convert", "export")) -> None:
+    cases, marker = corpus
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     assert cases, "no corpus cases selected"
@@ -434,18 +396,18 @@ def _assert_corpus_refused(tmp_path: Path, capsys, cases, commands=("convert", "
             assert rc == 2, f"{case.name}: {cmd} exit {rc}, expected 2 (refused): {err}"
             assert len(err.splitlines()) == 1, f"{case.name}: {cmd} printed {err!r}"
             assert list(out_dir.iterdir()) == [], f"{case.name}: {cmd} wrote {list(out_dir.iterdir())}"
-        assert not (tmp_path / "marker").exists(), f"{case.name}: code from the file ran"
+        assert not marker.exists(), f"{case.name}: code from the file ran"
 
 
-def test_hostile_corpus_is_refused_by_convert_and_export_with_nothing_written(tmp_path, capsys):
+def test_hostile_corpus_is_refused_by_convert_and_export_with_nothing_written(tmp_path, capsys, corpus):
     """The reader's hostile/corrupt corpus (tests/hostile_corpus.py): exit 2, one line, no output, no code run."""
-    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(tmp_path, slow=False))
+    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(corpus, slow=False))
 
 
 @pytest.mark.slow
-def test_billion_laughs_is_refused_by_convert_with_nothing_written(tmp_path, capsys):
+def test_billion_laughs_is_refused_by_convert_with_nothing_written(tmp_path, capsys, corpus):
     """Seconds per file in the reader, so convert only (export loads through the same path)."""
-    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(tmp_path, slow=True), commands=("convert",))
+    _assert_corpus_refused(tmp_path, capsys, _corpus_cases(corpus, slow=True), commands=("convert",))
 
 
 def _views_into_one_big_storage(sd):

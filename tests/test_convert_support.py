@@ -6,7 +6,6 @@ here with plain `torch.save`/`safetensors` from seeded synthetic tensors, and th
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -19,7 +18,6 @@ from reference_model import ArchSpec, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_GOLDEN = REPO / "tests" / "data" / "tiny_snapshot_83.pth.tar"
-GOLDEN_DIR = Path(os.environ.get("CONVNEXTPOSE_GOLDEN", REPO.parent / "shared" / "golden"))
 
 #: a small network the loader can infer unambiguously (72 = 18 joints x depth 4)
 SMALL = ArchSpec(depths=(1, 1, 1, 1), dims=(8, 16, 16, 32), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),

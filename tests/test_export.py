@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from ckpt_helpers import assert_same_tensors
 from pytest_convnextpose import export as export_mod
 from pytest_convnextpose.checkpoint import load_checkpoint
 from pytest_convnextpose.cli import main
-from pytest_convnextpose.convert import convert_file
 from pytest_convnextpose.export import export_file
 from pytest_convnextpose.synthetic import random_state_dict
 from reference_model import build_model
@@ -24,12 +24,6 @@ def read_back(path: Path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def assert_bit_equal(want, got, what):
-    assert sorted(want) == sorted(got), f"{what}: keys differ: {sorted(set(want) ^ set(got))[:5]}"
-    for k in want:
-        assert want[k].dtype == got[k].dtype and torch.equal(want[k], got[k]), f"{what}: {k} not bit-equal"
-
-
 def test_official_layout_loads_strictly_into_dataparallel_model(tmp_path):
     src = write_source(tmp_path / "src.pth", dialect="sequential", epoch=41)
     out = tmp_path / "official.pth.tar"
@@ -39,7 +33,7 @@ def test_official_layout_loads_strictly_into_dataparallel_model(tmp_path):
     assert all(k.startswith("module.") for k in obj["network"])
     model = nn.DataParallel(build_model(SMALL))  # the authors' tester wraps the model like this
     model.load_state_dict(obj["network"], strict=True)
-    assert_bit_equal({"module." + k: v for k, v in random_state_dict(SMALL, 0).items()}, obj["network"], "official")
+    assert_same_tensors({"module." + k: v for k, v in random_state_dict(SMALL, 0).items()}, obj["network"], "official")
 
 
 def test_sequential_head_layout_loads_strictly_into_released_ml_layout(tmp_path):
@@ -65,7 +59,7 @@ def test_bare_layout_is_the_canonical_state_dict(tmp_path):
     out = tmp_path / "bare.pth"
     assert export_file(src, out, "bare").exit_code == 0
     obj = read_back(out)
-    assert_bit_equal(random_state_dict(SMALL, 0), obj, "bare")
+    assert_same_tensors(random_state_dict(SMALL, 0), obj, "bare")
     build_model(SMALL).load_state_dict(obj, strict=True)
 
 
@@ -75,21 +69,19 @@ def test_export_reads_back_as_the_source(tmp_path, layout):
     assert export_file(TINY_GOLDEN, out, layout).exit_code == 0
     src, back = load_checkpoint(TINY_GOLDEN), load_checkpoint(out)
     assert back.spec == src.spec and back.problems == []
-    assert_bit_equal(src.state_dict, back.state_dict, layout)
+    assert_same_tensors(src.state_dict, back.state_dict, layout)
     assert back.dialect.head_layout == ("sequential" if layout == "sequential-head" else "named")
     if layout != "bare":
         assert read_back(out)["epoch"] == 83
 
 
-def test_converted_file_exports_back_to_the_official_bytes_of_its_tensors(tmp_path):
+def test_converted_file_exports_back_to_the_official_bytes_of_its_tensors(tiny_safetensors, tmp_path):
     """safetensors -> official: the epoch comes from the metadata, the tensors are the golden ones."""
-    st = tmp_path / "tiny.safetensors"
-    convert_file(TINY_GOLDEN, st)
     out = tmp_path / "official.pth.tar"
-    assert export_file(st, out, "official").exit_code == 0
+    assert export_file(tiny_safetensors, out, "official").exit_code == 0
     obj, golden = read_back(out), read_back(TINY_GOLDEN)
     assert obj["epoch"] == golden["epoch"] == 83
-    assert_bit_equal(golden["network"], obj["network"], "official export vs golden network")
+    assert_same_tensors(golden["network"], obj["network"], "official export vs golden network")
 
 
 def test_zip_root_is_archive_and_export_is_deterministic(tmp_path):
@@ -183,4 +175,4 @@ def test_export_of_views_does_not_carry_the_rest_of_their_storage(tmp_path):
     assert export_file(src, out, "official").exit_code == 0
     assert out.stat().st_size < 1.2 * payload + 100_000, f"{out.stat().st_size} bytes for {payload} of tensors"
     assert src.stat().st_size > 5 * payload, "precondition: the source carries the whole storage"
-    assert_bit_equal({"module." + k: v for k, v in sd.items()}, read_back(out)["network"], "views export")
+    assert_same_tensors({"module." + k: v for k, v in sd.items()}, read_back(out)["network"], "views export")

@@ -32,12 +32,6 @@ FULL_MAX = 1e-3
 FULL_MEAN = 5e-5
 
 
-def _case(name: str, request: pytest.FixtureRequest):
-    if name == "tiny":
-        return request.getfixturevalue("tiny_case")
-    return request.getfixturevalue("golden_cases")[name]
-
-
 def _model(case, dtype: torch.dtype):
     ckpt = load_checkpoint(case.checkpoint)
     model = build_model(ckpt.spec)
@@ -68,8 +62,8 @@ CASES = [pytest.param("tiny", id="tiny"),
 
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_reference_model_reproduces_golden_coords(name: str, dtype: torch.dtype, request) -> None:
-    case = _case(name, request)
+def test_reference_model_reproduces_golden_coords(name: str, dtype: torch.dtype, golden_case) -> None:
+    case = golden_case(name)
     expected = torch.load(case.expected, map_location="cpu", weights_only=True)
     ckpt, model = _model(case, dtype)
     images = expected["input"].to(dtype)
@@ -87,8 +81,8 @@ def test_reference_model_reproduces_golden_coords(name: str, dtype: torch.dtype,
 
 
 @pytest.mark.parametrize("name", ["tiny", "xs", "l"])
-def test_loaded_spec_matches_golden_manifest(name: str, request) -> None:
-    case = _case(name, request)
+def test_loaded_spec_matches_golden_manifest(name: str, golden_case) -> None:
+    case = golden_case(name)
     ckpt = load_checkpoint(case.checkpoint)
     m = case.manifest
     for f in ("depths", "dims", "head_channels", "head_upsample"):

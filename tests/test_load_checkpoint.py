@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, save, save_released_layout
+from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, assert_same_tensors, save, save_released_layout
 from pytest_convnextpose import CheckpointError, ForeignCheckpointError, load_checkpoint
 from pytest_convnextpose.checkpoint import checkpoint_from_object
 from pytest_convnextpose.keymap import Dialect, from_canonical
@@ -24,12 +24,6 @@ from reference_model import VARIANTS, ArchSpec, build_model
 @pytest.fixture(scope="module")
 def canon() -> dict[str, torch.Tensor]:
     return random_state_dict(SMALL_SPEC, seed=5)
-
-
-def assert_same_tensors(got: dict, want: dict) -> None:
-    assert got.keys() == want.keys(), f"keys differ: missing {sorted(want.keys() - got.keys())[:3]}, extra {sorted(got.keys() - want.keys())[:3]}"
-    for k in want:
-        assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), f"tensor {k} changed on the way through"
 
 
 def test_tiny_golden_file_is_read_completely(tiny_case) -> None:
@@ -59,7 +53,7 @@ def test_released_layout_loads_to_cpu_with_canonical_keys(tmp_path: Path, canon)
     assert ckpt.container == "torch-zip" and ckpt.dialect == DIALECTS["sequential"] and ckpt.wrapper == "network"
     assert ckpt.spec == SMALL_SPEC and ckpt.problems == []
     assert {t.device.type for t in ckpt.state_dict.values()} == {"cpu"}
-    assert_same_tensors(ckpt.state_dict, canon)
+    assert_same_tensors(canon, ckpt.state_dict)
     assert load_checkpoint(path, map_location=torch.device("cpu")).spec == SMALL_SPEC
 
 
@@ -69,7 +63,7 @@ def test_every_dialect_loads_back_to_the_written_tensors(container: str, dialect
     path = save({"state_dict": from_canonical(canon, DIALECTS[dialect])}, tmp_path / "c.pth", container)
     ckpt = load_checkpoint(path)
     assert (ckpt.container, ckpt.wrapper, ckpt.dialect) == (container, "state_dict", DIALECTS[dialect])
-    assert_same_tensors(ckpt.state_dict, canon)
+    assert_same_tensors(canon, ckpt.state_dict)
     model = build_model(ckpt.spec)
     model.load_state_dict(ckpt.state_dict, strict=True)
 
@@ -163,7 +157,7 @@ def test_file_without_any_bn_counter_loads_like_torch_does(tmp_path, canon) -> N
     reference = build_model(SMALL_SPEC)
     reference.load_state_dict(old, strict=True)
     want = reference.state_dict()
-    assert_same_tensors({k: ckpt.state_dict[k] for k in want}, dict(want))
+    assert_same_tensors(dict(want), {k: ckpt.state_dict[k] for k in want})
 
 
 def test_file_with_some_bn_counters_missing_reports_each_missing_one(tmp_path, canon) -> None:

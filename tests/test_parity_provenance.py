@@ -10,13 +10,11 @@ from pathlib import Path
 import conformance
 import pytest
 
-from pytest_convnextpose.cli import main
 from pytest_convnextpose.expected import expected_file_case, find_golden_case, provenance_hashes
 
 pytest_plugins = ["pytester"]
 
 DATA = Path(__file__).resolve().parent / "data"
-TINY = DATA / "tiny_snapshot_83.pth.tar"
 TINY_SHA = json.loads((DATA / "manifest.json").read_text())["tiny"]["checkpoint_sha256"]
 PARITY = str(Path(conformance.__file__).resolve().parent / "test_parity.py")
 
@@ -44,9 +42,8 @@ def test_hash_pinned_expected_file_applies_through_provenance(tmp_path):
     assert expected_file_case(pinned, ["f" * 64]) is None
 
 
-def test_converted_golden_file_runs_and_passes_the_golden_parity_tests(pytester, tmp_path):
-    converted = tmp_path / "tiny.safetensors"
-    assert main(["convert", str(TINY), str(converted)]) == 0
+def test_converted_golden_file_runs_and_passes_the_golden_parity_tests(pytester, tiny_safetensors):
+    converted = tiny_safetensors  # `convnextpose convert` of tests/data's tiny file (conftest)
     result = pytester.runpytest(f"--ckpt={converted}", PARITY, f"--golden-dir={DATA}", "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(passed=3)  # coords, flip test, heatmap shape: none skipped
     # without the golden folder the same file has no expected outputs: the tests skip and say why

@@ -111,7 +111,9 @@ def test_every_truncation_of_a_legit_file_is_a_one_line_refusal(legit: dict, con
                 work.write_bytes(data[:cut])
             with pytest.raises(CheckpointError) as info:
                 read_file(work)
-            assert "\n" not in str(info.value), f"{container} cut at {cut}: multi-line message"
+            message = str(info.value)
+            assert "\n" not in message, f"{container} cut at {cut}: multi-line message {message!r}"
+            assert str(work) in message, f"{container} cut at {cut}: message does not name {work}: {message!r}"
 
 
 @pytest.mark.parametrize("name,data,family,words", [

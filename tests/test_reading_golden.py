@@ -6,21 +6,16 @@ reader, and it accepts these (zip) files. The large cases need ../shared/golden.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-
 import pytest
 import torch
 
 from hostile_corpus import assert_same
 from pytest_convnextpose.reading import read_file
 
-HERE = Path(__file__).parent
-
-
 @pytest.mark.parametrize("case", ["tiny", "xs", "l"])
-def test_golden_file_reads_bit_for_bit_like_torch(case: str, request: pytest.FixtureRequest) -> None:
-    """tiny is in tests/data; xs and l come through the golden_cases fixture (skip, or fail in CI)."""
-    golden = request.getfixturevalue("tiny_case") if case == "tiny" else request.getfixturevalue("golden_cases")[case]
+def test_golden_file_reads_bit_for_bit_like_torch(case: str, golden_case) -> None:
+    """tiny is in tests/data; xs and l need ../shared/golden (skip, or fail in CI)."""
+    golden = golden_case(case)
     path = golden.checkpoint
     raw = read_file(path)
     expected = torch.load(path, map_location="cpu", weights_only=True)

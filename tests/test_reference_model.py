@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from ckpt_helpers import SMALL_SPEC as SMALL
 from reference_model import (VARIANTS, ArchSpec, build_model, count_conv_macs, count_gmac, count_parameters,
                              count_state_values)
 
@@ -22,8 +23,6 @@ SPEC_TABLE = {
     "M": (7_587_008, 7_596_986, 2.795, (64, 64, 64), 1152),
     "L": (8_380_352, 8_391_354, 4.264, (64, 64, 64), 1152),
 }
-SMALL = ArchSpec(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
-                 head_upsample=(True, True, False), depth_dim=8, joint_num=18)
 
 
 def _meta_model(spec: ArchSpec) -> nn.Module:

@@ -1,6 +1,7 @@
 """Hostile and malformed files are refused with the right error family, and nothing runs.
 
-The corpus is generated in a temporary folder (tests/hostile_corpus.py). Each code-running payload
+The corpus is generated once per session in a temporary folder (tests/hostile_corpus.py, the
+`corpus` fixture in conftest). Each code-running payload
 would only create a marker file; a positive control proves the payloads are live by running them
 through plain `pickle.loads` in a subprocess and seeing the marker appear.
 """
@@ -10,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from hostile_corpus import (ExecutionMonitor, hostile_cases, payloads, refusal_mistakes,
+from hostile_corpus import (ExecutionMonitor, payloads, refusal_mistakes,
                             run_pickle_loads_in_subprocess)
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path]:
-    tmp = tmp_path_factory.mktemp("hostile")
-    marker = tmp / "MARKER_payload_ran"
-    return list(hostile_cases(tmp / "files", marker)), marker
 
 
 def test_corpus_covers_every_container_and_attack(corpus: tuple[list, Path]) -> None:

@@ -24,8 +24,8 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from hostile_corpus import (ANCIENT_LAYOUTS, LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files,
-                            payloads, torch_tar_files, torchscript_files)
+from hostile_corpus import (LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files, payloads,
+                            torchscript_files)
 from strategies_mutation import EXAMPLES, LONG, Edit, Tally, apply, edits
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
@@ -34,15 +34,15 @@ from pytest_convnextpose.reading import layer_of, read_file
 HANG_BOUND_S = 20.0
 MEMORY_BOUND_MB = 1024
 TALLY = Tally()
-#: every legitimate layout mutated: the writer's containers, the pre-1.0 tar and the TorchScript layouts
-FUZZ_LAYOUTS = LEGIT_CONTAINERS + ANCIENT_LAYOUTS + TORCHSCRIPT_LAYOUTS
+#: every legitimate layout mutated: the writer's containers (the pre-1.0 tar among them) and the TorchScript layouts
+FUZZ_LAYOUTS = LEGIT_CONTAINERS + TORCHSCRIPT_LAYOUTS
 
 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("fuzz")
     marker = tmp / "MARKER_fuzz_payload_ran"
-    files = legit_files(tmp, location="cuda:0") | torch_tar_files(tmp, location="cuda:0") | torchscript_files(tmp)
+    files = legit_files(tmp, location="cuda:0") | torchscript_files(tmp)
     donors = [bytes(p) for p in payloads(marker).values()]
     out = {"marker": marker, "tmp": tmp, "donors": donors, "rss0": _rss_mb()}
     for container, (path, _) in files.items():

@@ -5,13 +5,12 @@ import hashlib
 
 import pytest
 
+from ckpt_helpers import SMALL_SPEC as SMALL
 from pytest_convnextpose.reading import read_file
 from pytest_convnextpose.sources import file_sha256, make_source
 from pytest_convnextpose.synthetic import random_state_dict
 from pytest_convnextpose.writing import write_container
-from reference_model import ArchSpec
 
-SMALL = ArchSpec((1, 1, 2, 1), (8, 16, 32, 64), (16, 16, 16), (3, 3, 3), (True, True, False), 8, 18)
 
 
 @pytest.mark.parametrize("container", ["torch-zip", "directory", "tar-directory"])
