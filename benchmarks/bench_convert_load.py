@@ -31,10 +31,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pytest_convnextpose.checkpoint import load_checkpoint  # noqa: E402
-from pytest_convnextpose.convert import convert_file  # noqa: E402
-from pytest_convnextpose.keymap import Dialect, from_canonical  # noqa: E402
-from pytest_convnextpose.synthetic import random_state_dict  # noqa: E402
+from pytest_convnextpose.checkpoint.load import load_checkpoint  # noqa: E402
+from pytest_convnextpose.convert.to_safetensors import convert_file  # noqa: E402
+from pytest_convnextpose.checkpoint.dialects import Dialect, from_canonical  # noqa: E402
+from pytest_convnextpose.testing.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS  # noqa: E402
 
 GOLDEN_L = REPO.parent / "shared" / "golden" / "ConvNeXtPose_L.tar"

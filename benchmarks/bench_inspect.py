@@ -47,8 +47,8 @@ print(json.dumps({"seconds": elapsed, "peak_growth_mb": (peak - base) / 1024, "p
 def write_checkpoint(path: Path) -> None:
     import torch
 
-    from pytest_convnextpose.synthetic import random_state_dict
-    from pytest_convnextpose.writing import write_container
+    from pytest_convnextpose.testing.synthetic import random_state_dict
+    from pytest_convnextpose.testing.writers import write_container
     from reference_model import VARIANTS, build_model
 
     spec = VARIANTS["L"].spec

@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import authors_port  # noqa: E402  (benchmark-only module next to this script)
 
-from pytest_convnextpose.synthetic import random_state_dict  # noqa: E402
+from pytest_convnextpose.testing.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS, build_model  # noqa: E402
 
 

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
+#: the registration name of the plugin's core (pytest_convnextpose.plugin.CORE_PLUGIN_NAME): a stable
+#: name, not a module path, so moving modules inside the package cannot silently skip the suite
+CORE_PLUGIN_NAME = "convnextpose.core"
+
 _HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    enabled = config.pluginmanager.has_plugin("pytest_convnextpose.plugin_core")
+    enabled = config.pluginmanager.has_plugin(CORE_PLUGIN_NAME)
     skip = pytest.mark.skip(reason="the convnextpose plugin is disabled (-p no:convnextpose)")
     for item in items:
         if _HERE in Path(str(item.path)).parents:

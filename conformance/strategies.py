@@ -8,8 +8,8 @@ from typing import Any, Optional
 import torch
 from hypothesis import strategies as st
 
-from pytest_convnextpose.keymap import Dialect
-from pytest_convnextpose.writing import write_container
+from pytest_convnextpose.checkpoint.dialects import Dialect
+from pytest_convnextpose.testing.writers import write_container
 from reference_model import ArchSpec
 
 #: joint counts the loader's J*D prior knows (SPEC §4); other counts are passed as --joints

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_convnextpose.plugin_accuracy import record_result
+from pytest_convnextpose.plugin.accuracy import record_result
 from reference_model import VARIANTS
 
 pytestmark = pytest.mark.accuracy

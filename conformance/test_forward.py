@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_convnextpose.compare import worst_position
+from pytest_convnextpose.implementations.compare import worst_position
 from reference_model import H36M_FLIP_PAIRS, flip_back, flip_test
 
 pytestmark = pytest.mark.conformance

@@ -4,7 +4,7 @@ Random valid specs are built with tiny backbones, saved in a random container, w
 key dialect, read back with `load_checkpoint` (given the upsample flags, as a user would:
 they are invisible in the weights), and must give the same spec and identical outputs.
 The soft-argmax must put a one-hot heatmap exactly on its voxel, a uniform one at the
-centre, and any heatmap inside the volume. Profiles: pytest_convnextpose.hypothesis_profiles.
+centre, and any heatmap inside the volume. Profiles: pytest_convnextpose.plugin.hypothesis_profiles.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from conformance import strategies as cs
 from pytest_convnextpose import load_checkpoint
-from pytest_convnextpose.hypothesis_profiles import suite_settings
-from pytest_convnextpose.keymap import from_canonical
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.plugin.hypothesis_profiles import suite_settings
+from pytest_convnextpose.checkpoint.dialects import from_canonical
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import build_model, soft_argmax
 
 pytestmark = pytest.mark.conformance

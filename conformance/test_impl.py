@@ -1,7 +1,7 @@
 """Implementations under test (`--impl MODULE:FACTORY`, `--onnx PATH`) against the reference model.
 
 Each test runs once per checkpoint and implementation; without --impl/--onnx they skip
-and say so. Inputs (pytest_convnextpose.parity_inputs): two seeded standard-normal images,
+and say so. Inputs (pytest_convnextpose.implementations.inputs): two seeded standard-normal images,
 the golden input batch when the checkpoint is a golden case, and the horizontal flips
 of both. Tolerance: |impl - ref| <= atol + rtol*|ref| in heatmap units (--atol/--rtol, or
 the `convnextpose_tolerance` marker). A failure names the worst joint and coordinate,
@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_convnextpose.compare import compare_coords
-from pytest_convnextpose.diagnose import diagnose_network
-from pytest_convnextpose.impl import dtype_name, is_float32
-from pytest_convnextpose.impl_checks import (build_cases, composed_flip_test, failure_message, flip_snippet_exprs,
-                                             flip_diagnosis, golden_unusable,
-                                             load_kwargs, reference_coords, reference_flip_test, snippet_for)
-from pytest_convnextpose.session_state import state
+from pytest_convnextpose.implementations.compare import compare_coords
+from pytest_convnextpose.implementations.diagnose import diagnose_network
+from pytest_convnextpose.implementations.adapter import dtype_name, is_float32
+from pytest_convnextpose.checkpoint.model import run_reference
+from pytest_convnextpose.implementations.checks import (build_cases, composed_flip_test, failure_message,
+                                                        flip_diagnosis, flip_snippet_exprs, golden_unusable,
+                                                        load_kwargs, reference_flip_test, snippet_for)
+from pytest_convnextpose.plugin.state import state
 
 pytestmark = pytest.mark.conformance
 
@@ -63,7 +64,7 @@ def test_output_is_float32_batch_by_joints_by_3(implementation, ckpt_spec, parit
 def test_matches_reference_model(case_name, case_of, implementation, impl_source, ref_model, ckpt, ckpt_source,
                                  impl_tolerance, snippet_kwargs):
     case = case_of(case_name)
-    expected = reference_coords(ref_model, case.images)
+    expected = run_reference(ref_model, case.images)
     actual = implementation(case.images)
     stats = compare_coords(actual, expected, atol=impl_tolerance.atol, rtol=impl_tolerance.rtol)
     if stats.ok:

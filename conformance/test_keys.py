@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_convnextpose.fixtures import KEY_KINDS, require_clean
-from pytest_convnextpose.keymap import dialect_key, from_canonical, to_canonical
-from pytest_convnextpose.synthetic import canonical_shapes
+from pytest_convnextpose.plugin.fixtures import KEY_KINDS, require_clean
+from pytest_convnextpose.checkpoint.dialects import dialect_key, from_canonical, to_canonical
+from pytest_convnextpose.checkpoint.shapes import canonical_shapes
 from reference_model import build_model
 
 pytestmark = pytest.mark.conformance

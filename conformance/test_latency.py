@@ -13,7 +13,7 @@ import statistics
 import pytest
 import torch
 
-from pytest_convnextpose.session_state import state
+from pytest_convnextpose.plugin.state import state
 
 pytestmark = pytest.mark.benchmark
 

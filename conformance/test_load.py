@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pytest_convnextpose.errors import CheckpointError
-from pytest_convnextpose.fixtures import KEY_KINDS, require_clean
+from pytest_convnextpose.plugin.fixtures import KEY_KINDS, require_clean
 from reference_model import build_model
 
 pytestmark = pytest.mark.conformance

@@ -1,17 +1,17 @@
 """Parity: outputs equal the golden outputs when the checkpoint is a golden case (found by
 its sha256, or for a converted file its source's, in a manifest.json next to it or in
 --golden-dir), or the expected outputs of an
---expected file. Tolerances and their reasons: pytest_convnextpose.expected."""
+--expected file. Tolerances and their reasons: pytest_convnextpose.implementations.golden."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose.compare import ShapeMismatch, compare_coords
-from pytest_convnextpose.expected import (ExpectedCase, expected_file_case, find_golden_case, load_expected,
-                                          provenance_hashes)
-from pytest_convnextpose.session_state import state
+from pytest_convnextpose.implementations.compare import ShapeMismatch, compare_coords
+from pytest_convnextpose.implementations.golden import (ExpectedCase, expected_file_case, golden_case_for,
+                                                        load_expected, provenance_hashes)
+from pytest_convnextpose.plugin.state import state
 from reference_model import H36M_FLIP_PAIRS, flip_test
 
 pytestmark = pytest.mark.conformance
@@ -22,7 +22,7 @@ def _cases(config, ckpt_source, metadata: dict) -> list[ExpectedCase]:
     opts = state(config).options
     hashes = provenance_hashes(ckpt_source.sha256, metadata)
     cases = []
-    golden = find_golden_case(hashes, [ckpt_source.path.parent, *opts.golden_dirs])
+    golden = golden_case_for(ckpt_source.path, ckpt_source.sha256, metadata, opts.golden_dirs)
     if golden is not None:
         cases.append(golden)
     for path in opts.expected:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_convnextpose.synthetic import canonical_shapes
+from pytest_convnextpose.checkpoint.shapes import canonical_shapes
 
 pytestmark = pytest.mark.conformance
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_convnextpose.fixtures import KEY_KINDS, require_clean
+from pytest_convnextpose.plugin.fixtures import KEY_KINDS, require_clean
 from reference_model import VARIANTS, build_model, count_gmac, count_parameters
 
 pytestmark = pytest.mark.conformance

@@ -1,6 +1,6 @@
 """Helpers shared by the checkpoint tests: small specs, dialect layouts, and writers.
 
-Writers use `pytest_convnextpose.writing.write_container` (all containers; imported plainly,
+Writers use `pytest_convnextpose.testing.writers.write_container` (all containers; imported plainly,
 so a broken writer fails these tests instead of shrinking their matrix). The released layout
 (zip archive named `.tar`, zip root `snapshot_83.pth/`, storages tagged `cuda:0`) is written by
 `save_released_layout` through the same writer, without a GPU.
@@ -13,8 +13,8 @@ from typing import Any, Iterator, Mapping, Optional
 import torch
 from torch import nn
 
-from pytest_convnextpose.keymap import Dialect
-from pytest_convnextpose.writing import write_container
+from pytest_convnextpose.checkpoint.dialects import Dialect
+from pytest_convnextpose.testing.writers import write_container
 from reference_model import ArchSpec
 from reference_model.model import ConvNeXtBN
 

@@ -122,7 +122,7 @@ def golden_case(request: pytest.FixtureRequest) -> Callable[[str], GoldenCase]:
 def tiny_safetensors(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny golden checkpoint converted (`convnextpose convert`) to safetensors, once per session,
     alone in its own folder. For tests that only read the result; tests that change it copy it first."""
-    from pytest_convnextpose.cli import main
+    from pytest_convnextpose.cli.main import main
 
     out = tmp_path_factory.mktemp("tiny_st") / "tiny.safetensors"
     assert main(["convert", str(DATA_DIR / "tiny_snapshot_83.pth.tar"), str(out)]) == 0
@@ -147,7 +147,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny golden checkpoint exported to ONNX at its 128x128 input, once per session.
 
     Tests that change this file must copy it first (it is shared)."""
-    from pytest_convnextpose.cli import main
+    from pytest_convnextpose.cli.main import main
 
     out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     assert main(["export-onnx", str(DATA_DIR / "tiny_snapshot_83.pth.tar"), str(out), "--input-size", "128"]) == 0

@@ -24,7 +24,7 @@ import torch
 
 from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, ResourceLimitError,
                                         UnsafeContentError, UnsupportedFormatError)
-from pytest_convnextpose.writing import torch_tar_members, torch_zip_bytes, write_container
+from pytest_convnextpose.testing.writers import torch_tar_members, torch_zip_bytes, write_container
 
 LEGACY_HEAD = (b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19." + b"\x80\x02M\xe9\x03." +
                b"\x80\x02}q\x00(X\r\x00\x00\x00little_endianq\x01\x88u.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from pytest_convnextpose.keymap import Dialect
+from pytest_convnextpose.checkpoint.dialects import Dialect
 from reference_model import ArchSpec
 
 #: prefix chains met in the wild, in every order and depth up to two

@@ -30,7 +30,7 @@ PROTOCOL2_FRAMES = 2 * len(ACTIONS) * sum(1 for f in FRAMES if f % 64 == 0)
 
 
 def suite_file(name: str) -> str:
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     return str(conformance_dir() / name)
 
@@ -43,7 +43,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def synthetic_xs(tmp_path_factory) -> Path:
     """Random weights with the published XS architecture, saved like the authors' snapshots."""
-    from pytest_convnextpose.synthetic import random_state_dict
+    from pytest_convnextpose.testing.synthetic import random_state_dict
     from reference_model import VARIANTS
 
     sd = random_state_dict(VARIANTS["XS"].spec, seed=0)

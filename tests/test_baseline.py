@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose.baseline import H36M_CUBE_MM, output_drift, tensor_drift
+from pytest_convnextpose.baseline.compare import H36M_CUBE_MM, output_drift, tensor_drift
 
 pytest_plugins = ["pytester"]
 
@@ -20,7 +20,7 @@ PERTURBED_KEY = "module.head.final_layer.weight"
 
 
 def suite_file(name: str) -> str:
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     return str(conformance_dir() / name)
 
@@ -77,7 +77,7 @@ def test_perturbed_weights_report_drift_and_fail_at_the_threshold(pytester, pert
 
 def test_architecture_differences_are_named(pytester, tmp_path):
     from pytest_convnextpose import load_checkpoint
-    from pytest_convnextpose.synthetic import random_state_dict
+    from pytest_convnextpose.testing.synthetic import random_state_dict
     from reference_model import ArchSpec
 
     spec = load_checkpoint(TINY).spec.to_dict()
@@ -102,11 +102,11 @@ FAKE_EVALUATOR = """
 
 def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypatch):
     # via sys.modules: an earlier in-process run may have left a stale package attribute
-    baseline_mpjpe = importlib.import_module("pytest_convnextpose.baseline_mpjpe")
+    evaluate = importlib.import_module("pytest_convnextpose.h36m.evaluate")
     pytester.makepyfile(fake_h36m=FAKE_EVALUATOR)
     pytester.syspathinsert()
     (pytester.path / "Human36M_subject9_data.json").write_text("{}")  # passes the start-up layout check
-    monkeypatch.setattr(baseline_mpjpe, "_ENTRY_POINTS", (("fake_h36m", "evaluate_mpjpe"),))
+    monkeypatch.setattr(evaluate, "evaluate_mpjpe", importlib.import_module("fake_h36m").evaluate_mpjpe)
     args = (f"--h36m-root={pytester.path}", "--max-output-drift=1e9", "-k", "mpjpe")
     failed = run_baseline(pytester, perturbed, TINY, *args, "--max-mpjpe-regression=0.2")
     failed.assert_outcomes(failed=1)
@@ -115,7 +115,7 @@ def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypat
 
 
 def test_mpjpe_needs_an_evaluator_and_says_so():
-    from pytest_convnextpose.baseline_mpjpe import mpjpe_difference
+    from pytest_convnextpose.baseline.mpjpe import mpjpe_difference
 
     assert mpjpe_difference(None, object(), object()) == {"computed": False, "reason": "no --h36m-root given"}
 

@@ -20,7 +20,7 @@ import collections
 import json
 from pathlib import Path
 
-import pytest_convnextpose.fixtures as fx
+import pytest_convnextpose.plugin.fixtures as fx
 
 BUILDS = collections.Counter()
 _build = fx.build_reference_model
@@ -51,7 +51,7 @@ def _perturbed_copy(directory: Path, seed: int) -> Path:
 
 
 def test_baseline_model_runs_once_for_several_checkpoints(pytester):
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     pytester.makepyfile(counting_probe=COUNTING_PLUGIN)
     first, second = _perturbed_copy(pytester.path, 1), _perturbed_copy(pytester.path, 2)

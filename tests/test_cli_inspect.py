@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from ckpt_helpers import DIALECTS, SMALL_SPEC, save, save_released_layout
-from pytest_convnextpose.cli import main
-from pytest_convnextpose.writing import CONTAINERS
-from pytest_convnextpose.keymap import from_canonical
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.testing.writers import CONTAINERS
+from pytest_convnextpose.checkpoint.dialects import from_canonical
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS
 
 SPEC_FIELDS = {"path", "sha256", "container", "wrapper", "dialect", "spec", "head_upsample_source", "variant",
@@ -197,7 +197,7 @@ class _Payload:
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli", "inspect", *args],
+    return subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", "inspect", *args],
                           capture_output=True, text=True, timeout=120, env=env)
 
 

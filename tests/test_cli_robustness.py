@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pytest_convnextpose import onnx_export
-from pytest_convnextpose.atomic import OutputPathError, atomic_write_bytes
-from pytest_convnextpose.cli import main
+from pytest_convnextpose.convert import onnx_export
+from pytest_convnextpose.convert.atomic_output import OutputPathError, atomic_write_bytes
+from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.errors import UnreadableFileError
 from pytest_convnextpose.reading import read_file
 
@@ -42,7 +42,7 @@ def run_main(argv: list[str]) -> int:
 
 
 def run_cli(*args: str | Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
@@ -98,7 +98,7 @@ def test_source_digest_of_devices_and_fifos_is_none_without_hanging(tmp_path):
     fifo = tmp_path / "pipe.pth"
     os.mkfifo(fifo)
     paths = [str(fifo), *CHAR_DEVICES]
-    script = ("import sys; from pathlib import Path; from pytest_convnextpose.sources import file_sha256\n"
+    script = ("import sys; from pathlib import Path; from pytest_convnextpose.reading.digest import file_sha256\n"
               "print([file_sha256(Path(p)) for p in sys.argv[1:]])")
     try:
         proc = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=60)
@@ -157,7 +157,7 @@ def test_opset_range_stays_within_torchs_torchscript_exporter():
 
 
 def _tiny():
-    from pytest_convnextpose.checkpoint import load_checkpoint
+    from pytest_convnextpose.checkpoint.load import load_checkpoint
     return load_checkpoint(TINY)
 
 
@@ -166,14 +166,14 @@ def test_exporter_failure_is_one_error_and_its_graph_dump_stays_off_the_terminal
     monkeypatch.setattr(onnx_export, "check_opset", lambda opset: None)  # reach torch with an opset it rejects
     monkeypatch.delenv("CONVNEXTPOSE_DEBUG", raising=False)
     with pytest.raises(onnx_export.OnnxExportError, match="opset 3"):
-        onnx_export.export_bytes(ckpt.spec, ckpt.state_dict, input_size=(128, 128), opset=3)
+        onnx_export.onnx_bytes(ckpt.spec, ckpt.state_dict, input_size=(128, 128), opset=3)
     captured = capfd.readouterr()
     assert captured.out == "" and captured.err == "", \
         f"torch's exporter output leaked: stdout {captured.out[:200]!r}, stderr {captured.err[:200]!r}"
 
     monkeypatch.setenv("CONVNEXTPOSE_DEBUG", "1")
     with pytest.raises(onnx_export.OnnxExportError):
-        onnx_export.export_bytes(ckpt.spec, ckpt.state_dict, input_size=(128, 128), opset=3)
+        onnx_export.onnx_bytes(ckpt.spec, ckpt.state_dict, input_size=(128, 128), opset=3)
     captured = capfd.readouterr()
     assert captured.out == "", "even in debug mode the dump goes to stderr, not stdout"
     assert "Torch IR graph at exception" in captured.err, "CONVNEXTPOSE_DEBUG=1 should show the exporter's output"
@@ -224,7 +224,7 @@ def test_filesystem_error_during_write_names_the_output_not_the_temp(tmp_path):
     def full_disk(fh):
         raise OSError(28, "No space left on device")
 
-    from pytest_convnextpose.atomic import atomic_write
+    from pytest_convnextpose.convert.atomic_output import atomic_write
     with pytest.raises(OutputPathError) as info:
         atomic_write(target, full_disk)
     assert str(info.value) == f"{target}: cannot write output: No space left on device"
@@ -296,7 +296,7 @@ def test_explicit_epoch_overrides_the_sources(tmp_path):
                                              (["--joints", "many"], "not an integer: 'many'"),
                                              (["--head-upsample", "up,maybe"], "'maybe' is not 'up' or 'no'")])
 def test_every_command_rejects_the_same_bad_spec_options_the_same_way(command, option, message, capsys):
-    from pytest_convnextpose.cli import main
+    from pytest_convnextpose.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
         main([*command, *option])

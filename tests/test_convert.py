@@ -1,6 +1,7 @@
 """`convert`: verified, deterministic, atomic safetensors conversion, read back through `load_checkpoint`."""
 from __future__ import annotations
 
+import sys
 import hashlib
 import json
 import pickle
@@ -12,15 +13,15 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ckpt_helpers import assert_same_tensors
-from pytest_convnextpose import convert as convert_mod
-from pytest_convnextpose import writing as _writing
-from pytest_convnextpose.atomic import OutputExistsError
-from pytest_convnextpose.checkpoint import load_checkpoint
-from pytest_convnextpose.cli import main
-from pytest_convnextpose.convert import VerificationError, convert_file
-from pytest_convnextpose.convert_st import safetensors_bytes
+from pytest_convnextpose.convert import to_safetensors as convert_mod
+from pytest_convnextpose.testing import writers as _writing
+from pytest_convnextpose.convert.atomic_output import OutputExistsError
+from pytest_convnextpose.checkpoint.load import load_checkpoint
+from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.convert.to_safetensors import VerificationError, convert_file
+from pytest_convnextpose.convert.safetensors_writer import safetensors_bytes
 from pytest_convnextpose.errors import CheckpointError
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
 from test_convert_support import (DIALECTS, SMALL, SMALL_3UP, TINY_GOLDEN, save_torch, temp_leftovers, wrap,
                                   in_dialect, write_source)
@@ -75,7 +76,7 @@ def test_every_dialect_and_wrapper_round_trips(tmp_path, dialect, wrapper):
     src = save_torch(wrap(in_dialect(sd, dialect), wrapper), tmp_path / "src.pth")
     spec = SMALL_3UP if dialect == "modulelist" else SMALL  # that layout's code upsamples in every layer
     out = tmp_path / "out.safetensors"
-    assert convert_file(src, out).exit_code == 0
+    assert convert_file(src, out).ok
     back = load_checkpoint(out)
     assert back.spec == spec, f"{dialect}/{wrapper}: spec {back.spec.summary()}"
     assert_same_tensors(sd, back.state_dict, f"{dialect}/{wrapper}")
@@ -93,7 +94,7 @@ def test_other_containers_round_trip(tmp_path, container):
         src = tmp_path / "plain.safetensors"
         src.write_bytes(safetensors_bytes(in_dialect(sd, "module"), {"format": "pt"}))
     out = tmp_path / "out.safetensors"
-    assert convert_file(src, out).exit_code == 0
+    assert convert_file(src, out).ok
     back = load_checkpoint(out)
     assert back.spec == SMALL
     assert_same_tensors(sd, back.state_dict, container)
@@ -111,7 +112,7 @@ def test_every_written_container_round_trips(tmp_path, container, root, location
     obj = net if container == "safetensors" else {"epoch": 1, "network": net}
     src = _writing.write_container(obj, tmp_path / f"src-{container}", container, root_name=root, location=location)
     out = tmp_path / "out.safetensors"
-    assert convert_file(src, out).exit_code == 0, container
+    assert convert_file(src, out).ok, container
     back = load_checkpoint(out)
     assert back.spec == SMALL, container
     assert_same_tensors(sd, back.state_dict, container)
@@ -125,7 +126,7 @@ def test_custom_head_upsample_survives_conversion(tmp_path):
     src = write_source(tmp_path / "src.pth", SMALL_3UP)
     assert load_checkpoint(src).spec.head_upsample == (True, True, False), "precondition: default is 2-UP"
     out = tmp_path / "out.safetensors"
-    assert convert_file(src, out, head_upsample=(True, True, True)).exit_code == 0
+    assert convert_file(src, out, head_upsample=(True, True, True)).ok
     assert metadata_of(out)["convnextpose.head_upsample_source"] == "user"
     back = load_checkpoint(out)
     assert back.spec == SMALL_3UP, f"re-read spec {back.spec.summary()}"
@@ -151,7 +152,7 @@ def test_metadata_contradicting_tensors_is_a_problem_not_trusted(tmp_path):
 def test_same_input_gives_byte_identical_output(tiny_safetensors, tmp_path):
     """A second conversion, at another name in another folder, writes the session conversion's bytes."""
     b = tmp_path / "other-name.safetensors"
-    assert convert_file(TINY_GOLDEN, b).exit_code == 0
+    assert convert_file(TINY_GOLDEN, b).ok
     assert tiny_safetensors.read_bytes() == b.read_bytes()
 
 
@@ -166,7 +167,7 @@ def test_another_process_with_another_hash_seed_writes_the_same_bytes(tmp_path):
     convert_file(TINY_GOLDEN, here)
     there = tmp_path / "there.safetensors"
     env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli", "convert", str(TINY_GOLDEN), str(there)],
+    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", "convert", str(TINY_GOLDEN), str(there)],
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert here.read_bytes() == there.read_bytes()
@@ -361,11 +362,20 @@ def test_single_mode_needs_exactly_in_and_out(tmp_path, capsys):
     assert "--out-dir" in capsys.readouterr().err
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+def test_progress_bar_goes_to_stderr_in_a_terminal(tmp_path, capsys, monkeypatch):
     a = write_source(tmp_path / "a.pth")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     main(["convert", str(a), "--out-dir", str(tmp_path / "o")])
     captured = capsys.readouterr()
     assert "1/1" in captured.err and "1/1" not in captured.out
+
+
+def test_no_progress_frames_in_a_log(tmp_path, capsys):
+    """stderr is not a terminal here (captured, like a CI log): no bar, so no `\r` frames."""
+    a = write_source(tmp_path / "a.pth")
+    assert main(["convert", str(a), "--out-dir", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "1/1" not in captured.err, captured.err
 
 
 def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys):
@@ -428,7 +438,7 @@ def test_tensors_sharing_a_storage_are_written_once_each_and_nothing_else(tmp_pa
     sd = random_state_dict(SMALL, seed=6)
     src = save_torch({"network": in_dialect(_views_into_one_big_storage(dict(sd)), "module")}, tmp_path / "src.pth")
     out = tmp_path / "out.safetensors"
-    assert convert_file(src, out).exit_code == 0
+    assert convert_file(src, out).ok
     data = out.read_bytes()
     header = 8 + int.from_bytes(data[:8], "little")
     payload = sum(t.numel() * t.element_size() for t in sd.values())
@@ -440,7 +450,7 @@ def test_reconverting_a_converted_file_keeps_its_spec_and_tensors(tmp_path):
     """The 3-UP head given once by the user survives a second conversion with no flags at all."""
     first, second = tmp_path / "1.safetensors", tmp_path / "2.safetensors"
     convert_file(write_source(tmp_path / "src.pth", SMALL_3UP), first, head_upsample=(True, True, True))
-    assert convert_file(first, second).exit_code == 0
+    assert convert_file(first, second).ok
     md = metadata_of(second)
     assert ArchSpec.from_json(md["convnextpose.spec"]) == SMALL_3UP
     assert md["convnextpose.source_container"] == "safetensors"

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from pytest_convnextpose import atomic
-from pytest_convnextpose.atomic import OutputExistsError, atomic_write, atomic_write_bytes
-from pytest_convnextpose.convert_st import safetensors_bytes
+from pytest_convnextpose.convert import atomic_output as atomic
+from pytest_convnextpose.convert.atomic_output import OutputExistsError, atomic_write, atomic_write_bytes
+from pytest_convnextpose.convert.safetensors_writer import safetensors_bytes
 from test_convert_support import metadata_dicts, temp_leftovers, tensor_dicts
 
 
@@ -96,7 +96,7 @@ def test_killed_process_never_leaves_a_partial_target(tmp_path):
     target.write_bytes(b"old")
     script = textwrap.dedent(f"""
         import os, signal
-        from pytest_convnextpose.atomic import atomic_write
+        from pytest_convnextpose.convert.atomic_output import atomic_write
         def write(fh):
             fh.write(b"x" * 100000)
             fh.flush()

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ckpt_helpers import assert_same_tensors
-from pytest_convnextpose.checkpoint import load_checkpoint
-from pytest_convnextpose.convert import convert_file
-from pytest_convnextpose.export import export_file
+from pytest_convnextpose.checkpoint.load import load_checkpoint
+from pytest_convnextpose.convert.to_safetensors import convert_file
+from pytest_convnextpose.convert.authors_layouts import export_file
 from reference_model import build_model
 
 SPEC_FIELDS = ("depths", "dims", "head_channels", "head_upsample", "depth_dim", "joint_num")
@@ -42,7 +42,7 @@ def test_golden_case_converts_and_reads_back_identically(case, tmp_path):
     name, entry, src_path, expected_path = case
     out = tmp_path / f"{name}.safetensors"
     report = convert_file(src_path, out)
-    assert report.exit_code == 0, report
+    assert report.ok, report
     src, back = load_checkpoint(src_path), load_checkpoint(out)
     for f in SPEC_FIELDS:
         want = tuple(entry[f]) if isinstance(entry[f], list) else entry[f]
@@ -66,7 +66,7 @@ def test_golden_case_exports_back_to_its_own_layout_bit_for_bit(case, tmp_path):
     """Exported in the layout the file came in, the network dict equals the golden one, key for key."""
     name, entry, src_path, _ = case
     out = tmp_path / f"{name}.pth.tar"
-    assert export_file(src_path, out, OWN_LAYOUT[name]).exit_code == 0
+    assert export_file(src_path, out, OWN_LAYOUT[name]).ok
     golden = torch.load(src_path, map_location="cpu", weights_only=True)
     exported = torch.load(out, map_location="cpu", weights_only=True)
     assert exported["epoch"] == golden["epoch"]

@@ -13,7 +13,7 @@ import torch
 from hypothesis import strategies as st
 from torch import nn
 
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from ckpt_helpers import assert_same_tensors
-from pytest_convnextpose import export as export_mod
-from pytest_convnextpose.checkpoint import load_checkpoint
-from pytest_convnextpose.cli import main
-from pytest_convnextpose.export import export_file
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.convert import authors_layouts as export_mod
+from pytest_convnextpose.checkpoint.load import load_checkpoint
+from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.convert.authors_layouts import export_file
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import build_model
 from test_convert_support import (AuthorsSequentialModel, SMALL, SMALL_3UP, TINY_GOLDEN, temp_leftovers,
                                   write_source)
@@ -27,7 +27,7 @@ def read_back(path: Path):
 def test_official_layout_loads_strictly_into_dataparallel_model(tmp_path):
     src = write_source(tmp_path / "src.pth", dialect="sequential", epoch=41)
     out = tmp_path / "official.pth.tar"
-    assert export_file(src, out, "official").exit_code == 0
+    assert export_file(src, out, "official").ok
     obj = read_back(out)
     assert set(obj) == {"epoch", "network"} and obj["epoch"] == 41
     assert all(k.startswith("module.") for k in obj["network"])
@@ -39,7 +39,7 @@ def test_official_layout_loads_strictly_into_dataparallel_model(tmp_path):
 def test_sequential_head_layout_loads_strictly_into_released_ml_layout(tmp_path):
     src = write_source(tmp_path / "src.pth", SMALL_3UP, dialect="module")
     out = tmp_path / "seq.pth.tar"
-    assert export_file(src, out, "sequential-head", head_upsample=(True, True, True)).exit_code == 0
+    assert export_file(src, out, "sequential-head", head_upsample=(True, True, True)).ok
     net = read_back(out)["network"]
     assert "module.head.deconv_layers_1.0.weight" in net and "module.head.deconv_layers_3.2.bias" in net
     model = nn.DataParallel(AuthorsSequentialModel(SMALL_3UP))
@@ -57,7 +57,7 @@ def test_sequential_head_layout_loads_strictly_into_released_ml_layout(tmp_path)
 def test_bare_layout_is_the_canonical_state_dict(tmp_path):
     src = write_source(tmp_path / "src.pth", dialect="orig_mod", wrapper="state_dict")
     out = tmp_path / "bare.pth"
-    assert export_file(src, out, "bare").exit_code == 0
+    assert export_file(src, out, "bare").ok
     obj = read_back(out)
     assert_same_tensors(random_state_dict(SMALL, 0), obj, "bare")
     build_model(SMALL).load_state_dict(obj, strict=True)
@@ -66,7 +66,7 @@ def test_bare_layout_is_the_canonical_state_dict(tmp_path):
 @pytest.mark.parametrize("layout", ["official", "sequential-head", "bare"])
 def test_export_reads_back_as_the_source(tmp_path, layout):
     out = tmp_path / f"{layout}.pth"
-    assert export_file(TINY_GOLDEN, out, layout).exit_code == 0
+    assert export_file(TINY_GOLDEN, out, layout).ok
     src, back = load_checkpoint(TINY_GOLDEN), load_checkpoint(out)
     assert back.spec == src.spec and back.problems == []
     assert_same_tensors(src.state_dict, back.state_dict, layout)
@@ -78,7 +78,7 @@ def test_export_reads_back_as_the_source(tmp_path, layout):
 def test_converted_file_exports_back_to_the_official_bytes_of_its_tensors(tiny_safetensors, tmp_path):
     """safetensors -> official: the epoch comes from the metadata, the tensors are the golden ones."""
     out = tmp_path / "official.pth.tar"
-    assert export_file(tiny_safetensors, out, "official").exit_code == 0
+    assert export_file(tiny_safetensors, out, "official").ok
     obj, golden = read_back(out), read_back(TINY_GOLDEN)
     assert obj["epoch"] == golden["epoch"] == 83
     assert_same_tensors(golden["network"], obj["network"], "official export vs golden network")
@@ -103,9 +103,9 @@ def test_non_variant_head_upsample_note_names_the_flag(tmp_path, capsys):
 
 def test_epoch_override_and_default(tmp_path):
     src = write_source(tmp_path / "src.pth", wrapper=None)  # bare source: no epoch known
-    assert export_file(src, tmp_path / "a.pth", "official").exit_code == 0
+    assert export_file(src, tmp_path / "a.pth", "official").ok
     assert read_back(tmp_path / "a.pth")["epoch"] == 0
-    assert export_file(src, tmp_path / "b.pth", "official", epoch=12).exit_code == 0
+    assert export_file(src, tmp_path / "b.pth", "official", epoch=12).ok
     assert read_back(tmp_path / "b.pth")["epoch"] == 12
 
 
@@ -172,7 +172,7 @@ def test_export_of_views_does_not_carry_the_rest_of_their_storage(tmp_path):
     src = tmp_path / "src.pth"
     torch.save({"epoch": 1, "network": net}, src)
     out = tmp_path / "o.pth"
-    assert export_file(src, out, "official").exit_code == 0
+    assert export_file(src, out, "official").ok
     assert out.stat().st_size < 1.2 * payload + 100_000, f"{out.stat().st_size} bytes for {payload} of tensors"
     assert src.stat().st_size > 5 * payload, "precondition: the source carries the whole storage"
     assert_same_tensors({"module." + k: v for k, v in sd.items()}, read_back(out)["network"], "views export")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
 from reference_model.softargmax import soft_argmax, soft_argmax_reference
 

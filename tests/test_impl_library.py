@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose.compare import compare_coords
-from pytest_convnextpose.diagnose import diagnose_network
-from pytest_convnextpose.impl import ImplementationError, load_factory, reference_for, wrap
+from pytest_convnextpose.implementations.compare import compare_coords
+from pytest_convnextpose.implementations.diagnose import diagnose_network
+from pytest_convnextpose.checkpoint.model import reference_model_for
+from pytest_convnextpose.implementations.adapter import ImplementationError, load_factory, wrap
 
 pytest_plugins = ["pytester"]
 
@@ -55,7 +56,7 @@ def test_numpy_port_flip_test_reproduces_the_original_code(tiny, golden):
 def test_each_porting_mistake_is_named_as_the_cause(name, tiny, golden):
     x = golden["input"].numpy()
     actual = getattr(wrong_impls, name)(tiny)(x)
-    ref = reference_for(tiny.spec, tiny.state_dict)
+    ref = reference_model_for(tiny.spec, tiny.state_dict)
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     stats = compare_coords(actual, expected)

@@ -23,7 +23,7 @@ NUM_IMPL_TESTS = 8  # shape/dtype, 4 parity cases, batch, 2 flip cases
 
 
 def suite_file(name: str) -> str:
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     return str(conformance_dir() / name)
 
@@ -104,7 +104,7 @@ def test_tolerance_marker_overrides_the_command_line(pytester):
 
 def test_onnx_from_another_checkpoint_is_refused_by_name(pytester, tmp_path):
     from pytest_convnextpose import load_checkpoint
-    from pytest_convnextpose.onnx_export import export_onnx
+    from pytest_convnextpose.convert.onnx_export import export_onnx
 
     ckpt = load_checkpoint(TINY)
     other = tmp_path / "other.onnx"

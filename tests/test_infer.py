@@ -13,8 +13,9 @@ from hypothesis import given, settings
 
 from ckpt_helpers import SMALL_SPEC
 from pytest_convnextpose.errors import ArchitectureError
-from pytest_convnextpose.infer import factor_joints_depth, infer
-from pytest_convnextpose.synthetic import canonical_shapes, random_state_dict
+from pytest_convnextpose.checkpoint.infer import factor_joints_depth, infer
+from pytest_convnextpose.checkpoint.shapes import canonical_shapes
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS, ArchSpec
 from strategies_spec import small_specs
 
@@ -214,7 +215,7 @@ def test_every_nonfinite_pattern_is_reported_with_its_count(dtype, bad):
 
 
 def check_tensors_values(key, t):
-    from pytest_convnextpose.infer import _value_problems
+    from pytest_convnextpose.checkpoint.infer import _value_problems
     return _value_problems(key, t)
 
 

@@ -15,9 +15,9 @@ from safetensors.torch import save_file
 
 from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, assert_same_tensors, save, save_released_layout
 from pytest_convnextpose import CheckpointError, ForeignCheckpointError, load_checkpoint
-from pytest_convnextpose.checkpoint import checkpoint_from_object
-from pytest_convnextpose.keymap import Dialect, from_canonical
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.checkpoint.load import checkpoint_from_object
+from pytest_convnextpose.checkpoint.dialects import Dialect, from_canonical
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS, ArchSpec, build_model
 
 

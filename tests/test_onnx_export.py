@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose import onnx_export
-from pytest_convnextpose.cli import main
-from pytest_convnextpose.onnx_runner import META_SHA256, exported_from, load_onnx
+from pytest_convnextpose.convert import onnx_export
+from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.implementations.onnx_runner import exported_from, load_onnx
 
 pytest_plugins = ["pytester"]
 
@@ -33,7 +33,7 @@ def test_exported_file_reproduces_the_original_code_at_any_batch_size(tiny_onnx)
 def test_exported_file_names_its_checkpoint(tiny_onnx):
     impl = load_onnx(tiny_onnx)
     assert exported_from(impl) == TINY_SHA
-    assert impl.metadata[META_SHA256] == TINY_SHA
+    assert impl.metadata["convnextpose.checkpoint_sha256"] == TINY_SHA
 
 
 def test_existing_output_is_refused_and_kept(tiny_onnx, capsys):

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conformance.test_parity import _compare
-from pytest_convnextpose.compare import compare_coords, worst_position
-from pytest_convnextpose.expected import ExpectedCase
+from pytest_convnextpose.implementations.compare import compare_coords, worst_position
+from pytest_convnextpose.implementations.golden import ExpectedCase
 
 CASE = ExpectedCase(name="tiny", path=Path("tiny_expected.pt"), max_abs=1e-4, mean_abs=None, origin="golden")
 CASE_WITH_MEAN = ExpectedCase(name="full", path=Path("full_expected.pt"), max_abs=1e-3, mean_abs=5e-5,

@@ -10,7 +10,7 @@ from pathlib import Path
 import conformance
 import pytest
 
-from pytest_convnextpose.expected import expected_file_case, find_golden_case, provenance_hashes
+from pytest_convnextpose.implementations.golden import expected_file_case, find_golden_case, provenance_hashes
 
 pytest_plugins = ["pytester"]
 

@@ -24,7 +24,7 @@ INTERNAL_FRAMES = ("annotations.py:", "images.py:", "predictions.py:", "evaluate
 
 
 def suite_file(name: str) -> str:
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     return str(conformance_dir() / name)
 
@@ -195,8 +195,7 @@ def test_with_pytest_cache_hypothesis_storage_lives_in_it(tmp_path):
 def test_explicit_hypothesis_storage_directory_is_kept(monkeypatch, tmp_path):
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    from pytest_convnextpose import hypothesis_profiles as hp
-
+    from pytest_convnextpose.plugin import hypothesis_profiles as hp
     class Config:  # what keep_storage_out_of_cwd uses of pytest's Config
         cache = None
         cleanups: list = []

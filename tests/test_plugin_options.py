@@ -104,7 +104,8 @@ def test_ini_fallbacks_for_joints_head_upsample_and_device(pytester):
 
 @pytest.mark.parametrize("args, message", [
     (["--head-upsample=up,sideways"], "--head-upsample"),
-    (["--joints=0"], "--joints must be a positive integer"),
+    (["--joints=0"], "--joints: must be positive, got 0"),
+    (["--atol=-1"], "--atol: must be >= 0, got -1"),
 ])
 def test_bad_option_values_are_usage_errors(pytester, args, message):
     result = pytester.runpytest(*args)
@@ -160,7 +161,7 @@ def restore_hypothesis_profile():
 
 PROFILE_PROBE = """
 from hypothesis import settings
-from pytest_convnextpose.hypothesis_profiles import active_profile_name, suite_settings
+from pytest_convnextpose.plugin.hypothesis_profiles import active_profile_name, suite_settings
 def test_profile():
     print("ACTIVE", active_profile_name(), "GLOBAL", settings.get_current_profile_name(),
           "EXAMPLES", suite_settings().max_examples)

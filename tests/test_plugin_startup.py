@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 HEAVY = ("torch", "numpy", "hypothesis", "reference_model")
-PLUGIN_MODULES = ("pytest_convnextpose.plugin", "pytest_convnextpose.plugin_core",
-                  "pytest_convnextpose.plugin_accuracy", "pytest_convnextpose.plugin_impl")
+FEATURES = ("options", "core", "fixtures", "implementations", "baseline", "accuracy", "benchmark")
+PLUGIN_MODULES = ("pytest_convnextpose.plugin", *(f"pytest_convnextpose.plugin.{f}" for f in FEATURES))
+#: registration names of the sub-plugins (stable, unlike module paths)
+SUBPLUGIN_NAMES = tuple(f"convnextpose.{f}" for f in FEATURES)
 
 #: conftest of the unrelated run: records the heavy top-level packages loaded during the test
 #: (after configure and collection) and at unconfigure (after every hook of the run).
@@ -72,7 +74,7 @@ def test_unrelated_pytest_run_imports_no_torch_numpy_or_hypothesis(tmp_path: Pat
                           cwd=tmp_path, capture_output=True, text=True, env=_clean_env(), timeout=120, check=False)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     end = json.loads((tmp_path / "probe_end.json").read_text())
-    missing = [m for m in PLUGIN_MODULES[1:] if m not in end["plugins"]]
+    missing = [m for m in SUBPLUGIN_NAMES if m not in end["plugins"]]
     assert "convnextpose" in end["plugins"] and not missing, \
         f"the convnextpose plugin and its sub-plugins should be registered; missing {missing} in {end['plugins']}"
     during = json.loads((tmp_path / "probe_test.json").read_text())

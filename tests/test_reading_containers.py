@@ -17,7 +17,7 @@ from hostile_corpus import LEGIT_CONTAINERS, assert_same, legit_files, truncatio
 from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, UnknownFormatError,
                                         UnreadableFileError, UnsupportedFormatError)
 from pytest_convnextpose.reading import read_file
-from pytest_convnextpose.writing import write_container
+from pytest_convnextpose.testing.writers import write_container
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,12 @@ from ckpt_helpers import DIALECTS, SMALL_SPEC, assert_same_tensors
 from hostile_corpus import (ExecutionMonitor, assert_same, payloads, refusal_mistakes, small_state, tar_bytes,
                             torch_tar_cases, torch_tar_with, truncations)
 from pytest_convnextpose import load_checkpoint
-from pytest_convnextpose.cli import main
+from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.errors import CheckpointError, UnsafeContentError
-from pytest_convnextpose.keymap import from_canonical
+from pytest_convnextpose.checkpoint.dialects import from_canonical
 from pytest_convnextpose.reading import read_file
-from pytest_convnextpose.synthetic import random_state_dict
-from pytest_convnextpose.writing import torch_tar_bytes, torch_tar_members, write_container
+from pytest_convnextpose.testing.synthetic import random_state_dict
+from pytest_convnextpose.testing.writers import torch_tar_bytes, torch_tar_members, write_container
 
 
 def reference_load(path: Path) -> Any:

@@ -21,7 +21,7 @@ from hostile_corpus import TORCHSCRIPT_LAYOUTS, assert_same, save_torchscript, t
 from pytest_convnextpose import load_checkpoint
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import read_file
-from pytest_convnextpose.synthetic import random_state_dict
+from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS, ArchSpec, build_model
 
 
@@ -78,7 +78,7 @@ def test_load_checkpoint_takes_a_torchscript_archive(small_traced: tuple[Path, d
 def test_inspect_names_container_spec_and_variant_of_a_traced_xs(tmp_path: Path) -> None:
     spec = VARIANTS["XS"].spec
     path, _ = _traced(spec, 3, tmp_path / "xs_traced.pt")
-    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli", "inspect", str(path), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", "inspect", str(path), "--json"],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, f"exit {proc.returncode}, expected 0: {proc.stderr}"
     report = json.loads(proc.stdout)

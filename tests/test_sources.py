@@ -7,9 +7,10 @@ import pytest
 
 from ckpt_helpers import SMALL_SPEC as SMALL
 from pytest_convnextpose.reading import read_file
-from pytest_convnextpose.sources import file_sha256, make_source
-from pytest_convnextpose.synthetic import random_state_dict
-from pytest_convnextpose.writing import write_container
+from pytest_convnextpose.plugin.sources import make_source
+from pytest_convnextpose.reading.digest import file_sha256
+from pytest_convnextpose.testing.synthetic import random_state_dict
+from pytest_convnextpose.testing.writers import write_container
 
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_convnextpose.xfails import XfailsFileError, matching, parse_line, parse_text
+from pytest_convnextpose.plugin.xfails import XfailsFileError, matching, parse_line, parse_text
 
 pytest_plugins = ["pytester"]
 
@@ -43,7 +43,7 @@ def test_prefix_matches_from_any_folder_depth():
 
 
 def test_listed_failures_become_xfail_and_stale_entries_warn(pytester):
-    from pytest_convnextpose.plugin_core import conformance_dir
+    from pytest_convnextpose.plugin.core import conformance_dir
 
     xf = pytester.makefile(".txt", xfails="""
         # our port swaps x and y until PR 7 lands

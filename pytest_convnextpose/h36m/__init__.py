@@ -1,16 +1,19 @@
-"""Human3.6M evaluation with the authors' protocol (SPEC §6).
+"""Human3.6M evaluation with the authors' protocol (docs/spec.md, "Evaluation protocol").
 
-`load_samples` reads the annotation layout, `evaluate_model` / `evaluate_checkpoint` run a
-network over the test frames, `score_predictions_file` scores predictions made elsewhere,
-`evaluate_mpjpe(root, checkpoint)` gives the protocol-2 MPJPE in mm.
+`annotations.load_samples` reads the annotation layout, `evaluate.evaluate_model` /
+`evaluate_checkpoint` run a network over the test frames, `predictions.score_predictions_file`
+scores predictions made elsewhere, `evaluate.evaluate_mpjpe(root, checkpoint)` gives the
+protocol-2 MPJPE in mm, `metrics` the error measures. Names load lazily (numpy, torch).
 """
-from .annotations import ACTION_NAMES, H36MDataError, Sample, annotation_dir, load_samples
-from .evaluate import EvalResult, crop, evaluate_checkpoint, evaluate_model, evaluate_mpjpe, predict, score, to_camera
-from .geometry import (heatmap_to_pixel, normalise, patch_transform, pixel_to_camera, process_bbox, warp_affine,
-                       world_to_camera, camera_to_pixel)
-from .predictions import score_predictions_file
+from .._lazy import lazy_exports
 
-__all__ = ["ACTION_NAMES", "H36MDataError", "Sample", "annotation_dir", "load_samples", "EvalResult", "crop",
-           "evaluate_checkpoint", "evaluate_model", "evaluate_mpjpe", "predict", "score", "to_camera", "heatmap_to_pixel", "normalise",
-           "patch_transform", "pixel_to_camera", "process_bbox", "warp_affine", "world_to_camera",
-           "camera_to_pixel", "score_predictions_file"]
+_EXPORTS = {
+    **dict.fromkeys(("ACTION_NAMES", "H36MDataError", "Sample", "annotation_dir", "load_samples"), "annotations"),
+    **dict.fromkeys(("EvalResult", "crop", "evaluate_checkpoint", "evaluate_model", "evaluate_mpjpe", "predict",
+                     "score", "to_camera"), "evaluate"),
+    **dict.fromkeys(("heatmap_to_pixel", "normalise", "patch_transform", "pixel_to_camera", "process_bbox",
+                     "warp_affine", "world_to_camera", "camera_to_pixel"), "geometry"),
+    "score_predictions_file": "predictions",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -50,10 +50,6 @@ class Sample:
         i = self.action_idx - 2  # the authors' file names number actions from 2
         return ACTION_NAMES[i] if 0 <= i < len(ACTION_NAMES) else f"action_{self.action_idx}"
 
-    @property
-    def joint_img(self) -> np.ndarray:
-        return camera_to_pixel(self.joint_cam, self.f, self.c)
-
 
 def annotation_dir(root: str | Path) -> Path:
     """The folder holding `Human36M_subject*_data.json` (`root/annotations` or `root` itself).

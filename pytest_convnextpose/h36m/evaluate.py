@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from reference_model import H36M_EVAL_JOINTS, H36M_FLIP_PAIRS, H36M_ROOT_JOINT, flip_test
 
-from .. import metrics
+from . import metrics
 from .annotations import H36MDataError, Sample, load_samples
 from .geometry import INPUT_SHAPE, heatmap_to_pixel, normalise, patch_transform, pixel_to_camera, warp_affine
 from .images import load_rgb
@@ -117,11 +117,9 @@ def evaluate_model(model: Callable[[torch.Tensor], torch.Tensor], heatmap_shape:
 
 def evaluate_checkpoint(ckpt: Any, root: str | Path, *, device: Any = "cpu", **kwargs: Any) -> EvalResult:
     """Build the reference model for a loaded `Checkpoint` and evaluate it."""
-    from reference_model import build_model
+    from ..checkpoint.model import reference_model_for
 
-    model = build_model(ckpt.spec)
-    model.load_state_dict(ckpt.state_dict, strict=True)
-    model = model.eval().to(device)
+    model = reference_model_for(ckpt.spec, ckpt.state_dict, device)
     h, w = ckpt.spec.heatmap_size(INPUT_SHAPE)
     result = evaluate_model(model, (ckpt.spec.depth_dim, h, w), root, device=device, **kwargs)
     result.settings.update({"checkpoint": str(ckpt.path), "sha256": ckpt.sha256, "variant": ckpt.variant})

@@ -9,7 +9,7 @@ from typing import Mapping
 
 from ..errors import UnsupportedFormatError
 from .errors import ContainerUnsafeError
-from .torchtar import MEMBERS as TORCH_TAR_MEMBERS
+from .torch_tar_format import MEMBERS as TORCH_TAR_MEMBERS
 
 TORCHSCRIPT_MARKERS = ("constants.pkl", "code/", "bytecode.pkl", "extra/producer_info.json")
 

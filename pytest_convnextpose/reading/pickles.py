@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
-from .legacy import PREFIX, LegacyReader
+from .legacy_format import PREFIX, LegacyReader
 from .limits import Limits
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize

@@ -6,9 +6,9 @@ something we recognise but do not load (ONNX, TFLite, HTML from a failed downloa
 from __future__ import annotations
 
 from ..errors import UnknownFormatError, UnsupportedFormatError
-from .legacy import PREFIX as LEGACY_PREFIX
-from .safetensors_fmt import looks_like_safetensors
-from .tarfmt import looks_like_tar
+from .legacy_format import PREFIX as LEGACY_PREFIX
+from .safetensors_format import looks_like_safetensors
+from .tar_format import looks_like_tar
 
 HEAD_BYTES = 4096
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"(\xb5/\xfd": "zstd",

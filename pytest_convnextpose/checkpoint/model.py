@@ -1,0 +1,29 @@
+"""The reference model a checkpoint loads into: built, strictly loaded, in eval mode.
+
+One definition for everything that runs a checkpoint (the plugin's fixtures, conversion
+checks, ONNX export, baseline comparison, Human3.6M evaluation, implementation checks),
+so all of them compute with the same network and the same strictness: a state dict that
+does not fit raises torch's own `RuntimeError` naming the keys, never a silent partial load.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from reference_model import ArchSpec, build_model
+
+
+def reference_model_for(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], device: Any = "cpu") -> torch.nn.Module:
+    """`build_model(spec)` with `state_dict` loaded strictly, in eval mode, on `device`."""
+    model = build_model(spec)
+    model.load_state_dict(dict(state_dict), strict=True)
+    return model.eval().to(device)
+
+
+def run_reference(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    """Coordinates `(B, J, 3)` of `model` for a float32 NumPy batch, computed on the model's device."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)).cpu().numpy()

@@ -1,0 +1,94 @@
+"""pytest sub-plugin: pytest-benchmark integration for the latency tests (`conformance/test_latency.py`).
+
+Two jobs: add torch, CUDA, cuDNN and GPU details to pytest-benchmark's machine info, and keep
+its storage out of the user's folder. pytest-benchmark creates `./.benchmarks` when it
+configures, even when nothing will be saved there; for a run of the conformance suite that
+neither saves nor compares (`--benchmark-save`, `--benchmark-autosave`, `--benchmark-compare`,
+`--benchmark-storage`), the storage is pointed at a temporary folder removed at the end.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _keep_benchmark_storage_out_of_cwd(config)
+
+
+#: pytest-benchmark's default --benchmark-storage, and the options that read or write the storage
+BENCHMARK_STORAGE_DEFAULT = "file://./.benchmarks"
+BENCHMARK_STORAGE_USERS = ("benchmark_save", "benchmark_autosave", "benchmark_compare")
+
+
+def _keep_benchmark_storage_out_of_cwd(config: pytest.Config) -> None:
+    """pytest-benchmark makes its storage folder (`./.benchmarks`) when it configures, even when
+    nothing will be saved there. For a run of the conformance suite that neither saves nor
+    compares, point it at a temporary folder (removed at the end) so running the suite from
+    any directory leaves nothing behind. Runs of other tests, and explicit settings, are left alone.
+    (Runs before pytest-benchmark's own `pytest_configure`, which is `trylast`.)"""
+    from .core import targets_conformance
+
+    if getattr(config.option, "benchmark_storage", None) is None or not targets_conformance(config):
+        return
+    if any(config.getoption(name, None) for name in BENCHMARK_STORAGE_USERS):
+        return
+    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or _given(config, "--benchmark-storage"):
+        return
+    directory = tempfile.mkdtemp(prefix="convnextpose-benchmarks-")
+    config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
+    config.option.benchmark_storage = "file://" + directory
+
+
+def _given(config: pytest.Config, flag: str) -> bool:
+    """Whether `flag` was written out (command line, PYTEST_ADDOPTS or ini addopts), even with its default value."""
+    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+             *config.getini("addopts")]
+    return any(w == flag or w.startswith(flag + "=") for w in words)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add torch, CUDA, cuDNN and GPU details to pytest-benchmark's machine info."""
+    import torch
+
+    info: dict[str, Any] = {"torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+                            "python": platform.python_version()}
+    if torch.cuda.is_available():
+        idx = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        info.update({"gpu": torch.cuda.get_device_name(idx), "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+                     "driver": _nvidia_driver()})
+    machine_info["convnextpose"] = info
+
+
+def _nvidia_driver() -> Optional[str]:
+    """The NVIDIA driver version, from the kernel module's proc file or nvidia-smi."""
+    proc = Path("/proc/driver/nvidia/version")
+    try:
+        if proc.exists():
+            line = proc.read_text().splitlines()[0]
+            for word in line.split():
+                if word.count(".") >= 1 and word.replace(".", "").isdigit():
+                    return word
+    except OSError:
+        pass
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if exe:
+        try:
+            out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=10, check=False)
+            return out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return None

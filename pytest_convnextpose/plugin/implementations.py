@@ -1,0 +1,220 @@
+"""pytest sub-plugin: implementations under test (`--impl`, `--onnx`) and expectation files.
+
+Options (`options.py`; docs/reimplementers.md): `--impl MODULE:FACTORY`, `--onnx PATH`,
+`--atol`/`--rtol` (a test may override with @pytest.mark.convnextpose_tolerance(atol=..., rtol=...)),
+`--xfails-file FILE`.
+
+Start-up checks (one usage error, not an error per test): each `--impl` module is imported
+and its factory looked up, each `--onnx` file is opened with onnxruntime. The results are
+kept for the fixtures, so nothing is imported twice. (Skipped on xdist workers: the
+controller checked.)
+
+Import cost: this module is imported by every pytest run (the plugin is an entry point), so
+it imports nothing heavy at module level; numpy, torch and the model come in inside hooks
+and fixtures, when a run actually uses them.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from ..implementations.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
+
+TOLERANCE_MARKER = "convnextpose_tolerance"
+
+XFAIL_ENTRIES_KEY = pytest.StashKey[list]()
+_IMPL_CACHE_KEY = pytest.StashKey[dict]()
+_CHECKED_KEY = pytest.StashKey[dict]()  # what the start-up checks loaded: ("impl"|"onnx", value) -> object
+
+
+@dataclass(frozen=True)
+class ImplSource:
+    """One implementation given on the command line: `impl` (module:factory) or `onnx` (path)."""
+
+    kind: str
+    target: str
+
+    @property
+    def id(self) -> str:
+        if self.kind == "onnx":
+            return f"onnx-{Path(self.target).name}"
+        mod, _, attr = self.target.rpartition(":")
+        return f"impl-{Path(mod).name if mod.endswith('.py') else mod}:{attr}"
+
+    @property
+    def display(self) -> str:
+        return f"onnx:{self.target}" if self.kind == "onnx" else self.target
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: float
+    rtol: float
+    source: str  # default | command line | marker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{TOLERANCE_MARKER}(atol=None, rtol=None): parity tolerance for this test "
+                                       "(overrides --atol/--rtol)")
+    config.stash[_IMPL_CACHE_KEY] = {}
+    from .xfails import XfailsFileError, read_file
+
+    entries = []
+    for path in config.getoption("convnextpose_xfails") or []:
+        try:
+            entries += read_file(path)
+        except XfailsFileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[XFAIL_ENTRIES_KEY] = entries
+    config.stash[_CHECKED_KEY] = {}
+    # Checked once, on the controller, and not for --help/--version (which must always work).
+    if not hasattr(config, "workerinput") and not (config.option.help or config.option.version):
+        _check_sources(config)
+
+
+def _check_sources(config: pytest.Config) -> None:
+    """Import each --impl factory, open each --onnx file: a bad value is one usage error."""
+    checked = config.stash[_CHECKED_KEY]
+    for source in impl_sources(config):
+        checked[(source.kind, source.target)] = _check_source(source)
+
+
+def _check_source(source: ImplSource) -> Any:
+    """The factory (`impl`) or session (`onnx`) of one source; a usage error naming it otherwise."""
+    from ..implementations.adapter import ImplementationError, load_factory  # imported here: they import numpy
+    from ..implementations.onnx_runner import load_onnx
+
+    try:
+        return load_factory(source.target) if source.kind == "impl" else load_onnx(source.target)
+    except ImplementationError as exc:
+        message = str(exc)
+    except Exception as exc:  # the user's module raised while importing: say where, in one line
+        message = f"--{source.kind} {source.target!r}: loading it raised {_one_line(exc)}"
+    raise pytest.UsageError(message)
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message (file:line)` of an exception, the line being where it was raised."""
+    import traceback
+
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}:{exc.lineno})"
+    elif exc.__traceback__ is not None:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" ({frame.filename}:{frame.lineno})"
+    text = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+def impl_sources(config: pytest.Config) -> list[ImplSource]:
+    return ([ImplSource("impl", t) for t in config.getoption("convnextpose_impl") or []]
+            + [ImplSource("onnx", t) for t in config.getoption("convnextpose_onnx") or []])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"convnextpose: implementation under test: {s.display}" for s in impl_sources(config)]
+
+
+# --------------------------------------------------------------------------- collection
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "impl_source" in metafunc.fixturenames:
+        sources = impl_sources(metafunc.config)
+        params = sources or [None]
+        ids = [s.id for s in sources] or ["no-impl"]
+        metafunc.parametrize("impl_source", params, ids=ids, scope="session")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the expectation file's entries xfail (before -k/-m deselection, so counts are honest)."""
+    from .xfails import matching, unmatched
+
+    entries = config.stash.get(XFAIL_ENTRIES_KEY, [])
+    if not entries:
+        return
+    for item in items:
+        hits = matching(entries, item.nodeid)
+        for entry in hits:
+            entry.matched += 1
+        if hits:
+            reason = "; ".join(f"{e.reason} ({e.source})" for e in hits)
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+    for entry in unmatched(entries):
+        warnings.warn(pytest.PytestConfigWarning(
+            f"{entry.source}: xfails entry {entry.prefix!r} matches no collected test (stale entry?)"))
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def implementation(request: pytest.FixtureRequest, impl_source: Optional[ImplSource], ckpt: Any,
+                   ckpt_source: Any) -> Any:
+    """The implementation under test for this checkpoint (`Implementation`), or a skip."""
+    if impl_source is None:
+        pytest.skip("no --impl or --onnx given: these tests check an implementation under test against the "
+                    "reference model (see docs/reimplementers.md)")
+    cache = request.config.stash[_IMPL_CACHE_KEY]
+    key = (impl_source, ckpt_source.id)
+    if key not in cache:
+        cache[key] = _load(request.config, impl_source, ckpt, ckpt_source)
+    return cache[key]
+
+
+def _load(config: pytest.Config, source: ImplSource, ckpt: Any, ckpt_source: Any) -> Any:
+    from ..implementations.adapter import ImplementationError, load_implementation, wrap
+    from ..implementations.onnx_runner import exported_from, load_onnx
+    from .state import get_checkpoints
+
+    checked = config.stash.get(_CHECKED_KEY, {}).get((source.kind, source.target))
+    try:
+        if source.kind == "impl":
+            if checked is None:
+                return load_implementation(source.target, ckpt)
+            return wrap(checked(ckpt), name=source.target)
+        impl = checked if checked is not None else load_onnx(source.target)
+    except ImplementationError as exc:
+        message = str(exc)
+    else:
+        message = None
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+    origin = exported_from(impl)
+    if origin and origin != ckpt.sha256:
+        if any(s.sha256 == origin for s in get_checkpoints(config)):
+            pytest.skip(f"{source.target} was exported from another --ckpt (sha256 {origin[:8]}), not this one")
+        pytest.fail(f"{source.target} was exported from a checkpoint with sha256 {origin[:8]}..., which is none of "
+                    f"the --ckpt files (this one is {ckpt.sha256[:8]}...)", pytrace=False)
+    return impl
+
+
+@pytest.fixture
+def impl_tolerance(request: pytest.FixtureRequest) -> Tolerance:
+    """Parity tolerance: the test's `convnextpose_tolerance` marker, else --atol/--rtol, else defaults."""
+    config = request.config
+    atol, rtol = config.getoption("convnextpose_atol"), config.getoption("convnextpose_rtol")
+    source = "command line" if atol is not None or rtol is not None else "default"
+    atol = DEFAULT_ATOL if atol is None else atol
+    rtol = DEFAULT_RTOL if rtol is None else rtol
+    marker = request.node.get_closest_marker(TOLERANCE_MARKER)
+    if marker is not None:
+        atol = float(marker.kwargs.get("atol", atol))
+        rtol = float(marker.kwargs.get("rtol", rtol))
+        source = "marker"
+    return Tolerance(atol, rtol, source)
+
+
+@pytest.fixture(scope="session")
+def golden_for_ckpt(request: pytest.FixtureRequest, ckpt: Any, ckpt_source: Any) -> Any:
+    """The golden case (`implementations.inputs.GoldenCase`) matching this checkpoint, or None."""
+    from ..implementations.golden import golden_case_for
+    from ..implementations.inputs import golden_inputs
+    from .state import state
+
+    case = golden_case_for(ckpt_source.path, ckpt.sha256, ckpt.metadata, state(request.config).options.golden_dirs)
+    return None if case is None else golden_inputs(case)
+
+

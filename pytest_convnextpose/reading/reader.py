@@ -1,0 +1,160 @@
+"""Layer 1: turn the bytes of a file into Python objects without executing anything from it.
+
+Public entry point: `read_file(path, map_location="cpu") -> RawFile`. Everything above this layer
+(key mapping, inference) works on `RawFile.obj`.
+
+The layers a file passes, each with its own error classes (`reading.errors`):
+  io        read the file (or folder) into memory once, regular files only (`fileio.py`);
+  sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
+  container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
+  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`; a
+            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript.py`; the
+            members of a pre-1.0 torch tar, `torchtar.py`);
+  geometry  check every storage and view against the bytes present (`tensors.py`);
+  safetensors  validate the header and tiling (`safetensors_fmt.py`);
+  graph     check the result for cycles, size and types (`graph.py`).
+Nothing here calls `pickle.load`, `torch.load`, or extracts an archive.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from .archive import is_torchscript, split_root
+from .directory_format import read_directory
+from .errors import layer_of
+from .file_io import read_all
+from .graph import check_graph
+from .limits import DEFAULT_LIMITS, Limits
+from .pickles import load_legacy, load_plain_pickle, load_record_archive
+from .safetensors_format import read_safetensors
+from .sniff import HEAD_BYTES, identify
+from .tar_format import read_tar
+from .torch_tar_format import is_torch_tar, load_torch_tar
+from .torchscript_format import load_torchscript
+from .zip_format import read_zip
+
+__all__ = ["RawFile", "read_file", "read_bytes", "layer_of", "Limits", "DEFAULT_LIMITS"]
+
+
+@dataclass
+class RawFile:
+    """What a container held.
+
+    container: one of `torch-zip`, `torch-legacy`, `torch-tar`, `tar-directory`, `directory`,
+               `pickle`, `safetensors`, `torchscript` (SPEC §5).
+    obj:       the top-level object: a dict (wrapper or bare state dict) whose tensors are
+               CPU/`map_location` torch tensors; nested dicts/lists/ints/floats/strings allowed.
+    metadata:  container-level metadata (safetensors `__metadata__`, zip root name, ...).
+    sha256:    hex digest of the file's bytes (for a directory: of its files, sorted by name,
+               each hashed as name, NUL, 8-byte little-endian length, bytes).
+    size:      bytes read.
+    root:      the archive's root folder name (`archive`, `snapshot_83.pth`), "" where none.
+    """
+
+    container: str
+    obj: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    size: int = 0
+    root: str = ""
+
+
+def read_file(path: str | Path, map_location: Any = "cpu", *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
+    """Read a checkpoint file or folder. Raises a `CheckpointError` subclass naming `path` on refusal.
+
+    map_location: a device (or its name) every tensor ends up on, or a dict mapping stored location
+    tags to devices (torch.load style). Storages tagged `cuda:N` in the file never need CUDA: they
+    are built on the CPU and moved only if asked.
+    """
+    p = Path(path)
+    device = _target_device(map_location)  # a bad map_location fails before the file is read
+    try:
+        if p.is_dir():
+            raw = _read_folder(p, limits)
+        else:
+            raw = read_bytes(read_all(p, limits), limits=limits)
+        raw.obj = _to_device(raw.obj, device)
+        return raw
+    except CheckpointError as err:
+        raise err.with_path(str(p)) from None
+
+
+def read_bytes(data: bytearray, *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
+    """Read a checkpoint held in memory (tensors may share `data`'s memory: do not reuse it)."""
+    buf = memoryview(data)
+    sha = hashlib.sha256(buf).hexdigest()
+    kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
+    if kind == "zip":
+        archive = read_zip(buf, limits)
+        records, offsets, root = split_root(archive.records, archive.offsets, kind="zip archive",
+                                            allow_torchscript=True)
+        if is_torchscript(records):
+            state, meta = load_torchscript(records, offsets, limits=limits)
+            return RawFile("torchscript", check_graph(state, limits), {"root": root, **meta}, sha, len(buf), root)
+        obj = load_record_archive(records, offsets, limits=limits)
+        return RawFile("torch-zip", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
+    if kind == "tar":
+        archive = read_tar(buf, limits)
+        if is_torch_tar(archive.records):
+            obj = load_torch_tar(archive.records, archive.offsets, limits=limits)
+            return RawFile("torch-tar", check_graph(obj, limits), {}, sha, len(buf))
+        records, offsets, root = split_root(archive.records, archive.offsets, kind="tar archive")
+        obj = load_record_archive(records, offsets, limits=limits)
+        return RawFile("tar-directory", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
+    if kind == "torch-legacy":
+        return RawFile(kind, check_graph(load_legacy(buf, limits=limits), limits), {}, sha, len(buf))
+    if kind == "pickle":
+        return RawFile(kind, check_graph(load_plain_pickle(buf, limits=limits), limits), {}, sha, len(buf))
+    assert kind == "safetensors"
+    tensors, meta = read_safetensors(buf, limits)
+    return RawFile(kind, tensors, meta, sha, len(buf))
+
+
+def _read_folder(p: Path, limits: Limits) -> RawFile:
+    folder = read_directory(p, limits)
+    records, offsets, root = split_root(folder.records, folder.offsets, kind="folder")
+    obj = load_record_archive(records, offsets, limits=limits)
+    return RawFile("directory", check_graph(obj, limits), {"root": root} if root else {},
+                   folder.sha256, folder.size, root)
+
+
+def _target_device(map_location: Any) -> Any:
+    if map_location is None:
+        return torch.device("cpu")
+    if isinstance(map_location, dict):
+        return {str(k): torch.device(v) for k, v in map_location.items()}
+    if isinstance(map_location, (str, torch.device)):
+        return torch.device(map_location)
+    raise TypeError("map_location must be a device, a device name or a dict of location tags to devices")
+
+
+def _to_device(obj: Any, device: Any) -> Any:
+    """Move tensors off the CPU if asked (a dict map_location maps every tag here to its CPU entry)."""
+    if isinstance(device, dict):
+        device = device.get("cpu", torch.device("cpu"))
+    if device.type == "cpu":
+        return obj
+    return _map_tensors(obj, lambda t: t.to(device))
+
+
+def _map_tensors(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        out = type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = obj._metadata  # type: ignore[attr-defined]
+        return out
+    if isinstance(obj, list):
+        return [_map_tensors(v, fn) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
