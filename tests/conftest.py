@@ -29,6 +29,14 @@ for _ext in ("onnx", "onnxruntime", "onnx.checker", "torch.onnx"):
         __import__(_ext)
     except ImportError:
         pass
+# The same holds for our own modules in a milder form: one first imported inside such a run is
+# imported again later, and its classes (e.g. an error type a test expects) exist twice.
+import pkgutil  # noqa: E402
+
+import pytest_convnextpose  # noqa: E402
+
+for _mod in pkgutil.walk_packages(pytest_convnextpose.__path__, "pytest_convnextpose."):
+    __import__(_mod.name)
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent

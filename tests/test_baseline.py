@@ -157,3 +157,23 @@ def test_tensor_drift_statistics_are_exact():
     (a, b) = tensor_drift(cand, base)
     assert (a.key, a.max_abs, a.mean_abs, a.rel_l2) == ("a", 0.5, 0.25, 0.5 / 5.0)
     assert not b.changed and b.rel_l2 == 0.0
+
+
+def test_batchnorm_counters_never_rank_with_changed_weights():
+    """The candidate's only real change is the final layer; training also advanced every BatchNorm
+    counter (a large relative change). The summary names the final layer, and the counters apart."""
+    from pytest_convnextpose import load_checkpoint
+    from pytest_convnextpose.baseline.compare import BaselineComparison
+
+    base = load_checkpoint(TINY).state_dict
+    cand = dict(base)
+    cand["head.final_layer.weight"] = base["head.final_layer.weight"] * 1.01
+    counters = [k for k in base if k.endswith("num_batches_tracked")]
+    for k in counters:
+        cand[k] = base[k] + 700
+    result = BaselineComparison({}, {}, tensors=tensor_drift(cand, base))
+    assert [t.key for t in result.changed_tensors] == ["head.final_layer.weight"]
+    summary = result.tensor_summary()
+    assert summary.startswith("1/") and "most: head.final_layer.weight (rel 0.01" in summary, summary
+    assert f"{len(counters)} BatchNorm counter(s) differ" in summary and "by 700" in summary, summary
+    assert result.to_dict()["tensor_summary"]["changed_counters"] == len(counters)

@@ -197,3 +197,32 @@ def test_unrecognisable_keys_are_unknown_and_name_an_example_key() -> None:
 def test_backbone_only_weights_are_an_architecture_error(canon) -> None:
     with pytest.raises(ArchitectureError, match="head"):
         detect_dialect({k: v for k, v in canon.items() if k.startswith("backbone.")})
+
+
+# --- the released layouts, through load_checkpoint (once conformance/test_keys.py: they test this
+# module, not a user's checkpoint, so they live here and run on the golden files) ----------------
+class _DataParallelLayout(torch.nn.Module):
+    """The authors train under `nn.DataParallel`, whose state dict prefixes every key with `module.`."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = model
+
+
+@pytest.mark.parametrize("name", ["tiny", "xs", "l"])
+def test_golden_files_round_trip_through_their_dialect(golden_case, name: str) -> None:
+    from pytest_convnextpose import load_checkpoint
+    from reference_model import build_model
+
+    ckpt = load_checkpoint(golden_case(name).checkpoint)
+    back = to_canonical(from_canonical(ckpt.state_dict, ckpt.dialect), ckpt.dialect)
+    assert list(back) == list(ckpt.state_dict), f"{name}: round trip through {ckpt.dialect.to_dict()} changed the keys"
+    assert all(back[k] is ckpt.state_dict[k] for k in back), f"{name}: round trip replaced tensors"
+    # each canonical key, spelled in the detected dialect, is the key the file used
+    wrong = [(k, ckpt.key_origin[k], dialect_key(k, ckpt.dialect)) for k in ckpt.state_dict
+             if dialect_key(k, ckpt.dialect) != ckpt.key_origin[k]]
+    assert not wrong, f"{name}: dialect {ckpt.dialect.to_dict()} does not reproduce the file's keys: {wrong[:3]}"
+    # the canonical form loads strictly into the authors' DataParallel layout once `module.` is put back
+    with torch.device("meta"):
+        wrapped = _DataParallelLayout(build_model(ckpt.spec))
+    wrapped.load_state_dict({"module." + k: v for k, v in ckpt.state_dict.items()}, strict=True, assign=True)

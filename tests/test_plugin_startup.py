@@ -83,3 +83,7 @@ def test_unrelated_pytest_run_imports_no_torch_numpy_or_hypothesis(tmp_path: Pat
     # so the end-of-run check is about torch, numpy and the reference model.
     late = [m for m in end["heavy"] if m != "hypothesis"]
     assert late == [], f"by the end of the unrelated run, {late} were imported; expected no torch, numpy or model"
+    # and it leaves nothing behind: pytest-benchmark (our dependency) would make ./.benchmarks
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["conftest.py", "probe_end.json", "probe_test.json", "pytest.ini", "test_unrelated.py"], \
+        f"an unrelated pytest run (-p no:cacheprovider) left {left} in its folder"

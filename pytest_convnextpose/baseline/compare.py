@@ -40,10 +40,19 @@ class TensorDrift:
     max_abs: float
     mean_abs: float
     rel_l2: float  # ||candidate - baseline|| / ||baseline||; inf when the baseline is all zeros and they differ
+    kind: str = "weight"  # weight (learnable) | statistic (BatchNorm running mean/var) | counter (integer)
 
     @property
     def changed(self) -> bool:
         return self.max_abs > 0.0
+
+
+def tensor_kind(key: str, is_floating_point: bool) -> str:
+    """Learnable weights and BatchNorm statistics change what the network computes; integer
+    counters (`num_batches_tracked`) only count training steps, so they never rank with them."""
+    if not is_floating_point or key.endswith("num_batches_tracked"):
+        return "counter"
+    return "statistic" if key.endswith(("running_mean", "running_var")) else "weight"
 
 
 @dataclass(frozen=True)
@@ -73,14 +82,27 @@ class BaselineComparison:
 
     @property
     def changed_tensors(self) -> list[TensorDrift]:
-        return sorted((t for t in self.tensors if t.changed), key=lambda t: -t.rel_l2)
+        """Changed weights and statistics, most changed first (counters are not ranked with them)."""
+        return sorted((t for t in self.tensors if t.changed and t.kind != "counter"), key=lambda t: -t.rel_l2)
+
+    @property
+    def changed_counters(self) -> list[TensorDrift]:
+        return [t for t in self.tensors if t.changed and t.kind == "counter"]
 
     def tensor_summary(self) -> str:
-        changed = self.changed_tensors
-        if not changed:
+        changed, counters = self.changed_tensors, self.changed_counters
+        if not changed and not counters:
             return f"all {len(self.tensors)} shared tensors are bit-identical"
-        top = ", ".join(f"{t.key} (rel {t.rel_l2:.3g}, max {t.max_abs:.3g})" for t in changed[:TOP_TENSORS])
-        return f"{len(changed)}/{len(self.tensors)} shared tensors changed; most: {top}"
+        valued = [t for t in self.tensors if t.kind != "counter"]
+        if changed:
+            top = ", ".join(f"{t.key} (rel {t.rel_l2:.3g}, max {t.max_abs:.3g})" for t in changed[:TOP_TENSORS])
+            text = f"{len(changed)}/{len(valued)} shared weights and statistics changed; most: {top}"
+        else:
+            text = f"all {len(valued)} shared weights and statistics are bit-identical"
+        if counters:
+            text += (f"; {len(counters)} BatchNorm counter(s) differ (training steps, e.g. {counters[0].key} "
+                     f"by {counters[0].max_abs:.0f}; not weights)")
+        return text
 
     def output_summary(self) -> str:
         o = self.output
@@ -97,7 +119,9 @@ class BaselineComparison:
             "baseline": self.baseline,
             "architecture_differences": list(self.architecture_differences),
             "tensor_summary": {"compared": len(self.tensors), "changed": len(self.changed_tensors),
-                               "max_rel_l2": max((_finite(t.rel_l2) for t in self.tensors), default=0.0),
+                               "changed_counters": len(self.changed_counters),
+                               "max_rel_l2": max((_finite(t.rel_l2) for t in self.tensors if t.kind != "counter"),
+                                                 default=0.0),
                                "text": self.tensor_summary()},
             "tensors": [_clean(asdict(t)) for t in self.tensors],
             "output_drift": None if self.output is None else _clean(asdict(self.output)),
@@ -154,7 +178,8 @@ def tensor_drift(candidate: Mapping[str, Any], baseline: Mapping[str, Any]) -> l
         mean_abs = float(diff.mean()) if diff.size else 0.0
         norm_b, norm_d = float(np.linalg.norm(b)), float(np.linalg.norm(c - b))
         rel = norm_d / norm_b if norm_b > 0 else (0.0 if norm_d == 0 else float("inf"))
-        out.append(TensorDrift(key, tuple(c.shape), max_abs, mean_abs, rel))
+        kind = tensor_kind(key, bool(candidate[key].is_floating_point()))
+        out.append(TensorDrift(key, tuple(c.shape), max_abs, mean_abs, rel, kind))
     return out
 
 

@@ -166,12 +166,17 @@ def infer_head(shapes: Mapping[str, tuple]) -> tuple[tuple[int, ...], tuple[int,
 
 def factor_joints_depth(channels: int, joint_num: Optional[int] = None) -> tuple[int, int]:
     """Split `channels = J * D` with the SPEC §4 prior, or with the user's joint count."""
-    if joint_num is not None:
-        if joint_num <= 0 or channels % joint_num:
-            raise ArchitectureError(f"final_layer has {channels} channels, not a multiple of --joints {joint_num}",
-                                    key="head.final_layer.weight")
-        return joint_num, channels // joint_num
     cands = [(j, channels // j) for j in KNOWN_JOINT_COUNTS if channels % j == 0 and _is_pow2(channels // j)]
+    if joint_num is not None:
+        fits = "; the tensors fit " + ", ".join(f"{j} joints x {d} depth bins" for j, d in cands) if cands else ""
+        if joint_num <= 0 or channels % joint_num:
+            raise ArchitectureError(f"final_layer has {channels} channels (joints x depth bins), not a multiple of "
+                                    f"--joints {joint_num}{fits}", key="head.final_layer.weight")
+        if not _is_pow2(channels // joint_num):
+            raise ArchitectureError(f"--joints {joint_num} does not fit: final_layer has {channels} channels, "
+                                    f"{channels} / {joint_num} = {channels // joint_num} depth bins, not a power of "
+                                    f"two as every ConvNeXtPose depth_dim is{fits}", key="head.final_layer.weight")
+        return joint_num, channels // joint_num
     if len(cands) != 1:
         found = ", ".join(f"J={j} D={d}" for j, d in cands) or "no known joint count with a power-of-two depth"
         raise ArchitectureError(f"final_layer has {channels} = joints x depth channels ({found}); "

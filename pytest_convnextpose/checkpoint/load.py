@@ -107,6 +107,7 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     from . import dialects
     from .unwrap import unwrap
     from .infer import infer
+    from .naming import name_problem
 
     unwrapped = unwrap(obj)
     dialect = dialects.detect_dialect(unwrapped.state_dict)
@@ -122,10 +123,12 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
                    head_layout=dialect.head_layout, metadata=container_metadata)
     dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
                     for orig, canon_key in canon.duplicates]
+    misnamed = name_problem(path, result.spec, result.variant, result.nearest_variant)
     return Checkpoint(
         path=path, sha256=sha256, container=container, wrapper=unwrapped.wrapper, dialect=dialect,
         spec=result.spec, head_upsample_source=result.head_upsample_source, variant=result.variant,
-        state_dict=canon.state_dict, metadata=metadata, problems=result.problems + dup_problems,
+        state_dict=canon.state_dict, metadata=metadata,
+        problems=result.problems + dup_problems + ([misnamed] if misnamed else []),
         nearest_variant=result.nearest_variant, variant_differences=result.variant_differences,
         key_origin=canon.origin, notes=notes,
     )

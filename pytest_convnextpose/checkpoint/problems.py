@@ -12,8 +12,10 @@ from dataclasses import dataclass
 class Problem:
     """One defect found in a loaded checkpoint.
 
-    kind in missing|unexpected|shape|nonfinite|bn_variance (SPEC §5), plus `metadata` when a
-    converted file's stored spec contradicts its tensors. `key` is the canonical key."""
+    kind in missing|unexpected|shape|nonfinite|bn_variance (docs/spec.md, "The contract"), plus
+    `metadata` when a converted file's stored spec contradicts its tensors and `name` when the
+    file's name claims another variant than its tensors are. `key` is the canonical key (for
+    `name`: the name that makes the claim)."""
 
     kind: str
     key: str
@@ -21,3 +23,12 @@ class Problem:
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "key": self.key, "detail": self.detail}
+
+    @property
+    def about_content(self) -> bool:
+        """False for problems of the label (`name`): the tensors are sound, the name is not."""
+        return self.kind not in LABEL_KINDS
+
+
+#: problem kinds about what a file is called, not what it holds: they never stop a conversion
+LABEL_KINDS = ("name",)

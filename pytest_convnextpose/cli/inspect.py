@@ -1,4 +1,4 @@
-"""`convnextpose inspect PATH [--json] [--joints N] [--head-upsample up,up,no]` (SPEC §5).
+"""`convnextpose inspect PATH [PATH ...] [--json] [--joints N] [--head-upsample up,up,no]`.
 
 Exit 0: loaded and consistent; 1: loaded, with problems; 2: refused. A refusal is one
 line on stderr; with `--json` the JSON object (with `error`, other fields null) is still
@@ -27,26 +27,36 @@ def register(subparsers: Any) -> None:
                               description="Read a checkpoint without running anything from it, infer its "
                                           "architecture from the tensors, name the variant, list problems. "
                                           "Exit 0 consistent, 1 problems, 2 refused.")
-    p.add_argument("path", metavar="PATH", help="checkpoint file or directory")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint file(s) or folder(s)")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of a summary: one object, or a list of objects for several PATHs")
     add_spec_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint.load import load_checkpoint
-    try:
-        ckpt = load_checkpoint(args.path, joint_num=args.joints, head_upsample=args.head_upsample)
-    except CheckpointError as exc:  # load_checkpoint has named the file already
-        if args.json:
-            print(json.dumps(refusal_object(args.path, exc), indent=2))
-        print(f"convnextpose: error: {exc}", file=sys.stderr)
-        return exit_codes.REFUSED
+    """Each PATH in turn: a summary (or JSON object) per file; the exit code is the worst."""
+    results = [inspect_one(path, args) for path in args.paths]
     if args.json:
-        print(json.dumps(ckpt.to_dict(), indent=2, default=str))
-    else:
+        objects = [obj for obj, _ in results]
+        print(json.dumps(objects[0] if len(objects) == 1 else objects, indent=2, default=str))
+    return exit_codes.worst(code for _, code in results)
+
+
+def inspect_one(path: str, args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    """Load one file; print its summary (unless --json); return its JSON object and exit code."""
+    from ..checkpoint.load import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path, joint_num=args.joints, head_upsample=args.head_upsample)
+    except CheckpointError as exc:  # load_checkpoint has named the file already
+        print(f"convnextpose: error: {exc}", file=sys.stderr)
+        return refusal_object(path, exc), exit_codes.REFUSED
+    if not args.json:
+        if len(args.paths) > 1 and path != args.paths[0]:
+            print()
         print(summary(ckpt))
-    return exit_codes.PROBLEMS if ckpt.problems else exit_codes.OK
+    return ckpt.to_dict(), exit_codes.PROBLEMS if ckpt.problems else exit_codes.OK
 
 
 def refusal_object(path: str, exc: CheckpointError) -> dict[str, Any]:

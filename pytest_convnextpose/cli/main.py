@@ -18,7 +18,7 @@ from ..errors import CheckpointError
 from . import exit_codes
 
 #: subcommand modules of this package, in help order (a missing one is a packaging error, not skipped)
-COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx")
+COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx", "variants")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +44,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("convnextpose: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `convnextpose ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.OK
     except Exception as exc:  # a bug of ours: still one line, never a bare traceback
         if os.environ.get("CONVNEXTPOSE_DEBUG"):
             raise

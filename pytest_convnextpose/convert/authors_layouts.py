@@ -27,7 +27,7 @@ from reference_model import format_head_upsample
 
 from .atomic_output import atomic_write_bytes, check_output
 from ..checkpoint.load import Checkpoint, load_checkpoint
-from .to_safetensors import (ConversionReport, VerificationError, canonical_tensors,
+from .to_safetensors import (ConversionReport, VerificationError, canonical_tensors, name_warning,
                       source_epoch)
 from .verification import structural_problems, tensor_differences
 from ..errors import CheckpointError
@@ -90,7 +90,8 @@ def _verify_export(tmp: Path, layout: str, epoch: int, ckpt: Checkpoint,
         back = load_checkpoint(tmp, joint_num=ckpt.spec.joint_num, head_upsample=ckpt.spec.head_upsample)
     except CheckpointError as exc:  # our own output refused by our own loader: not the input's fault
         raise VerificationError(f"the export does not load back through load_checkpoint: {exc.message}") from None
-    if back.spec != ckpt.spec or back.problems or tensor_differences(canonical, back.state_dict):
+    if back.spec != ckpt.spec or any(p.about_content for p in back.problems) or \
+            tensor_differences(canonical, back.state_dict):
         raise VerificationError(f"{tmp}: load_checkpoint does not read the export back as the source")
 
 
@@ -127,7 +128,7 @@ def export_checkpoint(ckpt: Checkpoint, out: str | Path, layout: str, *, force: 
     data = layout_bytes(canonical, layout, epoch)
     atomic_write_bytes(out, data, force=force,
                        verify=lambda tmp: _verify_export(tmp, layout, epoch, ckpt, canonical))
-    detail = f"{layout} layout, {len(canonical)} tensors, {len(data)} bytes"
+    detail = f"{layout} layout, {len(canonical)} tensors, {len(data)} bytes" + name_warning(ckpt)
     if layout != "bare":
         detail += f", epoch {epoch}" + ("" if known is not None or epoch != 0 else " (source has none)")
     note = reread_note(out, ckpt)

@@ -1,10 +1,10 @@
 """pytest sub-plugin: pytest-benchmark integration for the latency tests (`conformance/test_latency.py`).
 
-Two jobs: add torch, CUDA, cuDNN and GPU details to pytest-benchmark's machine info, and keep
-its storage out of the user's folder. pytest-benchmark creates `./.benchmarks` when it
-configures, even when nothing will be saved there; for a run of the conformance suite that
-neither saves nor compares (`--benchmark-save`, `--benchmark-autosave`, `--benchmark-compare`,
-`--benchmark-storage`), the storage is pointed at a temporary folder removed at the end.
+Three jobs: add torch, CUDA, cuDNN and GPU details to pytest-benchmark's machine info; keep its
+storage out of the user's folder in any run that neither saves nor compares (`--benchmark-save`,
+`--benchmark-autosave`, `--benchmark-compare`, `--benchmark-storage`): pytest-benchmark creates
+`./.benchmarks` when it configures, even when nothing will be saved there; and keep its xdist
+warning out of the suite's progress line.
 """
 from __future__ import annotations
 
@@ -19,8 +19,24 @@ from typing import Any, Optional
 import pytest
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own configure reads its options
 def pytest_configure(config: pytest.Config) -> None:
     _keep_benchmark_storage_out_of_cwd(config)
+    _quiet_under_xdist(config)
+
+
+def _quiet_under_xdist(config: pytest.Config) -> None:
+    """Under pytest-xdist pytest-benchmark disables itself anyway, but says so with a warning that
+    lands in the middle of the progress line. For a run of the suite, disable it up front (the
+    latency tests then run once each and say why in their skip-free output); explicit
+    `--benchmark-enable` / `--benchmark-only` are left to pytest-benchmark to refuse."""
+    from .core import targets_conformance
+
+    xdist = config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER")
+    if not xdist or getattr(config.option, "benchmark_disable", None) is None or not targets_conformance(config):
+        return
+    if not (config.getoption("benchmark_enable", False) or config.getoption("benchmark_only", False)):
+        config.option.benchmark_disable = True
 
 
 #: pytest-benchmark's default --benchmark-storage, and the options that read or write the storage
@@ -30,13 +46,11 @@ BENCHMARK_STORAGE_USERS = ("benchmark_save", "benchmark_autosave", "benchmark_co
 
 def _keep_benchmark_storage_out_of_cwd(config: pytest.Config) -> None:
     """pytest-benchmark makes its storage folder (`./.benchmarks`) when it configures, even when
-    nothing will be saved there. For a run of the conformance suite that neither saves nor
-    compares, point it at a temporary folder (removed at the end) so running the suite from
-    any directory leaves nothing behind. Runs of other tests, and explicit settings, are left alone.
-    (Runs before pytest-benchmark's own `pytest_configure`, which is `trylast`.)"""
-    from .core import targets_conformance
-
-    if getattr(config.option, "benchmark_storage", None) is None or not targets_conformance(config):
+    nothing will be saved there; it is installed because of us, so without this every pytest run
+    in a user's unrelated project would leave that folder behind. A run that neither saves nor
+    compares never reads the storage, so it is pointed at a temporary folder removed at the end.
+    Runs that save or compare, and explicit `--benchmark-storage`, are left alone."""
+    if getattr(config.option, "benchmark_storage", None) is None:
         return
     if any(config.getoption(name, None) for name in BENCHMARK_STORAGE_USERS):
         return

@@ -16,7 +16,9 @@ import pytest
 
 from . import hypothesis_profiles
 from .fixtures import selected_name
+from . import verdict
 from .report import REPORT_ATTR, ReportCollector, describe_checkpoint
+from .verdict import CKPT_ID_ATTR
 from .state import STATE_KEY, WORKERINPUT_DEFAULT_DIR, State, get_checkpoints, load_cached, read_options, resolve_device, state, uses_default
 
 MARKERS = {
@@ -128,7 +130,8 @@ def _header_lines(src: Any, loaded: Any) -> list[str]:
     return [head,
             f"    variant {variant}; {loaded.spec.summary()} (upsample from {loaded.head_upsample_source})",
             f"    container {loaded.container}, wrapper {loaded.wrapper}, dialect: {dialect}",
-            f"    sha256 {loaded.sha256}" + (f"; {len(loaded.problems)} problem(s)" if loaded.problems else "")]
+            f"    sha256 {loaded.sha256}" + (f"; {len(loaded.problems)} problem(s)" if loaded.problems else ""),
+            *(f"    NAME: {p.detail}" for p in loaded.problems if p.kind == "name")]
 
 
 # --------------------------------------------------------------------------- collection
@@ -169,13 +172,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any):
+    """Tag each report with its checkpoint (for the verdict lines) and, when a JSON report is
+    asked for, the checkpoint's description (plain data: xdist carries both to the controller)."""
     outcome = yield
-    if STATE_KEY not in item.config.stash or state(item.config).options.report_path is None:
+    source = _item_source(item) if STATE_KEY in item.config.stash else None
+    if source is None:
         return
-    source = _item_source(item)
-    if source is not None:
-        loaded = state(item.config).loads.get(source.path)
-        setattr(outcome.get_result(), REPORT_ATTR, describe_checkpoint(source, loaded))
+    report = outcome.get_result()
+    setattr(report, CKPT_ID_ATTR, source.id)
+    if state(item.config).options.report_path is not None:
+        setattr(report, REPORT_ATTR, describe_checkpoint(source, state(item.config).loads.get(source.path)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -185,8 +191,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     xdist controller too, which collects nothing itself)."""
     if STATE_KEY in session.config.stash and targets_conformance(session.config):
         hypothesis_profiles.keep_storage_out_of_cwd(session.config)
+    if STATE_KEY not in session.config.stash or not _checkpoints_in_play(session.config):
+        return
+    verdict.install(session.config, get_checkpoints(session.config))
     collector = session.config.pluginmanager.get_plugin(COLLECTOR_NAME)
-    if collector is None or not _checkpoints_in_play(session.config):
+    if collector is None:
         return
     for src in get_checkpoints(session.config):
         collector.known.setdefault(src.id, describe_checkpoint(src, state(session.config).loads.get(src.path)))

@@ -58,6 +58,10 @@ def read_options(config: pytest.Config) -> Options:
     """Resolve options; raises pytest.UsageError for values that cannot work."""
     ini_ckpts = config.getini("convnextpose_ckpt") or []
     paths, origin = explicit_paths(config.getoption("convnextpose_ckpt") or [], os.environ.get(ENV_VAR), ini_ckpts)
+    for path in paths:
+        if not os.path.lexists(os.path.expanduser(path)):
+            where = {"option": "--ckpt", "env": ENV_VAR, "ini": "ini convnextpose_ckpt"}[origin]
+            raise pytest.UsageError(f"{where} {path}: no such file or folder (from {os.getcwd()})")
     joints = option_or_ini(config, "joints", positive_int)
     head_upsample = option_or_ini(config, "head_upsample", head_upsample_arg)
     device = config.getoption("convnextpose_device") or config.getini("convnextpose_device") or "auto"

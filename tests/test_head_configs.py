@@ -1,33 +1,33 @@
 """Head configurations and the soft-argmax, as properties (Hypothesis).
 
+Self-checks of the tool (they never read a user's checkpoint), so they live here and not in
+the conformance suite.
+
 Random valid specs are built with tiny backbones, saved in a random container, wrapper and
 key dialect, read back with `load_checkpoint` (given the upsample flags, as a user would:
 they are invisible in the weights), and must give the same spec and identical outputs.
 The soft-argmax must put a one-hot heatmap exactly on its voxel, a uniform one at the
-centre, and any heatmap inside the volume. Profiles: pytest_convnextpose.plugin.hypothesis_profiles.
+centre, and any heatmap inside the volume.
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-import pytest
+import strategies_spec as cs
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import strategies as cs
 from pytest_convnextpose import load_checkpoint
-from pytest_convnextpose.plugin.hypothesis_profiles import suite_settings
 from pytest_convnextpose.checkpoint.dialects import from_canonical
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import build_model, soft_argmax
 
-pytestmark = pytest.mark.conformance
 _IMAGE = (1, 3, 64, 64)
 
 
-@suite_settings()
+@settings(max_examples=20, deadline=None)
 @given(spec=cs.head_specs(), dialect=cs.dialects(), container=st.sampled_from(cs.available_containers()),
        wrapper=st.sampled_from(cs.WRAPPERS), seed=st.integers(0, 2**16))
 def test_saved_head_config_reads_back_with_same_spec_and_outputs(spec, dialect, container, wrapper, seed):
@@ -49,7 +49,7 @@ def test_saved_head_config_reads_back_with_same_spec_and_outputs(spec, dialect, 
     assert torch.equal(a, b), f"{where}: outputs differ after the round trip, max abs {float((a - b).abs().max()):.3g}"
 
 
-@suite_settings()
+@settings(max_examples=20, deadline=None)
 @given(dims=cs.heatmap_dims(), data=st.data())
 def test_one_hot_heatmap_gives_exact_voxel_coordinates(dims, data):
     j, d, h, w = dims
@@ -63,7 +63,7 @@ def test_one_hot_heatmap_gives_exact_voxel_coordinates(dims, data):
     assert torch.equal(got, want), f"one-hot voxels (x, y, z): expected {want.tolist()}, got {got.tolist()}"
 
 
-@suite_settings()
+@settings(max_examples=20, deadline=None)
 @given(dims=cs.heatmap_dims(), level=st.floats(-50, 50))
 def test_uniform_heatmap_gives_the_volume_centre(dims, level):
     j, d, h, w = dims
@@ -73,7 +73,7 @@ def test_uniform_heatmap_gives_the_volume_centre(dims, level):
     assert worst <= 1e-5 * max(w, h, d), f"uniform heatmap: expected every joint at {centre.tolist()}, got max abs {worst:.3g} off"
 
 
-@suite_settings()
+@settings(max_examples=20, deadline=None)
 @given(dims=cs.heatmap_dims(), scale=st.floats(1e-3, 1e3), seed=st.integers(0, 2**16))
 def test_soft_argmax_always_lies_inside_the_volume(dims, scale, seed):
     j, d, h, w = dims

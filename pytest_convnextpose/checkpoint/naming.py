@@ -1,0 +1,57 @@
+"""What a checkpoint's name claims, and a `name` problem when its tensors disagree.
+
+The released files taught the field a hard lesson: `ConvNeXtPose_L (1).tar` may hold another
+variant, and a folder `ConvNeXtPose_XS/snapshot_68.pth` may hold S. A name is a claim, the
+tensors are the evidence; when a name claims a published variant (a token `XS`, `S`, `M` or
+`L` between separators, in any case: `_L`, `-M.`, `model_S`, `ConvNeXtPose_XS`) and the tensors
+are another variant or none, the checkpoint gets a problem of kind `name` that names both.
+The file's own name is read first; only when it claims nothing, its folder's name.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Optional
+
+from reference_model import VARIANTS, ArchSpec
+
+from .problems import Problem
+
+#: a variant token: XS, S, M or L with no letter or digit on either side
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])(XS|S|M|L)(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def claimed_variant(name: str) -> Optional[str]:
+    """The variant one name claims, or None when it claims none or more than one."""
+    found = {m.group(1).upper() for m in _TOKEN.finditer(name)}
+    return found.pop() if len(found) == 1 else None
+
+
+def name_claim(path: str) -> Optional[tuple[str, str, str]]:
+    """(variant, the name that claims it, "file" or "folder"): the file's own name first, else its
+    folder's; None when neither claims a variant."""
+    p = PurePath(path)
+    for name, what in ((p.name, "file"), (p.parent.name, "folder")):
+        variant = claimed_variant(name)
+        if variant is not None:
+            return variant, name, what
+    return None
+
+
+def describe_spec(spec: ArchSpec) -> str:
+    """The shape facts that tell the variants apart, as the published table lists them."""
+    ups = ",".join("up" if u else "no" for u in spec.head_upsample)
+    return (f"depths {','.join(map(str, spec.depths))}, dims {','.join(map(str, spec.dims))}, "
+            f"head {'x'.join(map(str, spec.head_channels))} ({ups}), {spec.joint_num} joints x {spec.depth_dim} depth bins")
+
+
+def name_problem(path: str, spec: ArchSpec, variant: Optional[str], nearest: Optional[str]) -> Optional[Problem]:
+    """A `name` problem when the path claims a variant the tensors are not; else None."""
+    claim = name_claim(path)
+    if claim is None or claim[0] == variant:
+        return None
+    said, name, what_named = claim
+    what = (f"tensors are {variant}" if variant is not None
+            else f"tensors are no published variant (nearest {nearest})")
+    return Problem("name", name, f"{what_named} name says {said}; {what}: {describe_spec(spec)} "
+                                 f"({said} would be {describe_spec(VARIANTS[said].spec)})")

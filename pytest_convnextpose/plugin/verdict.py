@@ -1,0 +1,162 @@
+"""One verdict line per checkpoint at the end of every run: PASS, FAIL (which checks) or NOT CHECKED.
+
+Why: in CI, "3 skipped, exit 0" reads as a pass although nothing about the file was checked.
+So each checkpoint under test gets a line of its own, and a checkpoint the user named (`--ckpt`,
+`CONVNEXTPOSE_CKPT`, ini) on which no check passed or failed turns a green run into exit 5
+(pytest's "no tests ran"). Skips are grouped by cause, failures come with a command that
+re-runs one of them from any folder, and the JSON report's path is repeated.
+
+Built from test reports only, on the controller, so it works unchanged under pytest-xdist:
+workers tag each report with its checkpoint id (`CKPT_ID_ATTR`).
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from .report import outcome_and_message
+
+#: attribute on test reports: the id of the checkpoint the test ran for
+CKPT_ID_ATTR = "convnextpose_ckpt_id"
+VERDICT_PLUGIN_NAME = "convnextpose.verdict"
+
+#: skip-reason prefixes -> the cause they are counted under (anything else: the reason's first clause)
+_CAUSES = (
+    ("no --impl or --onnx given", "--impl/--onnx not given"),
+    ("no --baseline given", "--baseline not given"),
+    ("no Human3.6M data", "--h36m-root not given"),
+    ("no predictions file", "--h36m-preds not given"),
+    ("latency benchmarks need CUDA", "no CUDA (latency: pass --device cpu)"),
+    ("needs CUDA", "no CUDA"),
+    ("no expected outputs for this checkpoint", "not a golden case and no --expected file"),
+    ("MPJPE difference not computed", "--h36m-root not given"),
+)
+
+
+def skip_cause(reason: str) -> str:
+    """The short cause a skip reason is counted under in the summary."""
+    for prefix, cause in _CAUSES:
+        if reason.startswith(prefix):
+            return cause
+    if reason.startswith("checkpoint ") and "(reported by " in reason:
+        return "a check they depend on failed"
+    head = reason.split(":", 1)[0].strip()
+    return head if len(head) <= 60 else head[:57] + "..."
+
+
+@dataclass
+class CheckpointTally:
+    """What the tests of one checkpoint came to."""
+
+    ckpt_id: str
+    path: str
+    named_by_user: bool
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)  # node ids, first failure of each test
+    skipped: int = 0
+
+    @property
+    def verdict(self) -> str:
+        if self.failed:
+            return "FAIL"
+        return "PASS" if self.passed else "NOT CHECKED"
+
+    def line(self) -> str:
+        if self.failed:
+            names = sorted({_test_name(n) for n in self.failed})
+            return f"{self.ckpt_id}: FAIL ({len(names)} check(s)): {', '.join(names)}"
+        if self.passed:
+            return f"{self.ckpt_id}: PASS ({self.passed} check(s))"
+        return f"{self.ckpt_id}: NOT CHECKED (no check passed or failed: all {self.skipped} skipped or deselected)"
+
+
+def _test_name(nodeid: str) -> str:
+    path, _, rest = nodeid.partition("::")
+    return f"{Path(path).name.removesuffix('.py')}::{rest.split('[', 1)[0]}"
+
+
+@dataclass(eq=False)  # a plugin object must stay hashable
+class VerdictCollector:
+    """Controller-side plugin object: tallies reports per checkpoint, prints the verdicts, sets exit 5."""
+
+    config: pytest.Config
+    tallies: dict[str, CheckpointTally] = field(default_factory=dict)
+    skip_causes: dict[str, int] = field(default_factory=dict)
+    _outcome: dict[str, str] = field(default_factory=dict)  # nodeid -> passed | failed | skipped
+
+    def add_checkpoint(self, ckpt_id: str, path: str, named_by_user: bool) -> None:
+        self.tallies.setdefault(ckpt_id, CheckpointTally(ckpt_id, path, named_by_user))
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        outcome, message = outcome_and_message(report)
+        previous = self._outcome.get(report.nodeid)
+        if outcome == "passed" and (report.when != "call" or previous is not None):
+            return  # setup/teardown passing says nothing; a test counts once
+        if previous in ("failed", "error"):
+            return
+        self._outcome[report.nodeid] = outcome
+        tally = self.tallies.get(getattr(report, CKPT_ID_ATTR, None) or "")
+        if outcome == "skipped":
+            cause = skip_cause(message)
+            self.skip_causes[cause] = self.skip_causes.get(cause, 0) + 1
+            if tally is not None:
+                tally.skipped += 1
+        elif tally is not None and outcome == "passed":
+            tally.passed += 1
+        elif tally is not None:  # failed, or an error in setup/teardown
+            if previous == "passed":
+                tally.passed -= 1  # a teardown error after a pass: the test failed after all
+            tally.failed.append(report.nodeid)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        unchecked = [t for t in self.tallies.values() if t.named_by_user and t.verdict == "NOT CHECKED"]
+        if unchecked and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.tallies:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("convnextpose verdict")
+        for tally in self.tallies.values():
+            write(tally.line(), red=bool(tally.failed), green=tally.verdict == "PASS",
+                  yellow=tally.verdict == "NOT CHECKED")
+            if tally.failed:
+                write(f"    re-run one: {self.rerun_command(tally, tally.failed[0])}")
+        if self.skip_causes:
+            total = sum(self.skip_causes.values())
+            causes = sorted(self.skip_causes.items(), key=lambda kv: (-kv[1], kv[0]))
+            write(f"{total} skipped: " + ", ".join(f"{cause} ({n})" for cause, n in causes))
+        report = self.config.getoption("convnextpose_report")
+        if report:
+            write(f"report: {Path(report).expanduser().absolute()}")
+
+    def rerun_command(self, tally: CheckpointTally, nodeid: str) -> str:
+        """A command that re-runs `nodeid` for this checkpoint from any folder (absolute paths)."""
+        path, sep, rest = nodeid.partition("::")
+        target = str((self.config.rootpath / path).resolve()) + sep + rest
+        words = ["pytest", f"--ckpt={tally.path}"]
+        for name in ("joints", "head_upsample"):
+            value = self.config.getoption(f"convnextpose_{name}")
+            if value is not None:
+                text = value if isinstance(value, int) else ",".join("up" if v else "no" for v in value)
+                words.append(f"--{name.replace('_', '-')}={text}")
+        return shlex.join([*words, target])
+
+
+def install(config: pytest.Config, sources: list[Any]) -> Optional[VerdictCollector]:
+    """Register the collector on the controller (not on xdist workers) for these checkpoints."""
+    if hasattr(config, "workerinput"):
+        return None
+    collector = config.pluginmanager.get_plugin(VERDICT_PLUGIN_NAME)
+    if collector is None:
+        collector = VerdictCollector(config)
+        config.pluginmanager.register(collector, VERDICT_PLUGIN_NAME)
+    for src in sources:
+        collector.add_checkpoint(src.id, str(src.path), src.origin != "default")
+    return collector
