@@ -6,7 +6,7 @@ materialises the normalised 5-D probability volume and sums it three times). Onl
 cannot run here is changed: the global `cfg` becomes constructor arguments, `.cuda()`
 becomes "the heatmap's device", timm's init and DropPath (identity at inference) are
 dropped, and the head's upsampling flags come from the spec (the authors hard-code
-(up, up, no), which is right for XS/S only; see SPEC §2).
+(up, up, no), which is right for XS/S only; see docs/spec.md §2).
 
 Module names equal the reference model's, so a canonical state dict loads strictly.
 It is not imported by the package or the tests' expected values: it exists so that

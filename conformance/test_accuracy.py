@@ -1,4 +1,4 @@
-"""Human3.6M accuracy (SPEC §6): the checkpoint, evaluated with the authors' protocol, must
+"""Human3.6M accuracy (docs/spec.md §6): the checkpoint, evaluated with the authors' protocol, must
 not be worse than its published figure by more than `--mpjpe-tolerance` (default 1 mm).
 
 Skipped without `--h36m-root`. Custom architectures and subsets (`--max-frames`) are

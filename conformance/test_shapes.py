@@ -1,4 +1,4 @@
-"""Shapes: every tensor has the shape the checkpoint's spec implies (SPEC §1)."""
+"""Shapes: every tensor has the shape the checkpoint's spec implies (docs/spec.md §1)."""
 from __future__ import annotations
 
 import pytest

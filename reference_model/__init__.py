@@ -1,7 +1,7 @@
 """Clean reference implementation of ConvNeXtPose (Nguyen et al., IEEE Access 2023).
 
 Computes exactly what the authors' code computes, configured by an `ArchSpec` instead
-of a global `cfg`. See SPEC §1-2.
+of a global `cfg`. See docs/spec.md §1-2.
 """
 from .counting import count_conv_macs, count_gmac, count_parameters, count_state_values
 from .model import ConvNeXtPose, build_model

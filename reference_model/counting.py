@@ -1,7 +1,7 @@
 """Parameter, state and conv-MAC counts computed from an `ArchSpec` alone (no model built).
 
 These are closed-form counts of the architecture, written independently of `model.py`,
-so the tests can check the built model against them and both against SPEC §2.
+so the tests can check the built model against them and both against docs/spec.md §2.
 """
 from __future__ import annotations
 

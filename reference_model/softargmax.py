@@ -2,7 +2,7 @@
 
 Two formulations of the same function live here:
 
-* `soft_argmax_reference` is the straight reading of SPEC §1: softmax over D*H*W, reshape
+* `soft_argmax_reference` is the straight reading of docs/spec.md §1: softmax over D*H*W, reshape
   to the 5-D probability volume, sum it three ways. Easy to check by eye; it is what the
   tests compare against.
 * `soft_argmax` (the one the model uses) never builds the normalised 5-D volume. The

@@ -1,4 +1,4 @@
-"""The four published ConvNeXtPose variants and their published figures (SPEC §2)."""
+"""The four published ConvNeXtPose variants and their published figures (docs/spec.md §2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ class Variant:
     spec: ArchSpec
     num_parameters: int  # learnable parameters, exact
     num_state_values: int  # all state-dict values incl. BatchNorm buffers, exact
-    gmac_256: float  # conv-only GMAC at 256x256, from SPEC §2
+    gmac_256: float  # conv-only GMAC at 256x256, from docs/spec.md §2
     heatmap_256: tuple[int, int, int]  # (depth, height, width) at 256x256
     mpjpe_protocol2_mm: float
     pa_mpjpe_protocol1_mm: Optional[float]

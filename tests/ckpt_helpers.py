@@ -22,7 +22,7 @@ from reference_model.model import ConvNeXtBN
 SMALL_SPEC = ArchSpec(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
                       head_upsample=(True, True, False), depth_dim=8, joint_num=18)
 
-#: one dialect per SPEC §3 rule, plus combinations; names are test ids
+#: one dialect per docs/spec.md §3 rule, plus combinations; names are test ids
 DIALECTS: dict[str, Dialect] = {
     "canonical": Dialect(),
     "module": Dialect(prefixes=("module.",)),

@@ -11,7 +11,7 @@ from pytest_convnextpose.checkpoint.dialects import Dialect
 from pytest_convnextpose.testing.writers import write_container
 from reference_model import ArchSpec
 
-#: joint counts the loader's J*D prior knows (SPEC §4); other counts are passed as --joints
+#: joint counts the loader's J*D prior knows (docs/spec.md §4); other counts are passed as --joints
 KNOWN_JOINTS = (18, 17, 21, 14, 16)
 WRAPPERS = ("network", "state_dict", "model_state_dict", "model", None)
 #: a literal list, not the writer's own: a writer that drops a container fails the property test

@@ -71,7 +71,7 @@ def test_perturbed_weights_report_drift_and_fail_at_the_threshold(pytester, pert
     below = run_baseline(pytester, perturbed, TINY, f"--max-output-drift={drift * 0.999}")
     below.assert_outcomes(passed=1, failed=1, skipped=1)
     below.stdout.fnmatch_lines(["*output drift * mm exceeds --max-output-drift=*",
-                                "*1/* shared tensors changed; most: head.final_layer.weight*"])
+                                "*1/* shared weights and statistics changed; most: head.final_layer.weight*"])
     run_baseline(pytester, perturbed, TINY, f"--max-output-drift={drift * 1.001}").assert_outcomes(passed=2, skipped=1)
 
 

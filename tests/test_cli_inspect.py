@@ -1,4 +1,4 @@
-"""`convnextpose inspect` (SPEC §5): containers x dialects x wrappers, the released layout,
+"""`convnextpose inspect` (docs/spec.md §5): containers x dialects x wrappers, the released layout,
 exit codes 0/1/2, the JSON fields, and refusals as one stderr line without a traceback.
 
 Most cases run the CLI in-process (`cli.main`) to stay fast; a few run the installed
@@ -52,7 +52,7 @@ def test_inspect_reports_container_dialect_and_spec(container: str, dialect: str
     assert obj["wrapper"] == (None if container == "safetensors" else "network")
     assert obj["dialect"] == DIALECTS[dialect].to_dict()
     want = spec_dict(SMALL_SPEC)
-    if DIALECTS[dialect].head_layout == "modulelist":  # the fork upsamples in every layer (SPEC §4)
+    if DIALECTS[dialect].head_layout == "modulelist":  # the fork upsamples in every layer (docs/spec.md §4)
         want["head_upsample"] = [True, True, True]
         assert obj["head_upsample_source"] == "layout"
     else:
@@ -95,7 +95,32 @@ def test_mislabelled_file_is_judged_by_its_tensors(tmp_path: Path, capsys) -> No
     sd = from_canonical(random_state_dict(VARIANTS["XS"].spec, seed=2), DIALECTS["module"])
     path = save_released_layout({"network": sd}, tmp_path, "ConvNeXtPose_L.tar")
     code, obj, _ = inspect_json(path, capsys)
-    assert code == 0 and obj["variant"] == "XS"
+    assert code == 1 and obj["variant"] == "XS"
+    assert [p["kind"] for p in obj["problems"]] == ["name"], obj["problems"]
+    assert obj["problems"][0]["key"] == "ConvNeXtPose_L.tar"
+    assert obj["problems"][0]["detail"].startswith("file name says L; tensors are XS: depths 2,2,6,2, dims 40,80,160,320")
+
+
+@pytest.mark.parametrize("name, folder, problem", [
+    ("ConvNeXtPose_XS (1).tar", None, None),           # correctly named
+    ("snapshot_68.pth", None, None),                   # claims nothing
+    ("model_s.pth", None, "file name says S"),         # lower case, as people write it
+    ("weights-M.v2.pth", None, "file name says M"),
+    ("snapshot_68.pth", "ConvNeXtPose_L", "folder name says L"),  # the folder claims it
+    ("xs_final.pth", "ConvNeXtPose_L", None),          # the file's own claim wins, and is right
+])
+def test_names_that_claim_a_variant_are_checked_against_the_tensors(tmp_path: Path, capsys, name, folder,
+                                                                     problem) -> None:
+    sd = from_canonical(random_state_dict(VARIANTS["XS"].spec, seed=2), DIALECTS["module"])
+    where = tmp_path / folder if folder else tmp_path
+    where.mkdir(exist_ok=True)
+    path = save_released_layout({"network": sd}, where, name)
+    code, obj, _ = inspect_json(path, capsys)
+    named = [p["detail"] for p in obj["problems"] if p["kind"] == "name"]
+    if problem is None:
+        assert code == 0 and not named, obj["problems"]
+    else:
+        assert code == 1 and len(named) == 1 and named[0].startswith(problem + "; tensors are XS"), named
 
 
 @pytest.mark.parametrize("case, variant, container, layout", [

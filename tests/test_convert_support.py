@@ -31,7 +31,7 @@ def temp_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
-# --- writing source checkpoints in the dialects of SPEC §3 (independent of keymap) ----------------------
+# --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of keymap) ----------------------
 
 def sequential_key(key: str) -> str:
     """`head.deconv_layers_N.dwconv|norm|pwconv.x` -> `head.deconv_layers_N.0|1|2.x` (released M/L files)."""
@@ -89,7 +89,7 @@ def write_source(path: Path, spec: ArchSpec = SMALL, *, seed: int = 0, dialect: 
 class AuthorsSequentialHead(nn.Module):
     """The released M/L files' head: `deconv_layers_N` = nn.Sequential(dwconv, BN, pwconv, ReLU, upsample).
 
-    Written here from SPEC §1 (not from `keymap` or the reference head), so a strict
+    Written here from docs/spec.md §1 (not from `keymap` or the reference head), so a strict
     `load_state_dict` proves an export in that layout loads where those files load.
     """
 

@@ -1,4 +1,4 @@
-"""Wrappers and key dialects (SPEC §3) -> canonical keys (SPEC §4), and back.
+"""Wrappers and key dialects (docs/spec.md §3) -> canonical keys (docs/spec.md §4), and back.
 
 Every mapping rule has a test here: each wrapper, each prefix (alone, stacked, unknown
 common prefix), `head_net.`, the Sequential head, the ModuleList head with named and

@@ -1,7 +1,7 @@
 """The fast reference forward computes the straight formulation's function.
 
 `soft_argmax` (marginals, per-sample, optionally in place, any memory format) is compared
-with `soft_argmax_reference` (the 5-D softmax of SPEC §1); the model's reordered head
+with `soft_argmax_reference` (the 5-D softmax of docs/spec.md §1); the model's reordered head
 (final 1x1 conv before the last upsampling, channels-last upsampling) with the straight
 order of the authors' layers. Parity with the golden files is tests/test_golden_parity.py.
 """

@@ -67,7 +67,7 @@ def test_offset_of_non_root_joints_scores_that_offset_times_16_over_17(dataset, 
 
 
 def test_heatmap_unit_predictions_are_denormalised_and_back_projected(dataset, tmp_path):
-    """Ground truth turned into heatmap units by hand (inverse of SPEC §6) scores zero."""
+    """Ground truth turned into heatmap units by hand (inverse of docs/spec.md §6) scores zero."""
     samples = h36m.load_samples(dataset.root, 2)
     d, h, w = HM
     records = []

@@ -1,5 +1,5 @@
 """The accuracy gate through pytest: a predictions file is gated against the published figure
-of the variant it claims (SPEC §2: L, protocol 2, 49.75 mm) plus `--mpjpe-tolerance`."""
+of the variant it claims (docs/spec.md §2: L, protocol 2, 49.75 mm) plus `--mpjpe-tolerance`."""
 from __future__ import annotations
 
 import json

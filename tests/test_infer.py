@@ -1,4 +1,4 @@
-"""Architecture inference from shapes (SPEC §4): spec, J x D prior, head_upsample source,
+"""Architecture inference from shapes (docs/spec.md §4): spec, J x D prior, head_upsample source,
 variant matching, and problems that name the canonical key.
 
 Shape-only tests use meta tensors (no memory); value checks use real tensors.
@@ -225,3 +225,16 @@ def test_integer_running_var_is_still_checked_for_non_positive_values():
     assert [(p.kind, p.key) for p in problems] == [("bn_variance", "backbone.norm.running_var")], problems
     assert problems[0].detail.startswith("2 of 4 "), problems[0].detail
     assert check_tensors_values("backbone.norm.running_var", torch.tensor([1, 2], dtype=torch.int64)) == []
+
+
+def test_user_joint_count_that_contradicts_a_clean_fit_is_a_problem_naming_what_fits() -> None:
+    """576 channels are 18 joints x 32 depth bins (XS): `--joints 16` is honoured (a custom model may
+    really be 16 x 36) but never silently: a `joints` problem says what fits."""
+    xs = meta_sd(VARIANTS["XS"].spec)
+    result = infer(xs, joint_num=16)
+    assert (result.spec.joint_num, result.spec.depth_dim) == (16, 36)
+    (problem,) = [p for p in result.problems if p.kind == "joints"]
+    assert "16 = 36 depth bins, not a power of two" in problem.detail, problem.detail
+    assert problem.detail.endswith("the tensors fit 18 joints x 32 depth bins"), problem.detail
+    assert not [p for p in infer(xs, joint_num=18).problems if p.kind == "joints"]
+    assert not [p for p in infer(xs, joint_num=36).problems if p.kind == "joints"]  # 36 x 16: powers of two

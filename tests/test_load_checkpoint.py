@@ -1,7 +1,7 @@
-"""`load_checkpoint` end to end (SPEC §5): read -> unwrap -> canonical keys -> spec -> problems.
+"""`load_checkpoint` end to end (docs/spec.md §5): read -> unwrap -> canonical keys -> spec -> problems.
 
 Expected values come from what the test wrote (the spec and seeded tensors it saved), from
-the golden manifest, or from SPEC §2; never from the loader's own output.
+the golden manifest, or from docs/spec.md §2; never from the loader's own output.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_full_size_released_m_is_named_m_with_three_upsampling_layers(tmp_path: 
     sd = from_canonical(random_state_dict(spec, seed=0), DIALECTS["sequential"])
     ckpt = load_checkpoint(save_released_layout({"epoch": 83, "network": sd}, tmp_path, "ConvNeXtPose_M.tar"))
     assert (ckpt.variant, ckpt.spec, ckpt.head_upsample_source) == ("M", spec, "variant")
-    assert ckpt.num_parameters == 7_587_008  # SPEC §2
+    assert ckpt.num_parameters == 7_587_008  # docs/spec.md §2
 
 
 def test_problems_are_reported_under_canonical_keys(tmp_path: Path, canon) -> None:

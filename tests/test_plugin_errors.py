@@ -184,7 +184,7 @@ def test_suite_run_from_any_directory_leaves_nothing_there(tmp_path):
 
 
 def test_with_pytest_cache_hypothesis_storage_lives_in_it(tmp_path):
-    proc = run_in(tmp_path, "-k", "test_head_configs")  # no path: the rootdir (and so the cache) is tmp_path
+    proc = run_in(tmp_path, "-k", "test_any_input_gives")  # no path: the rootdir (and so the cache) is tmp_path
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".pytest_cache"]
     home = tmp_path / ".pytest_cache" / "d" / "convnextpose-hypothesis"

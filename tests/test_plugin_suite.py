@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 TINY = Path(__file__).resolve().parent / "data" / "tiny_snapshot_83.pth.tar"
 SUITE = Path(conformance.__file__).resolve().parent
 #: the modules this project's suite owns for checkpoint checks (others need --impl/--baseline/data)
-CHECK_MODULES = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant", "forward", "parity")]
+CHECK_MODULES = [str(SUITE / f"test_{m}.py") for m in ("load", "shapes", "variant", "forward", "parity")]
 
 # A key in each area of the tiny golden network, in the file's own (`module.`) spelling.
 PW_WEIGHT = "module.backbone.stages.1.0.pwconv1.weight"
@@ -79,12 +79,7 @@ def test_good_checkpoint_passes_everything(pytester):
     got = outcomes(reprec)
     assert not failing_tests(reprec), got
     assert got["test_parity.py::test_outputs_match_expected_outputs[tiny_snapshot_83.pth.tar-63144b81]"] == "passed"
-    skipped = {k for k, v in got.items() if v == "skipped"}
-    # only the published-variant figures skip: tiny is not a published variant
-    assert {k.split("[")[0] for k in skipped} == {
-        "test_variant.py::test_published_variant_has_its_parameter_count",
-        "test_variant.py::test_published_variant_has_its_gmac",
-        "test_variant.py::test_published_variant_has_its_depth_dim_and_heatmap_size"}
+    assert set(got.values()) == {"passed"} and len(got) == 19, got
 
 
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
@@ -106,7 +101,7 @@ def test_unloadable_file_fails_the_load_test_and_dependants_skip_naming_it(pytes
     broken = pytester.path / "broken.pth"
     broken.write_bytes(TINY.read_bytes()[:5000])
     result = pytester.runpytest(f"--ckpt={broken}", *CHECK_MODULES, "-p", "no:cacheprovider", "-rs")
-    result.assert_outcomes(failed=1, skipped=24)
+    result.assert_outcomes(failed=1, skipped=18)
     result.stdout.fnmatch_lines(["*_ test_checkpoint_file_loads[[]broken.pth-*",
                                  "checkpoint could not be loaded: *broken.pth: *",
                                  "*could not be loaded*(reported by test_load.py::test_checkpoint_file_loads)"])
@@ -133,22 +128,20 @@ def test_report_has_every_test_and_checkpoint(pytester):
     assert g["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
     assert g["synthetic"] is False and g["variant"] is None and g["nearest_variant"] == "XS"
     assert g["spec"]["dims"] == [8, 16, 32, 64] and g["container"] == "torch-zip"
-    assert g["counts"] == {"passed": 8, "failed": 0, "skipped": 3, "error": 0, "total": 11}, g["counts"]
+    assert g["counts"] == {"passed": 8, "failed": 0, "skipped": 0, "error": 0, "total": 8}, g["counts"]
     assert g["verdict"] == "pass" and n["verdict"] == "fail"
     failed = [t for t in n["tests"] if t["outcome"] == "failed"]
     assert [t["nodeid"].split("::")[1].split("[")[0] for t in failed] == ["test_all_values_are_finite"]
     assert "backbone.stages.1.0.pwconv1.weight" in failed[0]["message"]
     assert all(t["nodeid"].endswith(f"[{n['id']}]") for t in n["tests"])
-    skipped = [t for t in g["tests"] if t["outcome"] == "skipped"]
-    assert all("not a published variant: nearest is XS" in t["message"] for t in skipped)
-    assert data["counts"]["total"] == 22
+    assert data["counts"]["total"] == 16
 
 
 def test_ckpt_without_paths_runs_the_installed_suite_from_any_directory(pytester):
     result = pytester.runpytest(f"--ckpt={TINY}", "--collect-only", "-q", "-p", "no:cacheprovider")
     out = result.stdout.str()
-    for module in ("test_load.py", "test_keys.py", "test_shapes.py", "test_variant.py", "test_forward.py",
-                   "test_parity.py", "test_head_configs.py"):
+    for module in ("test_load.py", "test_shapes.py", "test_variant.py", "test_forward.py", "test_parity.py",
+                   "test_impl.py", "test_baseline.py", "test_accuracy.py", "test_latency.py"):
         assert f"{module}::" in out, f"{module} not collected from the installed suite"
     assert "[tiny_snapshot_83.pth.tar-63144b81]" in out
 
@@ -180,11 +173,11 @@ def junit_outcomes(path: Path) -> dict[str, str]:
 
 
 def test_xdist_gives_the_same_outcomes_and_report(pytester):
-    """Checkpoint checks, forward passes and the Hypothesis head-config properties (which take no
-    checkpoint, so they are compared through --junitxml) give the same outcomes under -n 2."""
+    """Checkpoint checks, forward passes and the Hypothesis input property give the same outcomes
+    under -n 2, in the JSON report and in --junitxml."""
     good = write_variant_of_tiny(pytester.path, "good")
     nan = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
-    modules = [str(SUITE / f"test_{m}.py") for m in ("load", "keys", "shapes", "variant", "forward", "head_configs")]
+    modules = [str(SUITE / f"test_{m}.py") for m in ("load", "shapes", "variant", "forward")]
     serial_report, xdist_report = pytester.path / "serial.json", pytester.path / "xdist.json"
     serial_xml, xdist_xml = pytester.path / "serial.xml", pytester.path / "xdist.xml"
     pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", *modules, f"--conformance-report={serial_report}",
@@ -206,8 +199,8 @@ def test_xdist_gives_the_same_outcomes_and_report(pytester):
     assert forward, "no forward test passed in the serial run (they should for the good checkpoint)"
     serial_all, parallel_all = junit_outcomes(serial_xml), junit_outcomes(xdist_xml)
     assert parallel_all == serial_all
-    head = {k: v for k, v in serial_all.items() if "test_head_configs" in k}
-    assert len(head) == 4 and set(head.values()) == {"passed"}, head
+    prop = {k: v for k, v in serial_all.items() if "test_any_input_gives" in k}
+    assert len(prop) == 2 and sorted(prop.values()) == ["passed", "skipped"], prop  # the NaN file: skipped
 
 
 def test_expected_file_drives_the_parity_tests(pytester):
@@ -228,3 +221,14 @@ def test_expected_file_drives_the_parity_tests(pytester):
     result = pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={wrong}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*max abs 0.01* > 0.001; worst at image 1, joint 5, z*"])
+
+
+def test_a_name_that_lies_fails_only_the_name_test(pytester):
+    """The tiny network saved as `ConvNeXtPose_XS.pth.tar`: every check passes but the one for
+    the name, which says what the name claims and what the tensors are."""
+    path = write_variant_of_tiny(pytester.path, "ConvNeXtPose_XS")
+    reprec = pytester.inline_run(f"--ckpt={path}", *CHECK_MODULES, "-p", "no:cacheprovider")
+    assert failing_tests(reprec) == {"test_variant.py::test_file_name_agrees_with_the_tensors"}, outcomes(reprec)
+    result = pytester.runpytest(f"--ckpt={path}", str(SUITE / "test_variant.py"), "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*NAME: file name says XS; tensors are no published variant (nearest XS)*",
+                                 "*ConvNeXtPose_XS.pth.tar: file name says XS; tensors are no published variant*"])

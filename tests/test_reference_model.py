@@ -1,7 +1,7 @@
-"""The reference model against SPEC §2: exact parameter/state counts, GMAC within 0.5%,
+"""The reference model against docs/spec.md §2: exact parameter/state counts, GMAC within 0.5%,
 heatmap sizes, any input divisible by 32, clear errors on bad input.
 
-The SPEC §2 figures are typed in here from the table (not read from `VARIANTS`), so the
+The docs/spec.md §2 figures are typed in here from the table (not read from `VARIANTS`), so the
 table, `VARIANTS`, the closed-form counts in `counting.py` and the built model are four
 independent witnesses that must agree. The conv MACs are also measured a fifth way, by
 hooks on every Conv2d of a model run on a meta-device input.
@@ -44,10 +44,10 @@ def test_parameter_counts_equal_spec_table_exactly(name: str) -> None:
     spec = VARIANTS[name].spec
     model = _meta_model(spec)
     got = {"built model": _learnable(model), "counting.py": count_parameters(spec), "VARIANTS": VARIANTS[name].num_parameters}
-    assert all(v == params for v in got.values()), f"{name}: SPEC §2 says {params:,} learnable parameters, got {got}"
+    assert all(v == params for v in got.values()), f"{name}: docs/spec.md §2 says {params:,} learnable parameters, got {got}"
     got_state = {"built model": _state_values(model), "counting.py": count_state_values(spec),
                  "VARIANTS": VARIANTS[name].num_state_values}
-    assert all(v == state for v in got_state.values()), f"{name}: SPEC §2 says {state:,} state values, got {got_state}"
+    assert all(v == state for v in got_state.values()), f"{name}: docs/spec.md §2 says {state:,} state values, got {got_state}"
 
 
 def _hooked_conv_macs(spec: ArchSpec, size: tuple[int, int]) -> int:
@@ -55,7 +55,7 @@ def _hooked_conv_macs(spec: ArchSpec, size: tuple[int, int]) -> int:
 
     The final 1x1 layer is counted at the heatmap resolution, where the authors' code runs
     it: the model may run it before the last upsampling instead (the two orders commute),
-    which is cheaper but is not the architecture's cost that SPEC §2 reports."""
+    which is cheaper but is not the architecture's cost that docs/spec.md §2 reports."""
     model, total = _meta_model(spec), [0]
     final = model.head.final_layer
 
@@ -78,7 +78,7 @@ def test_gmac_within_half_percent_of_spec_table(name: str) -> None:
     counted = count_gmac(spec)
     measured = _hooked_conv_macs(spec, (256, 256))
     assert measured == count_conv_macs(spec), f"{name}: hooks measure {measured} MACs, counting.py {count_conv_macs(spec)}"
-    assert abs(counted - gmac) <= 0.005 * gmac, f"{name}: {counted:.4f} GMAC, SPEC §2 says {gmac} (tolerance 0.5%)"
+    assert abs(counted - gmac) <= 0.005 * gmac, f"{name}: {counted:.4f} GMAC, docs/spec.md §2 says {gmac} (tolerance 0.5%)"
     assert VARIANTS[name].gmac_256 == gmac
 
 
@@ -93,7 +93,7 @@ def test_heatmap_volume_at_256_matches_spec_table(name: str) -> None:
 
 
 def test_published_upsampling_flags_and_joint_count() -> None:
-    # SPEC §2: XS/S are 2-UP (up, up, no), M/L 3-UP; 18 joints, 3x3 head kernels everywhere
+    # docs/spec.md §2: XS/S are 2-UP (up, up, no), M/L 3-UP; 18 joints, 3x3 head kernels everywhere
     ups = {n: VARIANTS[n].spec.head_upsample for n in SPEC_TABLE}
     assert ups == {"XS": (True, True, False), "S": (True, True, False), "M": (True, True, True), "L": (True, True, True)}
     assert {VARIANTS[n].spec.joint_num for n in SPEC_TABLE} == {18}
@@ -152,7 +152,7 @@ def test_invalid_spec_is_rejected(bad: dict) -> None:
 
 
 def test_model_has_no_parameters_off_the_canonical_keys() -> None:
-    # canonical keys (SPEC §4): the built model's state dict uses exactly these families
+    # canonical keys (docs/spec.md §4): the built model's state dict uses exactly these families
     keys = build_model(SMALL).state_dict().keys()
     roots = ("backbone.downsample_layers.", "backbone.stages.", "backbone.norm.", "head.deconv_layers_", "head.final_layer.")
     stray = [k for k in keys if not k.startswith(roots)]

@@ -1,8 +1,8 @@
-"""A pure-NumPy ConvNeXtPose written from SPEC §1, and deliberately wrong variants of it.
+"""A pure-NumPy ConvNeXtPose written from docs/spec.md §1, and deliberately wrong variants of it.
 
 Why: the conformance suite must accept an independent, faithful port and reject the
 porting mistakes people really make, each with a message that names the cause. Nothing
-here calls the reference model or torch.nn: the network is re-derived from SPEC §1 in
+here calls the reference model or torch.nn: the network is re-derived from docs/spec.md §1 in
 float64 NumPy (patchify convs as reshapes + einsum, depthwise convs as sums of shifted
 slices, bilinear resizing as interpolation matrices, softmax by hand).
 

@@ -8,7 +8,7 @@ Why: a CI gate on model changes needs numbers a reviewer can judge. Three levels
    in heatmap units and in millimetres at the Human3.6M scale.
 
 Units (docs/reimplementers.md, "Baseline gating"). In the authors' pipeline a crop covers
-a 2000 mm cube around the root joint (`bbox_3d_shape`, SPEC §6: z = (z/D*2-1)*1000 mm, so
+a 2000 mm cube around the root joint (`bbox_3d_shape`, docs/spec.md §6: z = (z/D*2-1)*1000 mm, so
 the D depth bins span 2000 mm; the square crop of the bbox made x1.25 is the same cube
 seen from the camera). So one heatmap cell is 2000/W mm in x, 2000/H mm in y and 2000/D mm
 in z, and one heatmap cell in x is input_W/W pixels of the 256x256 crop. The mm figure is

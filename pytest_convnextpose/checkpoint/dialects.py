@@ -249,7 +249,7 @@ def fill_legacy_bn_counters(sd: dict[str, torch.Tensor]) -> int:
 
 
 def to_canonical(sd: Mapping[str, torch.Tensor], dialect: Optional[Dialect] = None) -> dict[str, torch.Tensor]:
-    """State dict in `dialect` -> canonical keys (SPEC §4). Duplicates keep the first key."""
+    """State dict in `dialect` -> canonical keys (docs/spec.md §4). Duplicates keep the first key."""
     return canonicalize(sd, dialect).state_dict
 
 

@@ -1,4 +1,4 @@
-"""Layer 3: canonical tensors -> `ArchSpec`, variant, and problems (SPEC §4).
+"""Layer 3: canonical tensors -> `ArchSpec`, variant, and problems (docs/spec.md §4).
 
 The architecture is read from tensor shapes alone. Every dimension is decided by a vote
 over all tensors that reveal it (the stem conv, the downsampler BatchNorms, each block's
@@ -29,7 +29,7 @@ from .metadata_keys import SPEC as SPEC_METADATA_KEY
 from .problems import Problem
 from .shapes import canonical_shapes
 
-#: SPEC §4 prior on the joint count; depth_dim must be a power of two.
+#: docs/spec.md §4 prior on the joint count; depth_dim must be a power of two.
 KNOWN_JOINT_COUNTS = (18, 17, 21, 14, 16)
 #: metadata key a converted safetensors file stores its spec under
 #: sanity bounds: beyond these the file is not a plausible ConvNeXtPose
@@ -67,6 +67,9 @@ def infer(sd: Mapping[str, torch.Tensor], *, joint_num: Optional[int] = None,
             raise
         skeleton = infer_shape_fields(shapes, hint)
     problems: list[Problem] = []
+    user_joints = joints_problem(skeleton.joint_num * skeleton.depth_dim, joint_num)
+    if user_joints is not None:
+        problems.append(user_joints)
     meta_spec = _metadata_spec(metadata or {}, skeleton, problems)
     flags, source = choose_head_upsample(skeleton, head_upsample, meta_spec, head_layout)
     spec = _make_spec(skeleton, flags)
@@ -165,23 +168,39 @@ def infer_head(shapes: Mapping[str, tuple]) -> tuple[tuple[int, ...], tuple[int,
 
 
 def factor_joints_depth(channels: int, joint_num: Optional[int] = None) -> tuple[int, int]:
-    """Split `channels = J * D` with the SPEC §4 prior, or with the user's joint count."""
-    cands = [(j, channels // j) for j in KNOWN_JOINT_COUNTS if channels % j == 0 and _is_pow2(channels // j)]
+    """Split `channels = J * D` with the docs/spec.md §4 prior, or with the user's joint count."""
+    cands = _clean_splits(channels)
     if joint_num is not None:
-        fits = "; the tensors fit " + ", ".join(f"{j} joints x {d} depth bins" for j, d in cands) if cands else ""
         if joint_num <= 0 or channels % joint_num:
             raise ArchitectureError(f"final_layer has {channels} channels (joints x depth bins), not a multiple of "
-                                    f"--joints {joint_num}{fits}", key="head.final_layer.weight")
-        if not _is_pow2(channels // joint_num):
-            raise ArchitectureError(f"--joints {joint_num} does not fit: final_layer has {channels} channels, "
-                                    f"{channels} / {joint_num} = {channels // joint_num} depth bins, not a power of "
-                                    f"two as every ConvNeXtPose depth_dim is{fits}", key="head.final_layer.weight")
+                                    f"--joints {joint_num}{_fits(cands)}", key="head.final_layer.weight")
         return joint_num, channels // joint_num
     if len(cands) != 1:
         found = ", ".join(f"J={j} D={d}" for j, d in cands) or "no known joint count with a power-of-two depth"
         raise ArchitectureError(f"final_layer has {channels} = joints x depth channels ({found}); "
                                 "pass --joints N (joint_num=N)", key="head.final_layer.weight")
     return cands[0]
+
+
+def joints_problem(channels: int, joint_num: Optional[int]) -> Optional[Problem]:
+    """The user's joint count is honoured, but never silently: when it leaves a depth that is no
+    power of two while the channels split cleanly another way, say so (`--joints 16` on an
+    18 x 32 file would otherwise read as 16 x 36)."""
+    cands = _clean_splits(channels)
+    if joint_num is None or not cands or _is_pow2(channels // joint_num):
+        return None
+    return Problem("joints", "head.final_layer.weight",
+                   f"--joints {joint_num} gives {channels} / {joint_num} = {channels // joint_num} depth bins, not a "
+                   f"power of two as every ConvNeXtPose depth_dim is{_fits(cands)}")
+
+
+def _clean_splits(channels: int) -> list[tuple[int, int]]:
+    """(J, D) with J a known joint count and D a power of two."""
+    return [(j, channels // j) for j in KNOWN_JOINT_COUNTS if channels % j == 0 and _is_pow2(channels // j)]
+
+
+def _fits(cands: list[tuple[int, int]]) -> str:
+    return "; the tensors fit " + " or ".join(f"{j} joints x {d} depth bins" for j, d in cands) if cands else ""
 
 
 def _is_pow2(n: int) -> bool:

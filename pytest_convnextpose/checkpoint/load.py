@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotation only; the loader imports the dialects module whe
 
 @dataclass
 class Checkpoint:
-    """A checkpoint read and understood. `state_dict` is canonical (SPEC §4)."""
+    """A checkpoint read and understood. `state_dict` is canonical (docs/spec.md §4)."""
 
     path: str
     sha256: str
@@ -42,7 +42,7 @@ class Checkpoint:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The `convnextpose inspect --json` object (SPEC §5), without `error`."""
+        """The `convnextpose inspect --json` object (docs/spec.md §5), without `error`."""
         return {
             "path": self.path, "sha256": self.sha256, "container": self.container, "wrapper": self.wrapper,
             "dialect": self.dialect.to_dict(),

@@ -1,4 +1,4 @@
-"""Verified conversion of a ConvNeXtPose checkpoint to safetensors (SPEC §5 `convert`).
+"""Verified conversion of a ConvNeXtPose checkpoint to safetensors (docs/spec.md §5 `convert`).
 
 Why: a safetensors file cannot run code when loaded and loads many times faster than a
 pickle, so people should unpickle a checkpoint once, here, and never again. That only

@@ -3,7 +3,7 @@
 Why: "max error 0.4" tells a reimplementer nothing; "your output equals the reference
 with bilinear align_corners=False" tells them which line to fix. Each `Mistake` is the
 reference computation with one well-known deviation (the easy-to-get-wrong points of
-SPEC §1 and the golden README). When a parity check fails, every mistake is run on the
+docs/spec.md §1 and the golden README). When a parity check fails, every mistake is run on the
 failing batch; one whose output matches the implementation far better than the
 reference does is reported as the likely cause. Runs only on failure, so its cost
 (one forward pass per mistake) is paid only when there is something to explain.

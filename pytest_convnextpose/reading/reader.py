@@ -47,7 +47,7 @@ class RawFile:
     """What a container held.
 
     container: one of `torch-zip`, `torch-legacy`, `torch-tar`, `tar-directory`, `directory`,
-               `pickle`, `safetensors`, `torchscript` (SPEC §5).
+               `pickle`, `safetensors`, `torchscript` (docs/spec.md §5).
     obj:       the top-level object: a dict (wrapper or bare state dict) whose tensors are
                CPU/`map_location` torch tensors; nested dicts/lists/ints/floats/strings allowed.
     metadata:  container-level metadata (safetensors `__metadata__`, zip root name, ...).

@@ -1,6 +1,6 @@
 """Write a Python object (nested dicts of tensors, ints, strings) in every container we read.
 
-Used by tests (and engineers) to produce checkpoints in each layout of SPEC §3 without the
+Used by tests (and engineers) to produce checkpoints in each layout of docs/spec.md §3 without the
 original training code. Writers use torch's own serializer (or `pickle`, `tarfile`, `safetensors`)
 so that what the reader reads was produced independently of it.
 
