@@ -18,7 +18,7 @@ from . import hypothesis_profiles
 from .fixtures import selected_name
 from . import verdict
 from .report import REPORT_ATTR, ReportCollector, describe_checkpoint
-from .verdict import CKPT_ID_ATTR
+from .verdict import CKPT_ID_ATTR, TEST_FILE_ATTR
 from .state import STATE_KEY, WORKERINPUT_DEFAULT_DIR, State, get_checkpoints, load_cached, read_options, resolve_device, state, uses_default
 
 MARKERS = {
@@ -180,6 +180,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
         return
     report = outcome.get_result()
     setattr(report, CKPT_ID_ATTR, source.id)
+    setattr(report, TEST_FILE_ATTR, str(item.path))
     if state(item.config).options.report_path is not None:
         setattr(report, REPORT_ATTR, describe_checkpoint(source, state(item.config).loads.get(source.path)))
 

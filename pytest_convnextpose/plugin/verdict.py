@@ -20,8 +20,9 @@ import pytest
 
 from .report import outcome_and_message
 
-#: attribute on test reports: the id of the checkpoint the test ran for
+#: attributes on test reports: the id of the checkpoint the test ran for, and the test's file
 CKPT_ID_ATTR = "convnextpose_ckpt_id"
+TEST_FILE_ATTR = "convnextpose_test_file"
 VERDICT_PLUGIN_NAME = "convnextpose.verdict"
 
 #: skip-reason prefixes -> the cause they are counted under (anything else: the reason's first clause)
@@ -57,6 +58,7 @@ class CheckpointTally:
     named_by_user: bool
     passed: int = 0
     failed: list[str] = field(default_factory=list)  # node ids, first failure of each test
+    rerun: Optional[str] = None  # absolute `file::test[id]` of the first failure
     skipped: int = 0
 
     @property
@@ -111,6 +113,9 @@ class VerdictCollector:
             if previous == "passed":
                 tally.passed -= 1  # a teardown error after a pass: the test failed after all
             tally.failed.append(report.nodeid)
+            test_file = getattr(report, TEST_FILE_ATTR, None)
+            if tally.rerun is None and test_file:
+                tally.rerun = f"{test_file}::{report.nodeid.partition('::')[2]}"
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -126,8 +131,8 @@ class VerdictCollector:
         for tally in self.tallies.values():
             write(tally.line(), red=bool(tally.failed), green=tally.verdict == "PASS",
                   yellow=tally.verdict == "NOT CHECKED")
-            if tally.failed:
-                write(f"    re-run one: {self.rerun_command(tally, tally.failed[0])}")
+            if tally.rerun:
+                write(f"    re-run one: {self.rerun_command(tally)}")
         if self.skip_causes:
             total = sum(self.skip_causes.values())
             causes = sorted(self.skip_causes.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -136,17 +141,15 @@ class VerdictCollector:
         if report:
             write(f"report: {Path(report).expanduser().absolute()}")
 
-    def rerun_command(self, tally: CheckpointTally, nodeid: str) -> str:
-        """A command that re-runs `nodeid` for this checkpoint from any folder (absolute paths)."""
-        path, sep, rest = nodeid.partition("::")
-        target = str((self.config.rootpath / path).resolve()) + sep + rest
+    def rerun_command(self, tally: CheckpointTally) -> str:
+        """A command that re-runs the first failure of this checkpoint from any folder (absolute paths)."""
         words = ["pytest", f"--ckpt={tally.path}"]
         for name in ("joints", "head_upsample"):
             value = self.config.getoption(f"convnextpose_{name}")
             if value is not None:
                 text = value if isinstance(value, int) else ",".join("up" if v else "no" for v in value)
                 words.append(f"--{name.replace('_', '-')}={text}")
-        return shlex.join([*words, target])
+        return shlex.join([*words, str(tally.rerun)])
 
 
 def install(config: pytest.Config, sources: list[Any]) -> Optional[VerdictCollector]:
