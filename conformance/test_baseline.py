@@ -19,16 +19,21 @@ def test_architecture_matches_baseline(baseline_comparison):
                     + "; ".join(diffs[:10]) + (" ..." if len(diffs) > 10 else ""), pytrace=False)
 
 
-def test_output_drift_within_limit(baseline_comparison, pytestconfig):
+def test_output_drift_within_limit(baseline_comparison, pytestconfig, convnextpose_pictures):
     limit = pytestconfig.getoption("convnextpose_max_output_drift")
     out = baseline_comparison.output
     if out is None:
         pytest.fail(f"cannot compare outputs with the baseline: {baseline_comparison.output_unavailable}",
                     pytrace=False)
     if not out.max_mm <= limit:
+        base, cand = baseline_comparison.worst_pair_mm()
+        picture = convnextpose_pictures.compare(
+            base, cand, labels=("baseline", "candidate"), unit="mm, Human3.6M scale",
+            title=f"output drift, sample {out.worst_sample}: worst joint {out.worst_joint_name} {out.max_mm:.3g} mm "
+                  f"(limit {limit:g} mm)")
         pytest.fail(f"output drift {out.max_mm:.4g} mm exceeds --max-output-drift={limit:g} mm\n"
-                    f"{baseline_comparison.output_summary()}\nweights: {baseline_comparison.tensor_summary()}",
-                    pytrace=False)
+                    f"{baseline_comparison.output_summary()}\nweights: {baseline_comparison.tensor_summary()}\n"
+                    f"{picture}", pytrace=False)
 
 
 def test_mpjpe_regression_within_limit(baseline_comparison, pytestconfig):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HEAVY = ("torch", "numpy", "hypothesis", "reference_model")
-FEATURES = ("options", "core", "fixtures", "implementations", "baseline", "accuracy", "benchmark")
+FEATURES = ("options", "core", "fixtures", "implementations", "baseline", "accuracy", "benchmark", "pictures")
 PLUGIN_MODULES = ("pytest_convnextpose.plugin", *(f"pytest_convnextpose.plugin.{f}" for f in FEATURES))
 #: registration names of the sub-plugins (stable, unlike module paths)
 SUBPLUGIN_NAMES = tuple(f"convnextpose.{f}" for f in FEATURES)

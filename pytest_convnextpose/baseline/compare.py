@@ -79,6 +79,19 @@ class BaselineComparison:
     output: Optional[OutputDrift] = None
     output_unavailable: Optional[str] = None
     mpjpe: dict[str, Any] = field(default_factory=dict)
+    #: the outputs compared, (B, J, 3) heatmap units, for pictures (not part of the JSON)
+    candidate_coords: Optional[np.ndarray] = field(default=None, repr=False)
+    baseline_coords: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def worst_pair_mm(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(baseline, candidate) poses `(J, 3)` of the worst sample in mm at the Human3.6M scale (the
+        units `output_drift` measures in); None without outputs."""
+        if self.output is None or self.candidate_coords is None or self.baseline_coords is None:
+            return None
+        s = self.output.worst_sample
+        return to_mm(self.baseline_coords[s], self.coord_volumes[1]), to_mm(self.candidate_coords[s], self.coord_volumes[0])
+
+    coord_volumes: tuple = field(default=((1, 1, 1), (1, 1, 1)), repr=False)
 
     @property
     def changed_tensors(self) -> list[TensorDrift]:
@@ -242,8 +255,9 @@ def compare_checkpoints(candidate: Any, baseline: Any, *, images: np.ndarray,
     size = (int(images.shape[2]), int(images.shape[3]))
     cand = candidate_coords if candidate_coords is not None else run(candidate, images)
     base = baseline_coords if baseline_coords is not None else run(baseline, images)
-    result.output = output_drift(cand, base, heatmap_volume(candidate.spec, size),
-                                 heatmap_volume(baseline.spec, size), size, inputs)
+    volumes = (heatmap_volume(candidate.spec, size), heatmap_volume(baseline.spec, size))
+    result.output = output_drift(cand, base, *volumes, size, inputs)
+    result.candidate_coords, result.baseline_coords, result.coord_volumes = np.asarray(cand), np.asarray(base), volumes
     return result
 
 

@@ -10,6 +10,7 @@ The plugin is a set of sub-plugins, one per feature, registered here so that
     baseline        --baseline gating
     accuracy        Human3.6M gates
     benchmark       pytest-benchmark machine info and storage
+    pictures        a PNG of the worst image for failures of implementations and baselines
 
 Each is registered under a stable name (`convnextpose.<feature>`), which is what the
 conformance suite checks for, not a module path. Every pytest run imports this package and
@@ -34,6 +35,7 @@ SUBPLUGINS = {
     "baseline": "baseline",
     "accuracy": "accuracy",
     "benchmark": "benchmark",
+    "pictures": "pictures",
 }
 #: registration name of the core sub-plugin: present exactly when the plugin is active
 CORE_PLUGIN_NAME = "convnextpose.core"

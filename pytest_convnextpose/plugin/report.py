@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 SCHEMA_VERSION = 1
 REPORT_ATTR = "convnextpose_ckpt"
+#: user property naming a picture of a failure (pictures.PICTURE_PROPERTY; a literal to keep this module light)
+PICTURE_PROPERTY = "convnextpose_picture"
 
 
 def describe_checkpoint(source: Any, loaded: Any) -> dict[str, Any]:
@@ -60,9 +62,12 @@ class TestEntry:
     outcome: str = "passed"
     message: str = ""
     duration: float = 0.0
+    pictures: list[str] = field(default_factory=list)
 
     def update(self, report: Any) -> None:
         self.duration += float(getattr(report, "duration", 0.0) or 0.0)
+        self.pictures += [str(v) for k, v in getattr(report, "user_properties", ()) if k == PICTURE_PROPERTY
+                          and str(v) not in self.pictures]
         outcome, message = outcome_and_message(report)
         if outcome == "passed":
             return
@@ -71,8 +76,11 @@ class TestEntry:
         self.outcome, self.message = outcome, message
 
     def to_dict(self) -> dict[str, Any]:
-        return {"nodeid": self.nodeid, "outcome": self.outcome, "message": self.message,
-                "duration_s": round(self.duration, 4)}
+        out = {"nodeid": self.nodeid, "outcome": self.outcome, "message": self.message,
+               "duration_s": round(self.duration, 4)}
+        if self.pictures:
+            out["pictures"] = list(self.pictures)
+        return out
 
 
 @dataclass(eq=False)  # a plugin object must stay hashable
