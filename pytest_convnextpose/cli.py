@@ -17,13 +17,13 @@ from . import __version__
 from .errors import CheckpointError
 
 #: subcommand modules, in help order. A module that is missing is skipped.
-COMMAND_MODULES = ("cmd_inspect", "cmd_convert", "cmd_export", "cmd_onnx")
+COMMAND_MODULES = ("cmd_inspect", "cmd_convert", "cmd_export", "cmd_onnx", "cmd_evaluate")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convnextpose", description="Inspect, verify and convert ConvNeXtPose checkpoints.")
+    parser = argparse.ArgumentParser(prog="convnextpose", description="Inspect, verify, convert and evaluate ConvNeXtPose checkpoints.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

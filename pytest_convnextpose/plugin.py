@@ -10,6 +10,8 @@ numpy, torch or Hypothesis at module level (tests/test_plugin_startup.py checks 
 from __future__ import annotations
 
 import importlib
+import os
+import shlex
 
 #: modules registered as part of this plugin (missing ones are skipped while in development)
 SUBPLUGINS = (
@@ -20,6 +22,14 @@ SUBPLUGINS = (
 
 #: the option group every sub-plugin adds to (one name: `pytest --help` shows one section)
 OPTION_GROUP = "convnextpose"
+
+
+def option_given(config, *flags: str) -> bool:
+    """Whether one of `flags` was written out (command line, PYTEST_ADDOPTS or ini addopts),
+    even with its default value (a default and an explicit choice of the same value differ)."""
+    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+             *config.getini("addopts")]
+    return any(w == f or w.startswith(f + "=") for w in words for f in flags)
 
 
 def pytest_addhooks(pluginmanager) -> None:

@@ -12,6 +12,8 @@ Options (group "convnextpose"):
     --h36m-preds-variant V   the published variant FILE's predictions claim to be (gates them)
     --h36m-results PATH      write per-action results as JSON (a folder: one file per checkpoint)
     --h36m-batch-size N      images per forward pass (default 32)
+    --h36m-workers N         DataLoader processes decoding and cropping (default: this process' share of the CPUs)
+    --h36m-preds-aligned     the predictions file holds poses aligned already (the authors' protocol-1 output)
 
 Start-up checks: a `--h36m-root` without annotation files, a missing `--h36m-preds` or
 RootNet file is a usage error (one line), not a failure per test. Runs of the conformance
@@ -22,9 +24,7 @@ save or compare (`--benchmark-save`, `--benchmark-autosave`, `--benchmark-compar
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 import pytest
 
-from .plugin import OPTION_GROUP
+from .plugin import OPTION_GROUP, option_given
 
 RESULTS_KEY = pytest.StashKey[list]()
 
@@ -51,6 +51,8 @@ class AccuracyOptions:
     preds_variant: Optional[str]
     results: Optional[Path]
     batch_size: int
+    workers: Optional[int]
+    preds_aligned: bool
 
     @property
     def enabled(self) -> bool:
@@ -83,6 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write per-action results JSON here (a folder: one <checkpoint id>.json each)")
     group.addoption("--h36m-batch-size", dest="convnextpose_h36m_batch_size", type=int, default=32, metavar="N",
                     help="images per forward pass in the Human3.6M evaluation (default 32)")
+    group.addoption("--h36m-workers", dest="convnextpose_h36m_workers", type=int, default=None, metavar="N",
+                    help="DataLoader processes that decode and crop the images (0: in the test process; "
+                         "default: this process' share of the CPUs)")
+    group.addoption("--h36m-preds-aligned", dest="convnextpose_h36m_preds_aligned", action="store_true",
+                    help="with --protocol 1: the --h36m-preds poses are rigidly aligned already (the authors' "
+                         "protocol-1 output); score them as they are")
 
 
 def read_accuracy_options(config: pytest.Config) -> AccuracyOptions:
@@ -97,7 +105,8 @@ def read_accuracy_options(config: pytest.Config) -> AccuracyOptions:
                            opt("convnextpose_h36m_bbox"), path("convnextpose_rootnet_file"),
                            opt("convnextpose_mpjpe_tolerance"), path("convnextpose_h36m_preds"),
                            opt("convnextpose_h36m_preds_variant"), path("convnextpose_h36m_results"),
-                           opt("convnextpose_h36m_batch_size"))
+                           opt("convnextpose_h36m_batch_size"), opt("convnextpose_h36m_workers"),
+                           opt("convnextpose_h36m_preds_aligned"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,6 +116,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--h36m-preds needs --h36m-root (the annotations to score against)")
     if opts.max_frames is not None and opts.max_frames <= 0:
         raise pytest.UsageError(f"--max-frames must be positive, got {opts.max_frames}")
+    if opts.batch_size <= 0:
+        raise pytest.UsageError(f"--h36m-batch-size must be positive, got {opts.batch_size}")
+    if opts.workers is not None and opts.workers < 0:
+        raise pytest.UsageError(f"--h36m-workers must be >= 0, got {opts.workers}")
+    if opts.preds_aligned and (opts.preds is None or opts.protocol != 1):
+        raise pytest.UsageError("--h36m-preds-aligned needs --h36m-preds FILE and --protocol 1 "
+                                "(aligned poses have only a PA-MPJPE)")
     if opts.root is not None:
         _check_data_paths(opts)
     _keep_benchmark_storage_out_of_cwd(config)
@@ -149,18 +165,11 @@ def _keep_benchmark_storage_out_of_cwd(config: pytest.Config) -> None:
         return
     if any(config.getoption(name, None) for name in BENCHMARK_STORAGE_USERS):
         return
-    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or _given(config, "--benchmark-storage"):
+    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or option_given(config, "--benchmark-storage"):
         return
     directory = tempfile.mkdtemp(prefix="convnextpose-benchmarks-")
     config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
     config.option.benchmark_storage = "file://" + directory
-
-
-def _given(config: pytest.Config, flag: str) -> bool:
-    """Whether `flag` was written out (command line, PYTEST_ADDOPTS or ini addopts), even with its default value."""
-    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
-             *config.getini("addopts")]
-    return any(w == flag or w.startswith(flag + "=") for w in words)
 
 
 @pytest.fixture(scope="session")
@@ -169,14 +178,17 @@ def h36m_options(pytestconfig: pytest.Config) -> AccuracyOptions:
     return read_accuracy_options(pytestconfig)
 
 
-def record_result(config: pytest.Config, label: str, result: Any, verdict: str) -> None:
-    """Keep a result for the terminal summary and write it where --h36m-results says."""
-    config.stash[RESULTS_KEY].append((label, result, verdict))
+def record_result(config: pytest.Config, label: str, result: Any, verdict: Any) -> None:
+    """Keep a result and its `h36m.gate.Verdict` for the terminal summary and write it where
+    --h36m-results says."""
+    from .h36m.gate import result_document
+
+    config.stash[RESULTS_KEY].append((label, result, verdict.text))
     raw = config.getoption("convnextpose_h36m_results")
     if not raw:
         return
     target = Path(raw)
-    doc = dict(result.to_dict(), label=label, verdict=verdict)
+    doc = result_document(result, label, verdict)
     if target.is_dir() or raw.endswith(("/", "\\")):  # Path() drops the trailing slash
         target.mkdir(parents=True, exist_ok=True)
         out = target / f"{label}.json"
@@ -191,14 +203,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     results = config.stash.get(RESULTS_KEY, [])
     if not results:
         return
+    from .h36m.report import headline, per_action_line
+
     terminalreporter.section("Human3.6M accuracy")
     for label, res, verdict in results:
-        per_action = ", ".join(f"{a} {v:.2f}" for a, v in res.scores[res.primary_metric]["per_group"].items())
-        terminalreporter.write_line(
-            f"{label}: protocol {res.protocol}, {res.num_samples} frames: {res.primary_metric} {res.primary_mm:.2f} mm "
-            f"(MPJPE {res.scores['mpjpe']['mean']:.2f}, PA no-scale {res.scores['pa_mpjpe_authors']['mean']:.2f}, "
-            f"PA with scale {res.scores['pa_mpjpe_scaled']['mean']:.2f}) -- {verdict}")
-        terminalreporter.write_line(f"    per action: {per_action}")
+        terminalreporter.write_line(f"{label}: {headline(res)} -- {verdict}")
+        terminalreporter.write_line(f"    per action: {per_action_line(res)}")
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from h36m_helpers import write_dataset
@@ -25,7 +26,7 @@ def _preds(dataset, path: Path, offset_mm: float) -> Path:
     """Ground truth with every non-root joint moved offset_mm along x: MPJPE = offset * 16/17."""
     records = []
     for s in h36m.load_samples(dataset.root, 2):
-        pose = s.joint_cam.copy()
+        pose = s.joint_cam.astype(np.float64)  # float64: the offset is added exactly
         pose[1:, 0] += offset_mm
         records.append({"image_id": s.image_id, "joint_cam": pose.tolist()})
     path.write_text(json.dumps(records))
