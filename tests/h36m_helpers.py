@@ -99,13 +99,12 @@ def _write_image(path: Path, centre: tuple[int, int], image_format: str, size: t
     if rng is None:
         img = np.zeros((height, width, 3), dtype=np.uint8)
     else:  # smooth random picture: low-resolution noise blown up (bilinear), plus fine noise
-        coarse = rng.uniform(0, 160, size=(height // 16 + 2, width // 16 + 2, 3))
-        ys, xs = np.linspace(0, coarse.shape[0] - 1.001, height), np.linspace(0, coarse.shape[1] - 1.001, width)
-        y0, x0 = ys.astype(int), xs.astype(int)
-        ay, ax = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-        smooth = ((coarse[y0][:, x0] * (1 - ax) + coarse[y0][:, x0 + 1] * ax) * (1 - ay)
-                  + (coarse[y0 + 1][:, x0] * (1 - ax) + coarse[y0 + 1][:, x0 + 1] * ax) * ay)
-        img = np.clip(smooth + rng.normal(scale=6.0, size=smooth.shape), 0, 255).astype(np.uint8)
+        import cv2
+
+        coarse = rng.uniform(0, 160, size=(height // 16 + 2, width // 16 + 2, 3)).astype(np.float32)
+        smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        fine = rng.standard_normal(size=smooth.shape, dtype=np.float32) * 3.0
+        img = np.clip(smooth + fine, 0, 255).astype(np.uint8)
     u, v = centre
     img[max(v - BLOB, 0):v + BLOB + 1, max(u - BLOB, 0):u + BLOB + 1] = 255
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -107,13 +107,17 @@ def test_read_bgr_decodes_with_opencv_and_npy_files_are_rgb(tmp_path):
 
 
 def test_normalise_applies_imagenet_statistics_to_0_255_values():
-    patch = np.zeros((2, 2, 3), np.float32)
-    patch[0, 0] = 255.0
+    import torch
+
+    patch = torch.zeros((1, 2, 2, 3), dtype=torch.uint8)
+    patch[0, 0, 0] = 255
     out = g.normalise(patch)
-    assert out.shape == (3, 2, 2)
-    np.testing.assert_allclose(out[:, 0, 0], [(255 - 0.485) / 0.229, (255 - 0.456) / 0.224, (255 - 0.406) / 0.225],
+    assert out.shape == (1, 3, 2, 2) and out.dtype == torch.float32 and out.is_contiguous()
+    np.testing.assert_allclose(out[0, :, 0, 0], [(255 - 0.485) / 0.229, (255 - 0.456) / 0.224, (255 - 0.406) / 0.225],
                                rtol=1e-6)
-    np.testing.assert_allclose(out[:, 1, 1], [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
+    np.testing.assert_allclose(out[0, :, 1, 1], [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
+    # float patches (the authors' float32 RGB crop) give the same bytes as the uint8 ones
+    assert g.normalise(patch.float()).numpy().tobytes() == out.numpy().tobytes()
 
 
 def test_heatmap_to_pixel_denormalises_like_the_authors():
@@ -139,3 +143,21 @@ def test_world_to_camera_is_rotation_then_translation():
     r = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 degrees about z
     out = g.world_to_camera(np.array([[1.0, 2.0, 3.0]]), r, [10.0, 20.0, 30.0])
     np.testing.assert_allclose(out, [[-2.0 + 10.0, 1.0 + 20.0, 3.0 + 30.0]])
+
+
+def test_network_input_is_torchvisions_to_tensor_and_normalize_of_the_crop(tmp_path):
+    """The authors' transform: ToTensor on a float32 array (transpose, no scaling) then Normalize
+    (`sub_(mean).div_(std)` in float32), written out in torch: bit for bit the same input."""
+    import cv2
+    import torch
+
+    from pytest_convnextpose.h36m.images import network_input
+
+    rng = np.random.default_rng(5)
+    bgr = rng.integers(0, 256, size=(120, 160, 3)).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "x.png"), bgr)
+    bbox = [20.5, 10.25, 90.0, 90.0]
+    t = torch.from_numpy(crop_rgb(bgr, bbox).transpose(2, 0, 1).copy())
+    t.sub_(torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)).div_(torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1))
+    got = network_input(tmp_path / "x.png", bbox)
+    assert got.dtype == np.float32 and got.tobytes() == t.numpy().tobytes()

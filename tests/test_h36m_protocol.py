@@ -180,3 +180,28 @@ def test_shards_are_whole_batches_that_tile_the_frames_in_order(items, batch, wo
     batches = [-(-(hi - lo) // batch) for lo, hi in bounds]
     assert max(batches) - min(batches) <= 1, batches
     assert share_sizes(items, batch, world) == [hi - lo for lo, hi in bounds]
+
+
+def test_workers_start_after_opencv_has_run_threads_in_this_process(tmp_path):
+    """Forked workers must not touch OpenCV's thread pool (a child reconfiguring it deadlocked on
+    state copied from the parent). Run in a subprocess with a timeout: a hang fails, not blocks."""
+    import subprocess
+    import sys
+    import textwrap
+
+    written = write_dataset(tmp_path / "fork", image_format="png")
+    code = textwrap.dedent(f"""
+        import cv2, numpy as np, torch
+        from pytest_convnextpose import h36m
+        big = np.random.default_rng(0).integers(0, 255, (1500, 1500, 3)).astype(np.uint8)
+        for _ in range(5):  # multi-stripe calls: OpenCV's pool runs threads in this process
+            cv2.warpAffine(big, np.float64([[0.9, 0.1, 5], [0, 0.9, 7]]), (1400, 1400))
+            cv2.cvtColor(big, cv2.COLOR_BGR2RGB)
+        model = lambda x: x.mean(dim=(2, 3))[:, None, :].expand(-1, 18, -1)
+        samples = h36m.load_samples({str(written.root)!r}, 2)
+        for _ in range(3):
+            assert h36m.predict(model, samples, 64, workers=2, batch_size=2, progress=False).shape == (12, 18, 3)
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -20,7 +20,7 @@ from reference_model import H36M_EVAL_JOINTS, H36M_FLIP_PAIRS, H36M_ROOT_JOINT, 
 from .. import metrics
 from .annotations import H36MDataError, Sample, add_thorax, load_samples
 from .distributed import gather_outputs, process_group, shard_bounds, share_sizes
-from .geometry import INPUT_SHAPE, heatmap_to_pixel, pixel_to_camera
+from .geometry import INPUT_SHAPE, heatmap_to_pixel, normalise, pixel_to_camera
 from .loader import default_workers, input_batches
 
 PRIMARY_METRIC = {1: "pa_mpjpe_authors", 2: "mpjpe"}
@@ -89,8 +89,8 @@ def _predict_share(model, samples, heatmap_width, device, use_flip_test, batch_s
     outs = []
     bar = tqdm(total=len(samples), desc="Human3.6M", unit="img", disable=not show)
     with torch.inference_mode():
-        for images in input_batches(samples, batch_size, workers=workers, pin_memory=device.type == "cuda"):
-            images = images.to(device, non_blocking=True)
+        for patches in input_batches(samples, batch_size, workers=workers, pin_memory=device.type == "cuda"):
+            images = normalise(patches.to(device, non_blocking=True))
             coords = (flip_test(model, images, heatmap_width, H36M_FLIP_PAIRS) if use_flip_test
                       else model(images))
             outs.append(coords.float())  # stays on the device: no synchronisation per batch

@@ -10,9 +10,12 @@ the authors do (`np.array(cam_param['R'], dtype=np.float32)`, float32 joints).
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 #: ImageNet statistics, which the authors apply to 0-255 pixel values (see `normalise`).
 PIXEL_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -49,15 +52,23 @@ def process_bbox(bbox, width: int, height: int, aspect_ratio: float = 1.0) -> Op
     return np.array([cx - w / 2.0, cy - h / 2.0, w, h], dtype=np.float64)
 
 
-def normalise(patch_rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB float 0-255 -> (3, H, W) float32 as the authors feed the network.
+def normalise(patches: "torch.Tensor") -> "torch.Tensor":
+    """(N, H, W, 3) RGB patches, 0-255 (uint8 as warped, or float) -> (N, 3, H, W) contiguous
+    float32, as the authors feed the network: torchvision's ToTensor + Normalize, i.e.
+    `(x - mean) / std` per channel in float32, on whatever device the patches are.
 
-    The quirk: torchvision's ToTensor leaves float arrays unscaled, so ImageNet's mean and
-    std (meant for 0-1 values) are applied to 0-255 values. The released weights were
-    trained this way, so evaluation must do the same.
+    The quirk: ToTensor leaves float arrays unscaled, so ImageNet's mean and std (meant for
+    0-1 values) are applied to 0-255 values. The released weights were trained this way, so
+    evaluation must do the same. uint8 -> float32 is exact and IEEE float32 subtraction and
+    division round the same on every device, so normalising the uint8 batch here, on the
+    GPU when there is one, gives the authors' bytes while the workers ship 4x less data.
     """
-    out = (np.asarray(patch_rgb, dtype=np.float32) - PIXEL_MEAN) / PIXEL_STD
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    import torch
+
+    x = patches.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    mean = torch.as_tensor(PIXEL_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.as_tensor(PIXEL_STD, device=x.device).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std)
 
 
 def world_to_camera(joints_world: np.ndarray, rot: np.ndarray, trans: np.ndarray) -> np.ndarray:

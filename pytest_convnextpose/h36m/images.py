@@ -9,8 +9,8 @@ border), flips BGR -> RGB and converts to float32. Doing the same calls with the
 OpenCV gives the same bytes; OpenCV is also what makes the crop cheap (a fraction of a
 millisecond, against the JPEG decode's several).
 
-`.npy` files (H, W, 3) RGB, uint8 or float 0-255, are read with numpy instead of decoded
-(the tests' tiny datasets); they go through the same warp.
+`.npy` files (H, W, 3) RGB uint8 are read with numpy instead of decoded (the tests' tiny
+datasets); they go through the same warp.
 """
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def read_bgr(path: Path) -> np.ndarray:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:  # truncated, not an .npy, or an object array
             raise H36MDataError(f"{path}: cannot read the .npy image ({exc})") from None
-        if arr.ndim != 3 or arr.shape[2] != 3:
-            raise H36MDataError(f"{path}: expected an RGB image (H, W, 3), got shape {arr.shape}")
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise H36MDataError(f"{path}: expected an RGB uint8 image (H, W, 3), got {arr.dtype} {arr.shape}")
         return np.ascontiguousarray(arr[:, :, ::-1])
     cv2 = opencv(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -73,16 +73,31 @@ def patch_transform(bbox, out_shape: tuple[int, int] = INPUT_SHAPE) -> np.ndarra
     return cv2.getAffineTransform(src, dst)
 
 
-def crop_rgb(image_bgr: np.ndarray, bbox, out_shape: tuple[int, int] = INPUT_SHAPE) -> np.ndarray:
-    """(out_h, out_w, 3) RGB float32 patch (0-255) of `bbox`: warpAffine, BGR -> RGB, float32."""
+def warp(image_bgr: np.ndarray, bbox, out_shape: tuple[int, int] = INPUT_SHAPE) -> np.ndarray:
+    """(out_h, out_w, 3) patch of `bbox`, in the image's dtype and channel order (cv2.warpAffine,
+    INTER_LINEAR, zero border)."""
     cv2 = opencv()
     out_h, out_w = out_shape
-    patch = cv2.warpAffine(image_bgr, patch_transform(bbox, out_shape), (int(out_w), int(out_h)),
-                           flags=cv2.INTER_LINEAR)
-    return patch[:, :, ::-1].astype(np.float32)
+    return cv2.warpAffine(image_bgr, patch_transform(bbox, out_shape), (int(out_w), int(out_h)),
+                          flags=cv2.INTER_LINEAR)
+
+
+def crop_rgb(image_bgr: np.ndarray, bbox, out_shape: tuple[int, int] = INPUT_SHAPE) -> np.ndarray:
+    """(out_h, out_w, 3) RGB float32 patch (0-255) of `bbox`, the authors' `generate_patch_image`
+    output: warpAffine, BGR -> RGB, float32."""
+    return warp(image_bgr, bbox, out_shape)[:, :, ::-1].astype(np.float32)
+
+
+def patch_rgb(image_path: Path, bbox, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """(256, 256, 3) uint8 RGB patch of one test image: `crop_rgb`'s values before the exact
+    uint8 -> float32 step (written into `out` when given: a row of a shared batch)."""
+    cv2 = opencv(image_path)  # a missing OpenCV is named with the image that needed it
+    # BGR -> RGB is a pure channel permutation: cvtColor writes it straight into `out`
+    return cv2.cvtColor(warp(read_bgr(image_path), bbox), cv2.COLOR_BGR2RGB, dst=out)
 
 
 def network_input(image_path: Path, bbox) -> np.ndarray:
     """(3, 256, 256) float32 network input of one test image: read, crop, normalise."""
-    opencv(image_path)  # a missing OpenCV is named with the image that needed it
-    return normalise(crop_rgb(read_bgr(image_path), bbox))
+    import torch
+
+    return normalise(torch.from_numpy(patch_rgb(image_path, bbox)[None]))[0].numpy()

@@ -1,10 +1,11 @@
 """Feeding the network at the machine's speed: decode and crop in `DataLoader` workers.
 
-Each item of `CropBatches` is one whole batch of normalised inputs, built by a worker
-straight into a shared-memory tensor (no per-image collation, no copy on the way back).
-The main process only runs the network while the workers read and crop the next batches
-(`prefetch_factor` batches each); on CUDA the batches come in pinned memory so the copy to
-the device is asynchronous.
+Each item of `CropBatches` is one whole batch of uint8 RGB patches (the warped bytes),
+built by a worker straight into a shared-memory tensor (no per-image collation, no copy
+on the way back). The main process normalises it on the device (`geometry.normalise`:
+the same float32 values, a quarter of the bytes to move) and runs the network while the
+workers read and crop the next batches (`prefetch_factor` batches each); on CUDA the
+batches come in pinned memory so the copy to the device is asynchronous.
 
 Workers are forked and never touch OpenCV's thread pool: a 256x256 warp is one stripe, which
 `parallel_for_` runs inline, and JPEG decoding is single-threaded. (Reconfiguring the pool in
@@ -16,6 +17,7 @@ torch's multi-line "Caught ... in DataLoader worker process" wrapper).
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Iterator, Optional, Sequence
 
@@ -24,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .annotations import H36MDataError, Sample
 from .geometry import INPUT_SHAPE
-from .images import network_input
+from .images import patch_rgb
 
 #: default workers never exceed this (beyond it a GPU is fed anyway, and each worker costs memory)
 MAX_DEFAULT_WORKERS = 32
@@ -57,7 +59,7 @@ def default_workers() -> int:
 
 
 class CropBatches(Dataset):
-    """Item `b`: `(b, inputs, error)`, inputs `(n, 3, 256, 256)` float32 of samples
+    """Item `b`: `(b, patches, error)`, patches `(n, 256, 256, 3)` uint8 RGB of samples
     `[b * batch_size, (b + 1) * batch_size)`; on bad data `(b, None, message)`."""
 
     def __init__(self, samples: Sequence[Sample], batch_size: int) -> None:
@@ -71,21 +73,30 @@ class CropBatches(Dataset):
 
     def __getitem__(self, b: int) -> tuple[int, Optional[torch.Tensor], Optional[str]]:
         chunk = self.samples[b * self.batch_size:(b + 1) * self.batch_size]
-        out = torch.empty((len(chunk), 3, *INPUT_SHAPE), dtype=torch.float32)
-        if get_worker_info() is not None:
-            out.share_memory_()  # filled in place: the trip to the main process copies nothing
+        out = _empty_batch((len(chunk), *INPUT_SHAPE, 3), shared=get_worker_info() is not None)
         view = out.numpy()
         try:
             for k, sample in enumerate(chunk):
-                view[k] = network_input(sample.image_path, sample.bbox)
+                patch_rgb(sample.image_path, sample.bbox, view[k])
         except H36MDataError as exc:
             return b, None, str(exc)
         return b, out, None
 
 
+def _empty_batch(shape: tuple[int, ...], *, shared: bool) -> torch.Tensor:
+    """uint8 tensor; in a worker, allocated in shared memory and filled in place, so the trip to
+    the main process copies nothing (`share_memory_()` on a filled tensor would copy it: 2-3x
+    the cost; torch's own collate allocates the same way)."""
+    if not shared:
+        return torch.empty(shape, dtype=torch.uint8)
+    storage = torch.UntypedStorage._new_shared(math.prod(shape))
+    return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
+
+
 def input_batches(samples: Sequence[Sample], batch_size: int, *, workers: int,
                   pin_memory: bool = False) -> Iterator[torch.Tensor]:
-    """Normalised input batches of `samples` in order; `workers=0` reads in this process."""
+    """uint8 RGB patch batches `(n, 256, 256, 3)` of `samples`, in order (`geometry.normalise`
+    makes them network inputs); `workers=0` reads in this process."""
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     dataset = CropBatches(samples, batch_size)
