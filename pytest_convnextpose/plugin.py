@@ -18,6 +18,7 @@ SUBPLUGINS = (
     "pytest_convnextpose.plugin_core",      # --ckpt, fixtures, report (issue 3)
     "pytest_convnextpose.plugin_accuracy",  # latency benchmarks, Human3.6M gates (issue 6)
     "pytest_convnextpose.plugin_impl",      # --impl, --onnx, --baseline, --xfails-file (issue 7)
+    "pytest_convnextpose.xdist_groups",     # -n N with several checkpoints: one worker each (issue 14)
 )
 
 #: the option group every sub-plugin adds to (one name: `pytest --help` shows one section)

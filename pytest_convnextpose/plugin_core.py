@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from . import hypothesis_profiles, xdist_groups
+from . import hypothesis_profiles
 from .fixtures import (ckpt, ckpt_load_result, ckpt_path, ckpt_source, ckpt_spec, ref_coords,  # noqa: F401
                        ref_model, sample_inputs, selected_name, torch_device)
 from .report import REPORT_ATTR, ReportCollector, describe_checkpoint
@@ -76,8 +76,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[STATE_KEY] = State(read_options(config))
     opts = state(config).options
-    xdist_groups.choose_loadgroup(config, opts.ckpt_paths)  # several checkpoints: one worker each
-    xdist_groups.configure_worker(config)
     if opts.ckpt_origin in ("option", "env") and config.args_source != pytest.Config.ArgsSource.ARGS:
         # `pytest --ckpt=X` with no test paths: run the installed suite, wherever it lives.
         config.args = [str(conformance_dir())]
@@ -113,10 +111,8 @@ def _checkpoints_in_play(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: write the default once and hand its folder to every worker; pass on
-    the grouping by checkpoint."""
+    """xdist controller: write the default once and hand its folder to every worker."""
     config = node.config
-    xdist_groups.configure_node(node)
     if uses_default(config) and targets_conformance(config):
         get_checkpoints(config)
         node.workerinput[WORKERINPUT_DEFAULT_DIR] = str(state(config).default_dir)
@@ -130,7 +126,7 @@ def _report_meta(config: pytest.Config) -> dict[str, Any]:
         import torch
 
         meta["torch_version"] = torch.__version__
-        meta["device"] = str(resolve_device(state(config).options.device, xdist_groups.worker_index(config)))
+        meta["device"] = str(resolve_device(state(config).options.device))
     except Exception as exc:  # the report must still be written
         meta["torch_version"] = f"unavailable: {exc}"
     return meta
@@ -144,8 +140,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     opts = state(config).options
     sources = get_checkpoints(config)
-    lines = [f"convnextpose: torch {torch.__version__}, device "
-             f"{resolve_device(opts.device, xdist_groups.worker_index(config))} "
+    lines = [f"convnextpose: torch {torch.__version__}, device {resolve_device(opts.device)} "
              f"(--device={opts.device}); {len(sources)} checkpoint(s)"
              + (" [embedded synthetic default: not trained weights]" if uses_default(config) else "")]
     for src in sources:
@@ -172,8 +167,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if any(m.name == "parametrize" and "ckpt_source" in str(m.args[0]) for m in metafunc.definition.iter_markers()):
         return  # the test parametrizes it itself
     sources = get_checkpoints(metafunc.config)
-    metafunc.parametrize("ckpt_source", xdist_groups.checkpoint_params(metafunc.config, sources),
-                         ids=[s.id for s in sources], indirect=True, scope="session")
+    metafunc.parametrize("ckpt_source", sources, ids=[s.id for s in sources], indirect=True, scope="session")
 
 
 @pytest.hookimpl(trylast=True)

@@ -3,53 +3,65 @@
 `pytest -n N --ckpt=a --ckpt=b ...` with two or more checkpoints runs each checkpoint's
 tests on one worker, so each file is read, verified and built into a model once (xdist's
 default `load` mode scatters a checkpoint's tests over every worker, which then all load
-it). This is xdist's `loadgroup` mode: the plugin marks every checkpoint-parametrized test
-`xdist_group(<checkpoint id>)` and selects `--dist loadgroup` itself, unless `--dist` was
-given (that choice is kept; with an explicit `--dist loadgroup` the marks still apply).
-With fewer checkpoints than workers the extra workers only run the tests that take no
-checkpoint; `--dist load` spreads one checkpoint's tests again.
+it). This is xdist's `loadgroup` idea with the checkpoint as the group, chosen by the
+plugin so nobody has to remember a `--dist` flag: a scheduler (xdist's `LoadScopeScheduling`
+with the checkpoint id as the scope) that keeps node ids as they are (no `@group` suffix in
+reports or JUnit files). Tests that take no checkpoint are spread one by one. An explicit
+`--dist` (or `-d`) is the user's choice and is kept. With fewer checkpoints than workers the
+extra workers only run the tests that take no checkpoint (`--dist load` spreads again).
 
-With several GPUs, worker `gwK` uses `cuda:(K mod device count)` for `--device auto|cuda`.
-Nothing here imports torch at start-up (unrelated pytest runs stay light).
+With several GPUs, worker `gwK` uses `cuda:(K mod device count)` for `--device auto|cuda`
+(`session_state.resolve_device`). Nothing here imports torch (unrelated pytest runs stay light).
 """
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any, Optional, Sequence
 
 import pytest
 
 from .plugin import option_given
 
-#: workerinput key: the controller tells its workers to tag tests for loadgroup
-WORKERINPUT_LOADGROUP = "convnextpose_loadgroup"
+
+def group_by_checkpoint(config: pytest.Config, checkpoint_ids: Sequence[str]) -> bool:
+    """Whether this xdist run groups by checkpoint: implicit `load` mode, two or more checkpoints."""
+    return (getattr(config.option, "dist", "no") == "load" and not option_given(config, "--dist", "-d")
+            and len(set(checkpoint_ids)) >= 2)
 
 
-def choose_loadgroup(config: pytest.Config, ckpt_paths: Sequence[str]) -> None:
-    """Controller: switch xdist's implicit `load` to `loadgroup` for a run of several checkpoints."""
-    if getattr(config.option, "dist", "no") != "load" or option_given(config, "--dist", "-d"):
-        return
-    if len({Path(p).expanduser().absolute() for p in ckpt_paths}) >= 2:
-        config.option.dist = "loadgroup"
+def checkpoint_scope(nodeid: str, checkpoint_ids: Sequence[str]) -> Optional[str]:
+    """The checkpoint id in `nodeid`'s parameter part (`[<id>]`, or joined with other ids by `-`),
+    or None. Longest ids first, and only whole ids: `a.pth-1234abcd` is not found in
+    `xa.pth-1234abcd`."""
+    params = nodeid[nodeid.find("[") + 1:nodeid.rfind("]")] if nodeid.endswith("]") and "[" in nodeid else ""
+    for cid in sorted(set(checkpoint_ids), key=len, reverse=True):
+        if re.search(rf"(^|-){re.escape(cid)}($|-)", params):
+            return cid
+    return None
 
 
-def configure_node(node: Any) -> None:
-    """Controller, per worker: hand over the decision (workers parse the command line afresh)."""
-    if getattr(node.config.option, "dist", None) == "loadgroup":
-        node.workerinput[WORKERINPUT_LOADGROUP] = True
+def make_scheduler(config: pytest.Config, log: Any, checkpoint_ids: Sequence[str]) -> Any:
+    """xdist's scope scheduler with the checkpoint as the scope of checkpoint-parametrized tests."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CheckpointScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            cid = checkpoint_scope(nodeid, checkpoint_ids)
+            return f"checkpoint {cid}" if cid is not None else nodeid
+
+    return CheckpointScheduling(config, log)
 
 
-def configure_worker(config: pytest.Config) -> None:
-    """Worker: make xdist append the group to node ids, as its own `--dist loadgroup` would."""
-    if getattr(config, "workerinput", {}).get(WORKERINPUT_LOADGROUP):
-        config.option.loadgroup = True
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from .session_state import STATE_KEY, get_checkpoints
 
-
-def checkpoint_params(config: pytest.Config, sources: Sequence[Any]) -> list[Any]:
-    """`sources`, each marked `xdist_group(<id>)` when this worker groups by checkpoint."""
-    if not getattr(config.option, "loadgroup", False):
-        return list(sources)
-    return [pytest.param(s, marks=pytest.mark.xdist_group(s.id.replace("@", "_"))) for s in sources]
+    if STATE_KEY not in config.stash:
+        return None
+    ids = [s.id for s in get_checkpoints(config)] if config.stash[STATE_KEY].options.ckpt_paths else []
+    if not group_by_checkpoint(config, ids):
+        return None
+    return make_scheduler(config, log, ids)
 
 
 def worker_index(config: pytest.Config) -> Optional[int]:
