@@ -1,7 +1,7 @@
 """Human3.6M evaluation throughput against the machine's JPEG-decode limit.
 
     python benchmarks/h36m_throughput.py [--frames 256] [--size 1000] [--workers N] [--batch-size 32]
-                                         [--repeats 3] [--data DIR] [--device cpu|cuda]
+                                         [--repeats 3] [--data DIR] [--device cpu|cuda] [--threads 1]
 
 Writes a generated Human3.6M folder in the authors' layout (tests/h36m_helpers.py: JPEGs of
 `--size` pixels square, textured; or reuses `--data DIR`), then, interleaved `--repeats`
@@ -94,9 +94,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads of the main process (default 1: the negligible model needs none, and "
+                         "intra-op threads spinning between its tiny ops take the cores the decoders need)")
     ap.add_argument("--data", type=Path, default=None, help="reuse (or create) the generated folder here")
     args = ap.parse_args()
 
+    torch.set_num_threads(args.threads)
     tmp = None
     root = args.data
     if root is None:

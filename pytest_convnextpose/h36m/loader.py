@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from .annotations import H36MDataError, Sample
 from .geometry import INPUT_SHAPE
-from .images import patch_rgb
+from .images import opencv, patch_rgb
 
 #: default workers never exceed this (beyond it a GPU is fed anyway, and each worker costs memory)
 MAX_DEFAULT_WORKERS = 32
@@ -93,6 +93,16 @@ def _empty_batch(shape: tuple[int, ...], *, shared: bool) -> torch.Tensor:
     return torch.empty(0, dtype=torch.uint8).set_(storage, 0, shape)
 
 
+def _init_worker(_: int) -> None:
+    """Let this worker's malloc keep image-sized blocks. glibc serves blocks above its mmap
+    threshold (128 KiB at start) with fresh mmaps, so every decoded 1000x1000 image (3 MB)
+    would cost ~750 page faults; freeing one mmapped block raises the threshold to its size,
+    after which such blocks are reused from the heap (mallopt(3), dynamic threshold). A
+    short-lived 16 MiB block does that once. (Elsewhere: a harmless allocation.)"""
+    del _
+    bytearray(16 << 20)
+
+
 def input_batches(samples: Sequence[Sample], batch_size: int, *, workers: int,
                   pin_memory: bool = False) -> Iterator[torch.Tensor]:
     """uint8 RGB patch batches `(n, 256, 256, 3)` of `samples`, in order (`geometry.normalise`
@@ -100,8 +110,10 @@ def input_batches(samples: Sequence[Sample], batch_size: int, *, workers: int,
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers}")
     dataset = CropBatches(samples, batch_size)
+    if workers:
+        opencv()  # imported once here, not once per forked worker (a second of CPU each)
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=min(workers, len(dataset)),
-                        pin_memory=pin_memory)
+                        pin_memory=pin_memory, worker_init_fn=_init_worker if workers else None)
     for _, images, error in loader:
         if error is not None:
             raise H36MDataError(error)
