@@ -10,15 +10,24 @@ import argparse
 from reference_model import parse_head_upsample
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
+def _int_at_least(text: str, minimum: int, requirement: str) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"{requirement}, got {n}")
     return n
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    return _int_at_least(text, 1, "must be positive")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (e.g. a worker count, where 0 means none)."""
+    return _int_at_least(text, 0, "must be >= 0")
 
 
 def head_upsample_arg(text: str) -> tuple[bool, ...]:

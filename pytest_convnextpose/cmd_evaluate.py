@@ -26,20 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .cli_args import add_spec_options, positive_int
+from .cli_args import add_spec_options, non_negative_int, positive_int
 
 EXIT_OK, EXIT_ABOVE_FIGURE, EXIT_REFUSED = 0, 1, 2
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
-    return n
 
 
 def register(subparsers: Any) -> None:
@@ -86,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
             check_output(args.out, force=True, inputs=[args.ckpt])
         except OutputPathError as exc:
             return _refuse(str(exc))
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return _refuse("--device cuda was given but CUDA is not available (use --device auto or cpu)")
     try:
         with _process_group(args.device) as (device, rank):
             return _evaluate(args, device, rank)
@@ -104,10 +98,6 @@ def _process_group(device_option: str) -> Iterator[tuple[Any, int]]:
     yields (device, rank). Without torchrun: (the device, 0), nothing else."""
     import torch
 
-    from .h36m import H36MDataError
-
-    if device_option == "cuda" and not torch.cuda.is_available():
-        raise H36MDataError("--device cuda was given but CUDA is not available (use --device auto or cpu)")
     cuda = device_option == "cuda" or (device_option == "auto" and torch.cuda.is_available())
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
         yield torch.device("cuda" if cuda else "cpu"), 0

@@ -117,21 +117,42 @@ def test_output_that_is_the_checkpoint_is_refused_before_any_work(capsys, datase
     one_line_error(err, "would overwrite the input")
 
 
+def test_device_cuda_without_cuda_is_refused(capsys, dataset):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: the refusal cannot happen")
+    code, _, err = evaluate(capsys, TINY, "--h36m-root", dataset.root, "--device", "cuda")
+    assert code == 2
+    one_line_error(err, "--device cuda was given but CUDA is not available")
+
+
 @pytest.mark.slow
-def test_torchrun_two_processes_give_the_figures_of_one(dataset, tmp_path):
+def test_torchrun_two_processes_give_the_figures_of_one(tmp_path):
     """gloo on CPU: each rank runs half of the batches (batch 4: 3 batches, 2 + 1); rank 0 writes.
     Both runs single-threaded (torchrun sets OMP_NUM_THREADS=1 for its ranks) so the kernels are
-    the same; the JSON documents must be equal to the last bit."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", CONVNEXTPOSE_DEBUG="1")
+    the same; the JSON documents must be equal to the last bit. Then an unreadable image in rank
+    1's share: both ranks stop with the one-line error (exit 2), none waits for the other."""
+    written = write_dataset(tmp_path / "h36m", image_format="png")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     exe = str(Path(sys.executable).parent / "convnextpose")
-    common = ["evaluate", str(TINY), "--h36m-root", str(dataset.root), "--batch-size", "4", "--workers", "1",
+    common = ["evaluate", str(TINY), "--h36m-root", str(written.root), "--batch-size", "4", "--workers", "1",
               "--device", "cpu"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", exe, *common]
     one = subprocess.run([exe, *common, "--out", str(tmp_path / "one.json")], env=env, capture_output=True,
                          text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                          exe, *common, "--out", str(tmp_path / "two.json")], env=env, capture_output=True, text=True,
+    two = subprocess.run([*torchrun, "--out", str(tmp_path / "two.json")], env=env, capture_output=True, text=True,
                          timeout=300)
     assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-3000:]
     assert json.loads((tmp_path / "two.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
     assert two.stdout.count("verdict:") == 1, two.stdout  # only rank 0 reports
+
+    from pytest_convnextpose import h36m
+
+    last = h36m.load_samples(written.root, 2)[-1]  # frame 12 of 12: batch 3, rank 1's share
+    last.image_path.write_bytes(b"not a png")
+    bad = subprocess.run(torchrun, env=env, capture_output=True, text=True, timeout=300)
+    errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("convnextpose: error:")]
+    assert len(errors) == 2 and all(str(last.image_path) in ln and "cannot read the image" in ln for ln in errors), \
+        bad.stderr[-3000:]
+    # both ranks exited 2 (torchrun itself then fails and prints its launcher's summary)
+    assert bad.returncode != 0 and bad.stderr.count("exitcode  : 2") == 2, bad.stderr[-3000:]
