@@ -40,6 +40,7 @@ def one_line_error(err: str, *parts: str) -> None:
         assert part in lines[0], (part, lines[0])
 
 
+@pytest.mark.slow
 def test_evaluate_prints_a_table_and_writes_the_pytest_gates_json(capsys, pytester, dataset, tmp_path):
     out_json = tmp_path / "cli.json"
     code, out, err = evaluate(capsys, TINY, "--h36m-root", dataset.root, "--out", out_json, "--workers", "2")
@@ -59,6 +60,7 @@ def test_evaluate_prints_a_table_and_writes_the_pytest_gates_json(capsys, pytest
     assert json.loads(out_json.read_text()) == json.loads(gate_json.read_text())
 
 
+@pytest.mark.slow
 def test_above_the_published_figure_exits_1_with_the_gates_reason(capsys, dataset, tmp_path):
     """Random weights with the published XS architecture (see test_accuracy_gate.py for why they
     must be far above 56.61 mm on this data)."""

@@ -147,6 +147,7 @@ def test_integer_boxes_in_the_annotations_are_truncated(tmp_path):
 
 
 # --------------------------------------------------------------------------- the fast path changes nothing
+@pytest.mark.slow
 def test_workers_and_batch_sizes_give_the_same_outputs(dataset):
     samples = h36m.load_samples(dataset.root, 2)
     ref = h36m.predict(BlobFinder(HM), samples, HM[2], use_flip_test=True, workers=0, batch_size=32, progress=False)
@@ -182,6 +183,7 @@ def test_shards_are_whole_batches_that_tile_the_frames_in_order(items, batch, wo
     assert share_sizes(items, batch, world) == [hi - lo for lo, hi in bounds]
 
 
+@pytest.mark.slow
 def test_workers_start_after_opencv_has_run_threads_in_this_process(tmp_path):
     """Forked workers must not touch OpenCV's thread pool (a child reconfiguring it deadlocked on
     state copied from the parent). Run in a subprocess with a timeout: a hang fails, not blocks."""

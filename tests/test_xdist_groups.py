@@ -47,6 +47,7 @@ def _run(pytester: pytest.Pytester, paths: list[Path], *args: str) -> pytest.Run
                                          *args)
 
 
+@pytest.mark.slow
 def test_each_checkpoint_runs_on_one_worker_without_a_dist_flag(pytester):
     paths = _copies(pytester.path, 4)
     result = _run(pytester, paths)
@@ -59,6 +60,7 @@ def test_each_checkpoint_runs_on_one_worker_without_a_dist_flag(pytester):
     assert len(passed) == 32 and not any("@" in ln for ln in passed), "node ids must stay as they are"
 
 
+@pytest.mark.slow
 def test_an_explicit_dist_choice_is_kept(pytester):
     paths = _copies(pytester.path, 2)
     result = _run(pytester, paths, "--dist", "load")
