@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from pytest_convnextpose.plugin.accuracy import record_result
-from reference_model import VARIANTS
 
 pytestmark = pytest.mark.accuracy
 
@@ -27,34 +26,13 @@ def _evaluated(run):
     pytest.fail(message, pytrace=False)  # outside the handler: no "during handling" chain
 
 
-def _published(variant, protocol: int):
-    if variant not in VARIANTS:
-        return None
-    v = VARIANTS[variant]
-    return v.mpjpe_protocol2_mm if protocol == 2 else v.pa_mpjpe_protocol1_mm
-
-
 def _judge(request, label: str, result, variant, opts) -> None:
-    published = _published(variant, opts.protocol)
-    metric = result.primary_metric
-    if published is None:
-        why = ("custom architecture" if variant is None
-               else f"no published protocol {opts.protocol} figure for {variant}")
-        record_result(request.config, label, result, f"reported only ({why})")
-        return
-    if opts.max_frames is not None:
-        record_result(request.config, label, result,
-                      f"reported only (--max-frames {opts.max_frames}: a subset; published {published} mm)")
-        return
-    limit = published + opts.tolerance_mm
-    ok = result.primary_mm <= limit
-    record_result(request.config, label, result,
-                  f"{'pass' if ok else 'FAIL'}: limit {limit:.2f} mm = published {published} + {opts.tolerance_mm}")
-    if not ok:
-        worst = max(result.scores[metric]["per_group"].items(), key=lambda kv: kv[1])
-        pytest.fail(f"{label}: protocol {opts.protocol} {metric} {result.primary_mm:.2f} mm exceeds the published "
-                    f"{published} mm for {variant} by more than {opts.tolerance_mm} mm (worst action {worst[0]} "
-                    f"{worst[1]:.2f} mm, {result.num_samples} frames)", pytrace=False)
+    from pytest_convnextpose.h36m.gate import judge
+
+    verdict = judge(label, result, variant, tolerance_mm=opts.tolerance_mm, max_frames=opts.max_frames)
+    record_result(request.config, label, result, verdict)
+    if not verdict.passed:
+        pytest.fail(verdict.failure, pytrace=False)
 
 
 def test_h36m_error_within_published_figure(request, ckpt, ckpt_source, torch_device, h36m_options):
@@ -68,7 +46,7 @@ def test_h36m_error_within_published_figure(request, ckpt, ckpt_source, torch_de
     result = _evaluated(lambda: evaluate_checkpoint(
         ckpt, opts.root, device=torch_device, protocol=opts.protocol, use_flip_test=opts.flip_test,
         bbox_source=opts.bbox_source, rootnet_file=opts.rootnet_file, max_frames=opts.max_frames,
-        batch_size=opts.batch_size))
+        batch_size=opts.batch_size, workers=opts.workers))
     _judge(request, ckpt_source.id, result, ckpt.variant, opts)
 
 
@@ -80,5 +58,5 @@ def test_h36m_predictions_file(request, h36m_options):
 
     result = _evaluated(lambda: score_predictions_file(
         opts.preds, opts.root, protocol=opts.protocol, bbox_source=opts.bbox_source,
-        rootnet_file=opts.rootnet_file, max_frames=opts.max_frames))
+        rootnet_file=opts.rootnet_file, max_frames=opts.max_frames, aligned=opts.preds_aligned))
     _judge(request, opts.preds.stem, result, opts.preds_variant, opts)

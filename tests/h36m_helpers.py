@@ -5,6 +5,12 @@ Two test subjects (9, 11) and one training subject's frame numbering rules: fram
 with a real rotation, translation, focal lengths and principal point. Each image is
 black with a bright 5x5 square centred on the (rounded) projection of the Pelvis, so a
 model that finds that square knows where the Pelvis is.
+
+Options for the comparisons with the authors' pipeline and the benchmarks: `frames` (more
+test frames), `size` (e.g. Human3.6M's 1000x1000), `textured` (a smooth random picture
+under the square, so interpolation and JPEG decoding do real work), `image_format`
+"jpg"/"png" (written with OpenCV, read back by `cv2.imread` as the authors do) and
+`integer_boxes` (boxes written as JSON integers, which the authors' numpy truncates).
 """
 from __future__ import annotations
 
@@ -47,9 +53,12 @@ def _pose(rng: np.random.Generator) -> np.ndarray:
     return base
 
 
-def write_dataset(root: Path, image_format: str = "npy", seed: int = 0) -> Written:
+def write_dataset(root: Path, image_format: str = "npy", seed: int = 0, *, frames: tuple[int, ...] = FRAMES,
+                  size: tuple[int, int] = (IMAGE_W, IMAGE_H), textured: bool = False,
+                  integer_boxes: bool = False) -> Written:
     """Write annotations/ and images/ under `root`; returns what the tests need to know."""
     rng = np.random.default_rng(seed)
+    width, height = size
     (root / "annotations").mkdir(parents=True)
     pelvis_px, world_by_id = {}, {}
     image_id = 0
@@ -57,7 +66,7 @@ def write_dataset(root: Path, image_format: str = "npy", seed: int = 0) -> Writt
         cam = CAMERAS[subject]
         images, anns, joints = [], [], {}
         for action in ACTIONS:
-            for frame in FRAMES:
+            for frame in frames:
                 image_id += 1
                 world = _pose(rng)
                 cam_xyz = world @ cam["R"].T + cam["t"]
@@ -66,13 +75,15 @@ def write_dataset(root: Path, image_format: str = "npy", seed: int = 0) -> Writt
                 seq = f"s_{subject:02d}_act_{action:02d}_subact_01_ca_01"
                 name = f"{seq}/{seq}_{frame + 1:06d}.{image_format}"
                 centre = (int(round(u[0])), int(round(v[0])))
-                _write_image(root / "images" / name, centre, image_format)
-                images.append({"id": image_id, "file_name": name, "width": IMAGE_W, "height": IMAGE_H,
+                _write_image(root / "images" / name, centre, image_format, (width, height),
+                             rng if textured else None)
+                images.append({"id": image_id, "file_name": name, "width": width, "height": height,
                                "subject": subject, "action_idx": action, "subaction_idx": 1, "cam_idx": 1,
                                "frame_idx": frame})
                 x0, y0 = float(u.min()) - 8.0, float(v.min()) - 8.0
+                box = [x0, y0, float(u.max()) + 8.0 - x0, float(v.max()) + 8.0 - y0]
                 anns.append({"id": image_id, "image_id": image_id,
-                             "bbox": [x0, y0, float(u.max()) + 8.0 - x0, float(v.max()) + 8.0 - y0]})
+                             "bbox": [int(round(b)) for b in box] if integer_boxes else box})
                 joints.setdefault(str(action), {}).setdefault("1", {})[str(frame)] = world.tolist()
                 pelvis_px[image_id], world_by_id[image_id] = centre, world
         stem = root / "annotations" / f"Human36M_subject{subject}"
@@ -82,16 +93,28 @@ def write_dataset(root: Path, image_format: str = "npy", seed: int = 0) -> Writt
     return Written(root, pelvis_px, world_by_id)
 
 
-def _write_image(path: Path, centre: tuple[int, int], image_format: str) -> None:
-    img = np.zeros((IMAGE_H, IMAGE_W, 3), dtype=np.uint8)
+def _write_image(path: Path, centre: tuple[int, int], image_format: str, size: tuple[int, int],
+                 rng: np.random.Generator | None) -> None:
+    width, height = size
+    if rng is None:
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+    else:  # smooth random picture: low-resolution noise blown up (bilinear), plus fine noise
+        import cv2
+
+        coarse = rng.uniform(0, 160, size=(height // 16 + 2, width // 16 + 2, 3)).astype(np.float32)
+        smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        fine = rng.standard_normal(size=smooth.shape, dtype=np.float32) * 3.0
+        img = np.clip(smooth + fine, 0, 255).astype(np.uint8)
     u, v = centre
-    img[v - BLOB:v + BLOB + 1, u - BLOB:u + BLOB + 1] = 255
+    img[max(v - BLOB, 0):v + BLOB + 1, max(u - BLOB, 0):u + BLOB + 1] = 255
     path.parent.mkdir(parents=True, exist_ok=True)
     if image_format == "npy":
         np.save(path, img)
     else:
-        from PIL import Image
-        Image.fromarray(img).save(path)
+        import cv2
+
+        if not cv2.imwrite(str(path), img[:, :, ::-1]):  # RGB -> OpenCV's BGR
+            raise OSError(f"OpenCV could not write {path}")
 
 
 class BlobFinder:

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 HEAVY = ("torch", "numpy", "hypothesis", "reference_model")
-FEATURES = ("options", "core", "fixtures", "implementations", "baseline", "accuracy", "benchmark", "pictures")
-PLUGIN_MODULES = ("pytest_convnextpose.plugin", *(f"pytest_convnextpose.plugin.{f}" for f in FEATURES))
+FEATURES = ("options", "core", "fixtures", "implementations", "baseline", "accuracy", "benchmark", "pictures", "xdist")
+PLUGIN_MODULES = ("pytest_convnextpose.plugin", *(f"pytest_convnextpose.plugin.{f}" for f in FEATURES
+                                                  if f != "xdist"), "pytest_convnextpose.plugin.xdist_groups")
 #: registration names of the sub-plugins (stable, unlike module paths)
 SUBPLUGIN_NAMES = tuple(f"convnextpose.{f}" for f in FEATURES)
 

@@ -33,6 +33,17 @@ def non_negative_int(text: str) -> int:
     return whole_number(text, minimum=0)
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a float >= 0 (tolerances and limits in mm or heatmap units)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def head_upsample_arg(text: str) -> tuple[bool, ...]:
     """argparse type for `--head-upsample up,up,no`."""
     from reference_model.spec import parse_head_upsample  # the package imports torch: only when used

@@ -18,11 +18,11 @@ from ..errors import CheckpointError
 from . import exit_codes
 
 #: subcommand modules of this package, in help order (a missing one is a packaging error, not skipped)
-COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx", "variants")
+COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx", "evaluate", "variants")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convnextpose", description="Inspect, verify and convert ConvNeXtPose checkpoints.")
+    parser = argparse.ArgumentParser(prog="convnextpose", description="Inspect, verify, convert and evaluate ConvNeXtPose checkpoints.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

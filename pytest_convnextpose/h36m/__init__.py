@@ -9,10 +9,12 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("ACTION_NAMES", "H36MDataError", "Sample", "annotation_dir", "load_samples"), "annotations"),
-    **dict.fromkeys(("EvalResult", "crop", "evaluate_checkpoint", "evaluate_model", "evaluate_mpjpe", "predict",
-                     "score", "to_camera"), "evaluate"),
-    **dict.fromkeys(("heatmap_to_pixel", "normalise", "patch_transform", "pixel_to_camera", "process_bbox",
-                     "warp_affine", "world_to_camera", "camera_to_pixel"), "geometry"),
+    **dict.fromkeys(("EvalResult", "evaluate_checkpoint", "evaluate_model", "evaluate_mpjpe", "predict", "score",
+                     "to_camera"), "evaluate"),
+    **dict.fromkeys(("camera_to_pixel", "heatmap_to_pixel", "normalise", "pixel_to_camera", "process_bbox",
+                     "world_to_camera"), "geometry"),
+    **dict.fromkeys(("crop_rgb", "network_input", "patch_transform", "read_bgr"), "images"),
+    "default_workers": "loader",
     "score_predictions_file": "predictions",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -40,9 +40,9 @@ class Sample:
     subject: int
     action_idx: int
     bbox: np.ndarray  # processed (square, x1.25) box in image pixels
-    joint_cam: np.ndarray  # (18, 3) ground truth, camera coordinates, mm
-    root_cam: np.ndarray  # (3,) root used for de-normalising depth (GT pelvis or RootNet)
-    f: np.ndarray
+    joint_cam: np.ndarray  # (18, 3) float32 ground truth, camera coordinates, mm
+    root_cam: np.ndarray  # (3,) root for de-normalising depth: GT pelvis (float32) or RootNet's (float64)
+    f: np.ndarray  # float32, as the authors' loader
     c: np.ndarray
 
     @property
@@ -143,7 +143,10 @@ def _sample(root, stem, img, ann, cameras, joints, rootnet) -> Optional[Sample]:
         world = joints[str(img["action_idx"])][str(img["subaction_idx"])][str(img["frame_idx"])]
     except KeyError as exc:
         raise H36MDataError(f"{stem}: no camera/joints for image {img['id']} (missing key {exc})") from None
-    joint_cam = world_to_camera(add_thorax(np.asarray(world, np.float64)), cam["R"], cam["t"])
+    # float32 throughout, as the authors' loader (`np.array(..., dtype=np.float32)`): the ground
+    # truth is the float32 result of their float32 arithmetic, not a float64 refinement of it
+    rot, trans, f, c = (np.asarray(cam[k], np.float32) for k in ("R", "t", "f", "c"))
+    joint_cam = world_to_camera(add_thorax(np.asarray(world, np.float32)), rot, trans)
     if rootnet is not None:
         if img["id"] not in rootnet:
             raise H36MDataError(f"RootNet file has no entry for image_id {img['id']}")
@@ -154,5 +157,4 @@ def _sample(root, stem, img, ann, cameras, joints, rootnet) -> Optional[Sample]:
             return None
         root_cam = joint_cam[0]
     return Sample(int(img["id"]), root / "images" / img["file_name"], int(img["subject"]), int(img["action_idx"]),
-                  bbox, joint_cam, np.asarray(root_cam, np.float64), np.asarray(cam["f"], np.float64),
-                  np.asarray(cam["c"], np.float64))
+                  bbox, joint_cam, root_cam, f, c)

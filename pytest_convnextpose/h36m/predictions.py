@@ -46,16 +46,22 @@ def _pose(path: Path, rec: Any, key: str) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] not in (17, 18):
         raise H36MDataError(f"{path}: image_id {rec.get('image_id')}: {key} must be 17 or 18 joints x 3, "
                             f"got shape {arr.shape}")
-    if arr.shape[0] == 17:  # Thorax is not evaluated; pad so joint indices match
-        arr = np.concatenate([arr, arr[:1]], axis=0)
-    return arr
+    return arr  # 17 joints: `score` adds the Thorax (predicted shoulders' midpoint) where it is needed
 
 
 def score_predictions_file(path: str | Path, root: str | Path, *, protocol: int = 2, bbox_source: str = "gt",
                            rootnet_file: Optional[str | Path] = None,
-                           max_frames: Optional[int] = None) -> EvalResult:
-    """Score a predictions file; every selected test sample must have a prediction."""
+                           max_frames: Optional[int] = None, aligned: bool = False) -> EvalResult:
+    """Score a predictions file; every selected test sample must have a prediction.
+
+    `aligned=True` (protocol 1 only, camera-mm poses): the poses were rigidly aligned already,
+    as in the authors' protocol-1 output `bbox_root_pose_human36m_output.json`; they are
+    scored as they are (re-aligning them would fit on 17 joints instead of the authors' 18
+    and move the figure). Without it, every pose is root-aligned and rigidly aligned here.
+    """
     path = Path(path)
+    if aligned and protocol != 1:
+        raise H36MDataError(f"{path}: already aligned poses can only be scored with protocol 1 (PA-MPJPE)")
     samples: list[Sample] = load_samples(root, protocol, bbox_source=bbox_source, rootnet_file=rootnet_file,
                                          max_frames=max_frames)
     heatmap_shape, records = _records(path)
@@ -69,10 +75,15 @@ def score_predictions_file(path: str | Path, root: str | Path, *, protocol: int 
     if missing:
         raise H36MDataError(f"{path}: no prediction for {len(missing)} of {len(samples)} test images "
                             f"(first image_id {missing[0]})")
+    if aligned and heatmap_shape is not None:
+        raise H36MDataError(f"{path}: poses in heatmap units cannot be already aligned (give joint_cam in mm)")
     poses = []
     for s in samples:
         pose = _pose(path, by_id[s.image_id], key)
+        if poses and len(pose) != len(poses[0]):
+            raise H36MDataError(f"{path}: records mix {len(poses[0])} and {len(pose)} joints "
+                                f"(image_id {samples[0].image_id} has {len(poses[0])}, {s.image_id} has {len(pose)})")
         poses.append(pose if heatmap_shape is None else to_camera(pose, s, heatmap_shape))
     settings = {"predictions_file": str(path), "bbox_source": bbox_source, "max_frames": max_frames,
-                "root": str(root), "units": "camera mm" if heatmap_shape is None else "heatmap"}
-    return score(np.stack(poses), samples, protocol, settings)
+                "root": str(root), "units": "camera mm" if heatmap_shape is None else "heatmap", "aligned": aligned}
+    return score(np.stack(poses), samples, protocol, settings, aligned=aligned)

@@ -11,6 +11,7 @@ The plugin is a set of sub-plugins, one per feature, registered here so that
     accuracy        Human3.6M gates
     benchmark       pytest-benchmark machine info and storage
     pictures        a PNG of the worst image for failures of implementations and baselines
+    xdist           -n N with several checkpoints: one worker per checkpoint, one GPU per worker
 
 Each is registered under a stable name (`convnextpose.<feature>`), which is what the
 conformance suite checks for, not a module path. Every pytest run imports this package and
@@ -36,6 +37,7 @@ SUBPLUGINS = {
     "accuracy": "accuracy",
     "benchmark": "benchmark",
     "pictures": "pictures",
+    "xdist": "xdist_groups",
 }
 #: registration name of the core sub-plugin: present exactly when the plugin is active
 CORE_PLUGIN_NAME = "convnextpose.core"

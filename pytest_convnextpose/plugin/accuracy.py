@@ -3,7 +3,8 @@
 Options (`options.py`): `--h36m-root DIR` enables the gates; `--protocol 1|2`, `--max-frames N`
 (reported, never gated), `--flip-test/--no-flip-test`, `--h36m-bbox gt|rootnet`,
 `--rootnet-file FILE`, `--mpjpe-tolerance MM`, `--h36m-preds FILE` (score predictions made
-elsewhere), `--h36m-preds-variant V`, `--h36m-results PATH`, `--h36m-batch-size N`.
+elsewhere), `--h36m-preds-variant V`, `--h36m-preds-aligned` (the authors' protocol-1 output,
+aligned already), `--h36m-results PATH`, `--h36m-batch-size N`, `--h36m-workers N`.
 
 Start-up checks: a `--h36m-root` without annotation files, a missing `--h36m-preds` or
 RootNet file is a usage error (one line), not a failure per test.
@@ -36,6 +37,8 @@ class AccuracyOptions:
     preds_variant: Optional[str]
     results: Optional[Path]
     batch_size: int
+    workers: Optional[int]
+    preds_aligned: bool
 
     @property
     def enabled(self) -> bool:
@@ -54,7 +57,8 @@ def read_accuracy_options(config: pytest.Config) -> AccuracyOptions:
                            opt("convnextpose_h36m_bbox"), path("convnextpose_rootnet_file"),
                            opt("convnextpose_mpjpe_tolerance"), path("convnextpose_h36m_preds"),
                            opt("convnextpose_h36m_preds_variant"), path("convnextpose_h36m_results"),
-                           opt("convnextpose_h36m_batch_size"))
+                           opt("convnextpose_h36m_batch_size"), opt("convnextpose_h36m_workers"),
+                           opt("convnextpose_h36m_preds_aligned"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
     opts = read_accuracy_options(config)
     if opts.preds is not None and opts.root is None:
         raise pytest.UsageError("--h36m-preds needs --h36m-root (the annotations to score against)")
+    if opts.preds_aligned and (opts.preds is None or opts.protocol != 1):
+        raise pytest.UsageError("--h36m-preds-aligned needs --h36m-preds FILE and --protocol 1 "
+                                "(aligned poses have only a PA-MPJPE)")
     if opts.root is not None:
         _check_data_paths(opts)
 
@@ -92,14 +99,17 @@ def h36m_options(pytestconfig: pytest.Config) -> AccuracyOptions:
     return read_accuracy_options(pytestconfig)
 
 
-def record_result(config: pytest.Config, label: str, result: Any, verdict: str) -> None:
-    """Keep a result for the terminal summary and write it where --h36m-results says."""
-    config.stash[RESULTS_KEY].append((label, result, verdict))
+def record_result(config: pytest.Config, label: str, result: Any, verdict: Any) -> None:
+    """Keep a result and its `h36m.gate.Verdict` for the terminal summary and write it where
+    --h36m-results says."""
+    from ..h36m.gate import result_document
+
+    config.stash[RESULTS_KEY].append((label, result, verdict.text))
     raw = config.getoption("convnextpose_h36m_results")
     if not raw:
         return
     target = Path(raw)
-    doc = dict(result.to_dict(), label=label, verdict=verdict)
+    doc = result_document(result, label, verdict)
     if target.is_dir() or raw.endswith(("/", "\\")):  # Path() drops the trailing slash
         target.mkdir(parents=True, exist_ok=True)
         out = target / f"{label}.json"
@@ -114,13 +124,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     results = config.stash.get(RESULTS_KEY, [])
     if not results:
         return
+    from ..h36m.report import headline, per_action_line
+
     terminalreporter.section("Human3.6M accuracy")
     for label, res, verdict in results:
-        per_action = ", ".join(f"{a} {v:.2f}" for a, v in res.scores[res.primary_metric]["per_group"].items())
-        terminalreporter.write_line(
-            f"{label}: protocol {res.protocol}, {res.num_samples} frames: {res.primary_metric} {res.primary_mm:.2f} mm "
-            f"(MPJPE {res.scores['mpjpe']['mean']:.2f}, PA no-scale {res.scores['pa_mpjpe_authors']['mean']:.2f}, "
-            f"PA with scale {res.scores['pa_mpjpe_scaled']['mean']:.2f}) -- {verdict}")
-        terminalreporter.write_line(f"    per action: {per_action}")
-
-
+        terminalreporter.write_line(f"{label}: {headline(res)} -- {verdict}")
+        terminalreporter.write_line(f"    per action: {per_action_line(res)}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+
+from .options import option_given
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own configure reads its options
@@ -54,18 +55,11 @@ def _keep_benchmark_storage_out_of_cwd(config: pytest.Config) -> None:
         return
     if any(config.getoption(name, None) for name in BENCHMARK_STORAGE_USERS):
         return
-    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or _given(config, "--benchmark-storage"):
+    if config.option.benchmark_storage != BENCHMARK_STORAGE_DEFAULT or option_given(config, "--benchmark-storage"):
         return
     directory = tempfile.mkdtemp(prefix="convnextpose-benchmarks-")
     config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
     config.option.benchmark_storage = "file://" + directory
-
-
-def _given(config: pytest.Config, flag: str) -> bool:
-    """Whether `flag` was written out (command line, PYTEST_ADDOPTS or ini addopts), even with its default value."""
-    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
-             *config.getini("addopts")]
-    return any(w == flag or w.startswith(flag + "=") for w in words)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -106,8 +106,11 @@ def ckpt_spec(ckpt: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def torch_device(pytestconfig: pytest.Config) -> Any:
-    """`torch.device` from `--device` (auto: cuda when available, else cpu)."""
-    return resolve_device(state(pytestconfig).options.device)
+    """`torch.device` from `--device` (auto: cuda when available, else cpu); xdist worker gwK
+    uses `cuda:(K mod GPU count)`."""
+    from .xdist_groups import worker_index
+
+    return resolve_device(state(pytestconfig).options.device, worker_index(pytestconfig))
 
 
 @pytest.fixture(scope="session")

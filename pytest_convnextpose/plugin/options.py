@@ -8,11 +8,13 @@ the same types (`ini_value`). Imports nothing heavy: every pytest run imports th
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from typing import Any, Callable, Optional
 
 import pytest
 
-from ..cli.args import HEAD_UPSAMPLE_HELP, JOINTS_HELP, head_upsample_arg, positive_int
+from ..cli.args import HEAD_UPSAMPLE_HELP, JOINTS_HELP, head_upsample_arg, non_negative_float, non_negative_int, positive_int
 from ..implementations.tolerances import DEFAULT_ATOL, DEFAULT_RTOL
 
 #: the option group every sub-plugin's options live in (`pytest --help` shows one section)
@@ -20,17 +22,6 @@ OPTION_GROUP = "convnextpose"
 DEFAULT_MAX_OUTPUT_DRIFT_MM = 1.0
 DEFAULT_MAX_MPJPE_REGRESSION_MM = 0.5
 DEFAULT_H36M_BATCH_SIZE = 32
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a float >= 0 (tolerances and limits in mm or heatmap units)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,6 +108,12 @@ def _accuracy_options(group: Any) -> None:
     group.addoption("--h36m-batch-size", dest="convnextpose_h36m_batch_size", type=positive_int,
                     default=DEFAULT_H36M_BATCH_SIZE, metavar="N",
                     help=f"images per forward pass in the Human3.6M evaluation (default {DEFAULT_H36M_BATCH_SIZE})")
+    group.addoption("--h36m-workers", dest="convnextpose_h36m_workers", type=non_negative_int, default=None,
+                    metavar="N", help="DataLoader processes that decode and crop the images (0: in the test process; "
+                                      "default: this process' share of the CPUs)")
+    group.addoption("--h36m-preds-aligned", dest="convnextpose_h36m_preds_aligned", action="store_true",
+                    help="with --protocol 1: the --h36m-preds poses are rigidly aligned already (the authors' "
+                         "protocol-1 output); score them as they are")
 
 
 def option_or_ini(config: pytest.Config, name: str, parse: Callable[[str], Any]) -> Optional[Any]:
@@ -132,3 +129,11 @@ def option_or_ini(config: pytest.Config, name: str, parse: Callable[[str], Any])
         return parse(text)
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini convnextpose_{name}: {exc}") from None
+
+
+def option_given(config: pytest.Config, *flags: str) -> bool:
+    """Whether one of `flags` was written out (command line, PYTEST_ADDOPTS or ini addopts), even
+    with its default value: a default and an explicit choice of the same value differ."""
+    words = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+             *config.getini("addopts")]
+    return any(w == f or w.startswith(f + "=") for w in words for f in flags)

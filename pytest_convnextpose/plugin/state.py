@@ -113,12 +113,17 @@ def _default_sources(config: pytest.Config, st: State) -> list[CheckpointSource]
     return [make_source(directory / default_file_name(v), origin="default", synthetic=True) for v in DEFAULT_VARIANTS]
 
 
-def resolve_device(option: str) -> "Any":
+def resolve_device(option: str, worker: Optional[int] = None) -> "Any":
+    """`--device` as a torch.device; xdist worker `gwK` (`worker=K`) gets `cuda:(K mod GPU count)`,
+    so the workers of one run spread over the GPUs instead of sharing the first."""
     import torch
 
-    if option == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(option)
+    cuda = option == "cuda" or (option == "auto" and torch.cuda.is_available())
+    if not cuda:
+        return torch.device("cpu")
+    if worker is None:
+        return torch.device("cuda")
+    return torch.device("cuda", worker % max(torch.cuda.device_count(), 1))
 
 
 def load_cached(config: pytest.Config, source: CheckpointSource) -> Any:
