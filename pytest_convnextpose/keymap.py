@@ -35,10 +35,12 @@ _MAX_WRAPPER_DEPTH = 3
 _CANONICAL_ROOTS = ("backbone.", "head.")
 _HEAD_ROOTS = ("head.", "head_net.")
 
+# Layer and sub-layer numbers have at most 9 digits: a key with thousands of digits stays as it is
+# (reported as unexpected) instead of reaching int(), which refuses more than 4300 digits.
 # head.deconv_layers_N.<sub>.<rest>   (named or Sequential .0/.1/.2)
-_HEAD_ATTR = re.compile(r"^deconv_layers_(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+_HEAD_ATTR = re.compile(r"^deconv_layers_(\d{1,9})\.([A-Za-z_]\w*|\d{1,9})\.(.+)$")
 # head.deconv_layers.I.<sub>.<rest>   (ModuleList; sub named or indexed)
-_HEAD_LIST = re.compile(r"^deconv_layers\.(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+_HEAD_LIST = re.compile(r"^deconv_layers\.(\d{1,9})\.([A-Za-z_]\w*|\d{1,9})\.(.+)$")
 # head.deconv_layers.I.<leaf>         (ConvTranspose/BN Sequential: the 3DMPPE PoseNet head)
 _POSENET_HEAD = re.compile(r"^deconv_layers\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _RESNET_BACKBONE = re.compile(r"^backbone\.(conv1|bn1|layer[1-4])\.")
@@ -164,13 +166,15 @@ def _describe_extras(obj: Mapping, skip: Optional[str]) -> dict[str, Any]:
 
 
 def _optimizer_summary(opt: Any) -> Any:
+    """A summary of whatever the file stores as optimizer state (its entries may be of any type)."""
     if isinstance(opt, (list, tuple)):
         return [_optimizer_summary(o) for o in opt[:4]]
     if not isinstance(opt, Mapping):
         return _json_safe(opt, depth=2)
-    groups = opt.get("param_groups") or []
-    group_info = [{k: _json_safe(v) for k, v in g.items() if k != "params"} for g in groups if isinstance(g, Mapping)]
-    state = opt.get("state") or {}
+    groups = opt.get("param_groups")
+    groups = list(groups[:50]) if isinstance(groups, (list, tuple)) else []
+    group_info = [{str(k): _json_safe(v) for k, v in g.items() if k != "params"} for g in groups if isinstance(g, Mapping)]
+    state = opt.get("state")
     return {"param_groups": group_info, "num_state_entries": len(state) if isinstance(state, Mapping) else None}
 
 
