@@ -317,8 +317,8 @@ def check_tensors(sd: Mapping[str, Any], spec: ArchSpec) -> list[Problem]:
             problems.append(Problem("shape", key, f"expected a tensor of shape {list(shape)}, found a {type(t).__name__}"))
         elif tuple(t.shape) != shape:
             problems.append(Problem("shape", key, f"expected shape {list(shape)}, found {list(t.shape)}"))
-        if isinstance(t, torch.Tensor) and t.dtype not in (_COUNTER_DTYPES if key.endswith(".num_batches_tracked")
-                                                           else _WEIGHT_DTYPES):
+        if isinstance(t, torch.Tensor) and t.device.type != "meta" and \
+                t.dtype not in (_COUNTER_DTYPES if key.endswith(".num_batches_tracked") else _WEIGHT_DTYPES):
             want = "an integer" if key.endswith(".num_batches_tracked") else "a float16/bfloat16/float32/float64"
             problems.append(Problem("dtype", key, f"expected {want} tensor, found {str(t.dtype).replace('torch.', '')}"))
     for key in sd:

@@ -283,11 +283,11 @@ def record_archive(obj: Any, storage_bytes: dict[str, bytes], root: str = "archi
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def legacy_stream(obj: Any, storage_bytes: dict[str, bytes], protocol: int = 2) -> bytes:
+def legacy_stream(obj: Any, storage_bytes: dict[str, bytes], protocol: int = 2, little_endian: bool = True) -> bytes:
     """A legacy (non-zip) `torch.save` stream of placeholder `obj` with the given storage bytes."""
     tp = TorchPickle(legacy=True, protocol=protocol)
     parts = [pickle.dumps(LEGACY_MAGIC, protocol=protocol), pickle.dumps(1001, protocol=protocol),
-             pickle.dumps({"protocol_version": 1001, "little_endian": True,
+             pickle.dumps({"protocol_version": 1001, "little_endian": little_endian,
                            "type_sizes": {"short": 2, "int": 4, "long": 8}}, protocol=protocol),
              tp.dumps(obj)]
     keys = list(tp.storages)

@@ -508,6 +508,9 @@ def serve() -> None:
     import torch
     torch.set_num_threads(1)
     import pytest_convnextpose.cli  # noqa: F401 - imported once, inherited by every child
+    tree = os.environ.get("CASE_RUNNER_TREE")
+    if tree and not pytest_convnextpose.cli.__file__.startswith(str(Path(tree).resolve())):
+        raise SystemExit(f"case runner: asked for the reader of {tree}, imported {pytest_convnextpose.cli.__file__}")
     import pytest_convnextpose.checkpoint  # noqa: F401
     import pytest_convnextpose.infer  # noqa: F401
     import pytest_convnextpose.reading  # noqa: F401
@@ -536,6 +539,7 @@ class CaseRunner:
             env["CASE_RUNNER_WARMUP"] = str(warmup)
         if pythonpath:
             env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
+            env["CASE_RUNNER_TREE"] = pythonpath
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve())], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
         ready = self.proc.stdout.readline()

@@ -2,7 +2,8 @@
 work, files that crash the layers above the reader, and legitimate layouts that must load.
 
 Every case names its class (the issue's six: `zip`, `tar`, `views`, `amplification`, `above`,
-`legit`) and what must happen:
+`legit`; and `safetensors`, where Python's json and the library's serde_json differ) and what must
+happen:
   refuse   the reader refuses it (`read_file` raises a `CheckpointError`; `inspect` exits 2);
   load     the reader loads it and agrees bit for bit with the reference readers (`case_runner`);
   problem  `convnextpose inspect` reports a problem or refuses (exit 1 or 2);
@@ -37,7 +38,7 @@ from archive_builders import (GNU_MAGIC, Call, StorageRef, TorchPickle, ZipEntry
                               record_archive, stored_entries, tar_end, tar_file, tar_header, tensor_ref)
 from hostile_corpus import payloads, small_state, torchscript_records
 
-CLASSES = ("zip", "tar", "views", "amplification", "above", "legit")
+CLASSES = ("zip", "tar", "views", "amplification", "above", "legit", "safetensors")
 
 
 @dataclass
@@ -69,6 +70,7 @@ def cases(tmp: Path, marker: Path, *, big: bool = True) -> Iterator[DiffCase]:
     yield from _amplification_cases(ctx, big)
     yield from _above_cases(ctx)
     yield from _legit_cases(ctx, big)
+    yield from _safetensors_cases(ctx)
 
 
 class _Ctx:
@@ -193,8 +195,14 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
                    "torch-zip")
     yield DiffCase("data-version-overrides", z, c.zip("dv.zip", c.entries(c.records + [("snap/.data/version", b"99\n")])),
                    "refuse", "torch-zip", "torch reads .data/version before version")
+    yield DiffCase("storage-alignment-not-a-number", z, c.zip("align.zip", c.entries(
+        c.records + [("snap/.storage_alignment", b"zz")])), "refuse", "torch-zip", "torch: invalid literal for int()")
     yield DiffCase("byteorder-with-newline", z, c.zip("bo.zip", c.entries(_replace(c.records, "/byteorder", b"little\n"))),
                    "refuse", "torch-zip", "torch: Unknown endianness type")
+    # a legacy stream whose sys_info says big-endian: torch reads its storages as little-endian anyway
+    yield DiffCase("legacy-sys_info-big-endian", z, c.write("be.legacy", legacy_stream(
+        {"x": tensor_ref(StorageRef("0", 4), (4,))}, {"0": struct.pack("<4f", 0, 1, 2, 3)}, little_endian=False)),
+        "refuse", "torch-legacy", "we would byte-swap what torch does not")
     # pickles torch.load(weights_only=True) does not read
     for proto in (4, 5):
         data: dict[str, bytes] = {}
@@ -658,3 +666,31 @@ class _Unseekable(io.RawIOBase):
 
     def getvalue(self) -> bytes:
         return bytes(self._buf)
+
+
+# -- safetensors: Python's json is laxer than the library's serde_json ---------------------------------------
+def _safetensors_cases(c: _Ctx) -> Iterator[DiffCase]:
+    sf = "safetensors"
+
+    def st(name: str, header: bytes, data: bytes = bytes(8)) -> Path:
+        return c.write(name, struct.pack("<Q", len(header)) + header + data)
+
+    entry = b'{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
+    yield DiffCase("lone-surrogate-name", sf, st("surrogate.safetensors", b'{"a\\ud800": ' + entry + b"}"), "refuse", sf,
+                   "serde_json refuses lone surrogates")
+    yield DiffCase("nan-in-metadata", sf, st("nan.safetensors", b'{"__metadata__": {"a": NaN}, "a": ' + entry + b"}"),
+                   "refuse", sf)
+    yield DiffCase("infinity-in-shape", sf, st("inf.safetensors", b'{"a": {"dtype": "F32", "shape": [Infinity], '
+                                                                  b'"data_offsets": [0, 8]}}'), "refuse", sf)
+    many = b", ".join(b'"k%d": %s' % (i, entry.replace(b"[0, 8]", b"[8, 8]").replace(b"[2]", b"[0]"))
+                      for i in range(24_000))
+    yield DiffCase("duplicate-of-the-last-of-24000-names", sf, st("dup-late.safetensors", b'{"a": ' + entry + b", " +
+                                                                    many + b', "k23999": ' + entry + b"}"), "refuse", sf,
+                   "finding the duplicate must not take quadratic time")
+    yield DiffCase("writer-safetensors-metadata", sf, c.write("meta.safetensors", _st_with_metadata()), "load", sf)
+
+
+def _st_with_metadata() -> bytes:
+    from safetensors.torch import save
+    return save({"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2, dtype=torch.int64)},
+                metadata={"convnextpose.note": "\u00fc\u6f22 text"})

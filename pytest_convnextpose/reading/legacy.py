@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .budget import TENSOR_BYTES, Budget
-from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
+from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize
 from .unpickler import Unpickler
@@ -59,16 +59,20 @@ class LegacyReader:
         if proto != PROTOCOL_VERSION:
             raise PickleCorruptError(f"{self.what}: legacy protocol {proto!r}, expected 1001", offset=self.base + pos)
         sys_info, pos = self._pickle(pos)
-        swap = self._byteswap(sys_info, pos)
+        self._check_sys_info(sys_info, pos)
         obj, pos = self._pickle(pos, persistent_load=self._persistent_load)
         keys, pos = self._pickle(pos)
-        self._read_storages(keys, pos, swap)
+        self._read_storages(keys, pos)
         return obj
 
-    def _byteswap(self, sys_info: Any, pos: int) -> bool:
+    def _check_sys_info(self, sys_info: Any, pos: int) -> None:
+        """torch reads storage bytes as little-endian whatever `sys_info` says, so a stream that says
+        big-endian would be read one way by torch and another by a reader that believes it: refused."""
         if type(sys_info) is not dict or type(sys_info.get("little_endian")) is not bool:
             raise PickleCorruptError(f"{self.what}: bad sys_info record", offset=self.base + pos)
-        return not sys_info["little_endian"]
+        if not sys_info["little_endian"]:
+            raise UnsupportedPickleError(f"{self.what}: sys_info says big-endian; torch reads the storages as "
+                                         "little-endian anyway, so the file has two readings", offset=self.base + pos)
 
     def _persistent_load(self, pid: tuple, offset: int) -> Storage:
         if len(pid) >= 1 and pid[0] == "module":
@@ -104,7 +108,7 @@ class LegacyReader:
         self.budget.charge(TENSOR_BYTES, PickleLimitError, self.what, offset)
         return Storage(view_key, root.dtype, size, root.flat[start:start + size])
 
-    def _read_storages(self, keys: Any, pos: int, swap: bool) -> None:
+    def _read_storages(self, keys: Any, pos: int) -> None:
         if type(keys) is not list or not all(type(k) is str for k in keys) or len(set(keys)) != len(keys):
             raise PickleCorruptError(f"{self.what}: malformed storage key list", offset=self.base + pos)
         if set(keys) != set(self.declared):
@@ -123,8 +127,7 @@ class LegacyReader:
             if pos + nbytes > len(self.data):
                 raise GeometryError(f"{self.what}: storage {key!r} needs {nbytes} bytes, "
                                     f"{len(self.data) - pos} left", offset=self.base + pos)
-            src = flat_from_bytes(self.data[pos:pos + nbytes], storage.dtype, budget=self.budget, byteswap=swap,
-                                  where=repr(key))
+            src = flat_from_bytes(self.data[pos:pos + nbytes], storage.dtype, budget=self.budget, where=repr(key))
             storage.flat.copy_(src)
             pos += nbytes
         if pos != len(self.data):

@@ -6,7 +6,8 @@ calls whose argument is itself a legacy stream holding exactly one storage; that
 not call `_load_from_bytes` again. Every pickle of one file is charged to the read's one `Budget`.
 
 A record archive is read as torch's loader reads it: the `version` record (`.data/version` first)
-must hold a format version torch reads, `byteorder` must be exactly `little` or `big`.
+must hold a format version torch reads, `byteorder` must be exactly `little` or `big`, and a
+`.storage_alignment` record must be an integer (torch refuses the archive otherwise).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str,
     """
     if "data.pkl" not in records:
         raise PickleCorruptError("no data.pkl record")
-    _check_version(records, offsets)
+    _check_torch_records(records, offsets)
     swap = _byteswap(records)
     storages: dict[str, Storage] = {}
 
@@ -79,8 +80,13 @@ def _byteswap(records: Mapping[str, memoryview]) -> bool:
     return text == b"big"
 
 
-def _check_version(records: Mapping[str, memoryview], offsets: Mapping[str, int]) -> None:
-    """The version record torch reads (`.data/version` before `version`) must name a version it reads."""
+def _check_torch_records(records: Mapping[str, memoryview], offsets: Mapping[str, int]) -> None:
+    """The records torch's loader parses before data.pkl: the version (`.data/version` before `version`)
+    must name a version it reads; `.storage_alignment`, if there, must be what Python's int() reads."""
+    alignment = records.get(".storage_alignment")
+    if alignment is not None and not _python_int(bytes(alignment[:65])):
+        raise ContainerUnsupportedError(f"archive record '.storage_alignment' holds {bytes(alignment[:20])!r}, not an "
+                                        "integer (torch refuses the archive)", offset=offsets.get(".storage_alignment"))
     name = ".data/version" if ".data/version" in records else "version"
     record = records.get(name)
     if record is None:
@@ -96,6 +102,15 @@ def _no_trailing(up: Unpickler, data: memoryview, what: str, base: int) -> None:
     if up.end is not None and up.end != len(data):
         raise PickleCorruptError(f"{what}: {len(data) - up.end} bytes after the pickle's STOP",
                                  offset=base + up.end)
+
+
+def _python_int(raw: bytes) -> bool:
+    """`int(raw)` succeeds (as torch calls it), for a short record."""
+    try:
+        int(raw)
+    except ValueError:
+        return False
+    return len(raw) <= 64
 
 
 def load_legacy(data: memoryview, *, budget: Budget, base: int = 0) -> Any:

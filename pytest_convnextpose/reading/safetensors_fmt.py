@@ -80,15 +80,26 @@ def read_safetensors(buf: memoryview, budget: Budget) -> tuple[dict[str, torch.T
 
 
 def _parse_header(raw: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            dup = next(k for k in keys if keys.count(k) > 1)
-            raise SafetensorsHeaderError(f"header names {dup!r} twice", offset=8)
-        return dict(pairs)
+    """The header as the reference (serde_json) reads it: no duplicate names, no NaN/Infinity, no lone
+    surrogates in strings (Python's json accepts all three; the library refuses them)."""
+    def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise SafetensorsHeaderError(f"header names {key!r} twice", offset=8)
+            for text in (key, value) if type(value) is str else (key,):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise SafetensorsHeaderError(f"header string {text[:40]!r} holds a lone surrogate", offset=8) from None
+            out[key] = value
+        return out
+
+    def no_constants(name: str) -> Any:
+        raise SafetensorsHeaderError(f"header holds {name}, which is not JSON", offset=8)
 
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=strict_object, parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, SafetensorsHeaderError):
             raise

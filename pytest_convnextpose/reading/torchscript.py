@@ -37,9 +37,9 @@ def load_torchscript(records: Mapping[str, memoryview], offsets: Mapping[str, in
     if type(obj) is not ScriptObject:
         raise ObjectGraphError(f"{WHAT} holds a {type(obj).__name__}, not a scripted module")
     check_graph(obj, budget, standins=True)
-    _check_code_records(records, obj, budget)
     state: dict[str, torch.Tensor] = {}
     _flatten(obj, "", state, budget)
+    _check_code_records(records, obj, budget)
     return state, {"torchscript": True, "module_class": obj.qualname}
 
 
