@@ -126,12 +126,12 @@ def job_read(job: dict) -> dict:
         raw = read_file(path)
     except CheckpointError as err:
         seconds = time.perf_counter() - start
-        return {"status": "refused", "seconds": seconds, "read_hwm_kb": _status("VmHWM"),
-                "family": _family(err), "layer": layer_of(err), "message": str(err)[:500],
+        return {"status": "refused", "seconds": seconds, "read_hwm_kb": proc_status("VmHWM"),
+                "family": family_of(err), "layer": layer_of(err), "message": str(err)[:500],
                 "one_line": "\n" not in str(err) and str(Path(path)) in str(err),
                 "memory_error": _memory_error_in_chain(err)}
     seconds = time.perf_counter() - start
-    hwm = _status("VmHWM")
+    hwm = proc_status("VmHWM")
     unordered = raw.container in ("torchscript", "safetensors")
     out = {"status": "loaded", "seconds": seconds, "read_hwm_kb": hwm, "container": raw.container, "root": raw.root}
     try:
@@ -173,7 +173,7 @@ def job_inspect(job: dict) -> dict:
             code, traceback_text = None, "".join(traceback.format_exception(exc))[-2000:]
     seconds = time.perf_counter() - start
     stderr = err.getvalue()
-    return {"status": "ran", "exit": code, "seconds": seconds, "inspect_hwm_kb": _status("VmHWM"),
+    return {"status": "ran", "exit": code, "seconds": seconds, "inspect_hwm_kb": proc_status("VmHWM"),
             "stderr": stderr[-1000:], "stderr_lines": len(stderr.splitlines()), "traceback": traceback_text,
             "json_ok": _json_ok(out.getvalue())}
 
@@ -383,7 +383,8 @@ def _in_tmp(path: Any) -> bool:
 
 
 # -- the child's bookkeeping ------------------------------------------------------------------------------
-def _status(field: str) -> int:
+def proc_status(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS, VmHWM, VmSize)."""
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith(field + ":"):
@@ -391,7 +392,18 @@ def _status(field: str) -> int:
     return 0
 
 
-def _family(err: Exception) -> str:
+def reset_peak() -> int:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux `clear_refs`); return the RSS in KiB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    return proc_status("VmRSS")
+
+
+def family_of(err: Exception) -> str:
+    """The project error family (`pytest_convnextpose.errors`) an exception belongs to."""
     for klass in type(err).__mro__:
         if klass.__module__ == "pytest_convnextpose.errors":
             return klass.__name__
@@ -438,15 +450,10 @@ class _Executions:
 
 def _child(job: dict, wfd: int) -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    try:  # the peak RSS inherited from the server is not this job's: reset it to the current RSS
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    base_kb = _status("VmRSS")
+    base_kb = reset_peak()  # the peak RSS inherited from the server is not this job's
     limit = int(job.get("as_limit_mb", 0))
     if limit:
-        vsz = _status("VmSize") * 1024
+        vsz = proc_status("VmSize") * 1024
         resource.setrlimit(resource.RLIMIT_AS, (vsz + limit * MIB, resource.RLIM_INFINITY))
     signal.alarm(int(job.get("timeout", 120)))
     executions = _Executions() if job["kind"] in ("read", "inspect") else None
@@ -459,9 +466,9 @@ def _child(job: dict, wfd: int) -> None:
                "memory_error": isinstance(exc, MemoryError)}
     signal.alarm(0)
     out["executed"] = executions.events if executions else []
-    hwm_kb = out.get("read_hwm_kb") or out.get("inspect_hwm_kb") or _status("VmHWM")
+    hwm_kb = out.get("read_hwm_kb") or out.get("inspect_hwm_kb") or proc_status("VmHWM")
     out["peak_growth_mb"] = max(0, hwm_kb - base_kb) / 1024
-    out["job_peak_growth_mb"] = max(0, _status("VmHWM") - base_kb) / 1024
+    out["job_peak_growth_mb"] = max(0, proc_status("VmHWM") - base_kb) / 1024
     data = json.dumps(out, default=str).encode()
     while data:
         n = os.write(wfd, data)

@@ -35,7 +35,7 @@ from typing import Iterator, Optional
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from case_runner import CaseRunner, digest, memory_budget_mb
+from case_runner import CaseRunner, digest, family_of, memory_budget_mb, proc_status, reset_peak
 from differential_corpus import DiffCase
 from differential_judge import disagreements
 from hostile_corpus import (LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files, payloads,
@@ -78,21 +78,6 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak() -> int:
-    """Reset this process's peak RSS to its current RSS (Linux `clear_refs`); return the current RSS in KiB."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-    return _proc_status("VmRSS")
-
-
-def _proc_status(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        return next((int(line.split()[1]) for line in fh if line.startswith(field + ":")), 0)
 
 
 def _size(path: Path) -> int:
@@ -142,7 +127,7 @@ def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
     monitor = ExecutionMonitor.get()
     TALLY.tried += 1
     start = time.perf_counter()
-    base_kb = _reset_peak()
+    base_kb = reset_peak()
     raw = None
     try:
         with watchdog(HANG_BOUND_S, f"reading a mutant of {path.name}", mutation), monitor:
@@ -150,7 +135,7 @@ def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
         TALLY.loaded += 1
     except CheckpointError as err:
         TALLY.refused_by_layer[layer_of(err)] += 1
-        TALLY.refused_by_family[_family(err)] += 1
+        TALLY.refused_by_family[family_of(err)] += 1
     except Exception as err:  # noqa: BLE001 - counting exactly these is the point
         TALLY.crashes.append(f"{path.name}: {type(err).__name__}: {err}")
         raise AssertionError(f"mutant of {path.name} raised {type(err).__name__}: {err}") from err
@@ -159,7 +144,7 @@ def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
         if monitor.events or bases["marker"].exists():
             TALLY.executed += 1
     assert not monitor.events and not bases["marker"].exists(), f"code ran: {monitor.events}"
-    grown_mb = (_proc_status("VmHWM") - base_kb) / 1024
+    grown_mb = (proc_status("VmHWM") - base_kb) / 1024
     TALLY.peak_mb = max(TALLY.peak_mb, grown_mb)
     assert grown_mb <= memory_budget_mb(_size(path)), (
         f"reading a mutant of {path.name} grew the peak memory by {grown_mb:.0f} MiB ({str(mutation)[:300]})")
@@ -177,13 +162,6 @@ def _agrees(path: Path, raw: object, bases: dict, mutation: object) -> None:
     if wrong:
         TALLY.disagreements.append(f"{path.name}: {wrong[0]}")
     assert not wrong, f"a mutant we load is read otherwise: {wrong} ({str(mutation)[:300]})"
-
-
-def _family(err: CheckpointError) -> str:
-    for klass in type(err).__mro__:
-        if klass.__module__ == "pytest_convnextpose.errors":
-            return klass.__name__
-    return type(err).__name__
 
 
 def test_legit_bases_load(bases: dict) -> None:
@@ -280,11 +258,11 @@ def test_structural_pickle_mutants_get_a_verdict_every_reader_agrees_with(bases:
         work.write_bytes(structure.build_pickle_mutant(state, data, plan))
         _read_one(work, bases, plan)
         out, err = io.StringIO(), io.StringIO()
-        base_kb = _reset_peak()
+        base_kb = reset_peak()
         with watchdog(HANG_BOUND_S, "convnextpose inspect on a pickle mutant", plan), \
                 contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["inspect", "--json", str(work)])
-        grown_mb = (_proc_status("VmHWM") - base_kb) / 1024
+        grown_mb = (proc_status("VmHWM") - base_kb) / 1024
         TALLY.inspect_exits[code] += 1
         assert code in (0, 1, 2), f"inspect exit {code}: {err.getvalue()[-500:]} ({plan})"
         assert code != 2 or len(err.getvalue().splitlines()) == 1, err.getvalue()
