@@ -146,10 +146,9 @@ def job_read(job: dict) -> dict:
 def job_members(job: dict) -> dict:
     """Our reader's view of an archive's members (validated container layer only)."""
     from pytest_convnextpose.errors import CheckpointError
-    from pytest_convnextpose.reading import archive_members
 
     try:
-        members = archive_members(job["path"])
+        members = _our_members(job["path"])
     except CheckpointError as err:
         return {"status": "refused", "message": str(err)[:300]}
     content = hashlib.sha256()
@@ -157,6 +156,20 @@ def job_members(job: dict) -> dict:
         content.update(data)
     return {"status": "loaded", "members": [[n, _sha(bytes(d))] for n, d in members.items()],
             "content": content.hexdigest()}
+
+
+def _our_members(path: str) -> Any:
+    """`reading.archive_members`, or for an older tree (`--tree`) its container parsers directly."""
+    try:
+        from pytest_convnextpose.reading import archive_members
+    except ImportError:  # the reader before issue 11: read_zip/read_tar(buffer, limits)
+        from pytest_convnextpose.reading import DEFAULT_LIMITS
+        from pytest_convnextpose.reading.tarfmt import read_tar
+        from pytest_convnextpose.reading.zipfmt import read_zip
+        buf = memoryview(bytearray(Path(path).read_bytes()))
+        parse = read_zip if bytes(buf[:4]) == b"PK\x03\x04" else read_tar
+        return parse(buf, DEFAULT_LIMITS).records
+    return archive_members(path)
 
 
 def job_inspect(job: dict) -> dict:

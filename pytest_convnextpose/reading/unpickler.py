@@ -139,8 +139,9 @@ class Unpickler:
 
     def not_torch(self, what: str) -> None:
         """Remember that torch.load(weights_only=True) would refuse this pickle (reported at the end)."""
-        self.budget.defer(UnsupportedPickleError(f"{self.what} uses {what}, which torch.load(weights_only=True) "
-                                                 "does not read", offset=self.base + self.op_pos))
+        if self.budget.deferred is None:  # the first one is reported: build one error, not one per opcode
+            self.budget.defer(UnsupportedPickleError(f"{self.what} uses {what}, which torch.load(weights_only=True) "
+                                                     "does not read", offset=self.base + self.op_pos))
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, n: int) -> memoryview:
@@ -202,7 +203,7 @@ class Unpickler:
                                            f"file of {budget.file_size} bytes)", offset=self.base + self.op_pos)
                 if not budget.ops & 0xFFFF and budget.over_ops():
                     self.charge(0)
-                if torch_mode and code not in TORCH_OPCODES:
+                if torch_mode and code not in TORCH_OPCODES and budget.deferred is None:
                     self.not_torch(f"opcode {bytes([code])!r}")
                 handler = _DISPATCH.get(code)
                 if handler is None:
