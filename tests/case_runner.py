@@ -50,7 +50,8 @@ def memory_budget_mb(size: int) -> float:
 # -- digests ----------------------------------------------------------------------------------------
 def digest(obj: Any, *, unordered: bool = False) -> str:
     """A Merkle digest of a loaded object: types, dict key order (unless `unordered`), and every
-    tensor's class, dtype, shape, stride, requires_grad and bytes. Shared references are hashed once."""
+    tensor's class, dtype, shape, strides (of dimensions larger than 1), requires_grad and bytes.
+    Shared references are hashed once."""
     import torch
 
     memo: dict[int, str] = {}
@@ -66,7 +67,9 @@ def digest(obj: Any, *, unordered: bool = False) -> str:
         keep.append(x)
         if isinstance(x, torch.Tensor):
             t = x.detach()
-            out = h(type(x).__name__, str(t.dtype), tuple(t.shape), t.stride(), x.requires_grad, _tensor_sha(t))
+            # strides of dimensions of size 0 or 1 address nothing: not compared
+            strides = tuple(st if sz > 1 else None for sz, st in zip(t.shape, t.stride()))
+            out = h(type(x).__name__, str(t.dtype), tuple(t.shape), strides, x.requires_grad, _tensor_sha(t))
         elif isinstance(x, dict):
             items = [(walk(k), walk(v)) for k, v in x.items()]
             if unordered:
@@ -102,7 +105,7 @@ def _tensor_sha(t: Any) -> str:
     h = hashlib.sha256()
     step = 1 << 20
     for i in range(0, flat.numel(), step):
-        h.update(flat[i:i + step].contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(flat[i:i + step].clone(memory_format=torch.contiguous_format).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

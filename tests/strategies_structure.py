@@ -76,7 +76,7 @@ def build_zip_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
             entries.pop(i)
         elif e.kind == "duplicate":
             entries.append(ZipEntry(ent.name, ent.data))
-        elif e.kind == "deflate":
+        elif e.kind == "deflate" and ent.method == 0:  # (deflating twice would only corrupt the content)
             comp = zlib.compressobj(6, zlib.DEFLATED, -15)
             entries[i] = ZipEntry(ent.name, comp.compress(ent.data) + comp.flush(), method=8, usize=len(ent.data),
                                   crc=zlib.crc32(ent.data))

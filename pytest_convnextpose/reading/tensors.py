@@ -126,8 +126,12 @@ def view_of(storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[
 
     `offset` counts from the storage's first element; `as_strided` counts from the start of the
     underlying buffer, which differs for a storage that is itself a slice (a storage view).
+    Strides of dimensions of size 0 or 1 are normalised (they address nothing).
     Torch's own refusal (never expected after `check_view`) still becomes a `GeometryError`.
     """
+    # a dimension of size 0 or 1 never moves through memory: its stride is set to what a contiguous
+    # tensor would have, so no consumer meets a stride-0 singleton it cannot `view` (values unchanged)
+    stride = tuple(st if sz > 1 else math.prod(size[i + 1:]) for i, (sz, st) in enumerate(zip(size, stride)))
     try:
         return storage.flat.as_strided(size, stride, storage.flat.storage_offset() + offset)
     except RuntimeError as exc:

@@ -10,8 +10,8 @@ depth) and then flattened into `{"dotted.attribute.path": tensor}`, which is wha
 
 An archive torch.jit.load would refuse is refused too, as far as can be told without compiling
 code: `constants.pkl` must be there, and a `code/` file for every `__torch__` module that a
-stand-in's class or a code file names (names found by a text scan of `code/*.py`; nothing in them
-is compiled or run).
+stand-in's class or a code file names (names found by a text scan of `code/*.py`, which must be
+UTF-8 text; nothing in them is compiled or run).
 """
 from __future__ import annotations
 
@@ -53,7 +53,13 @@ def _check_code_records(records: Mapping[str, memoryview], root: ScriptObject, b
     for name, record in records.items():
         if name.startswith("code/") and name.endswith(".py"):
             budget.charge(2 * len(record), ObjectGraphLimitError, f"TorchScript {name}")
-            names.update(_TORCH_NAME.findall(bytes(record)))
+            text = bytes(record)
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ContainerUnsupportedError(f"TorchScript record {name!r} is not UTF-8 text (torch.jit.load "
+                                                "refuses it)") from None
+            names.update(_TORCH_NAME.findall(text))
     for qualname in sorted(names):  # `__torch__.<module path>.<class or function>`
         if qualname.decode().rsplit(".", 1)[0] not in modules:
             raise ContainerUnsupportedError(f"TorchScript archive names {qualname.decode()[:120]!r} but holds no code "

@@ -126,6 +126,7 @@ class Unpickler:
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.end: Optional[int] = None  # position after STOP once loaded
+        self.frame_end: Optional[int] = None  # end of the current protocol-4 frame, while inside one
 
     # -- errors -------------------------------------------------------------------------------
     def corrupt(self, msg: str) -> PickleCorruptError:
@@ -147,6 +148,8 @@ class Unpickler:
     def read(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.data):
             raise self.corrupt(f"truncated: needs {n} bytes, {len(self.data) - self.pos} left")
+        if self.frame_end is not None and self.pos + n > self.frame_end:
+            self._leave_frame(n)
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
@@ -157,9 +160,18 @@ class Unpickler:
             end = bytes(self.data[self.pos:self.pos + 4096]).find(b"\n")
         if end < 0:
             raise self.corrupt("truncated or overlong text argument")
+        if self.frame_end is not None and self.pos + end + 1 > self.frame_end:
+            self._leave_frame(end + 1)
         out = bytes(self.data[self.pos:self.pos + end])
         self.pos += end + 1
         return out
+
+    def _leave_frame(self, n: int) -> None:
+        """A read past the current frame: allowed only from its very end (then we are outside frames);
+        one that straddles the end reads differently in Python's pickle and its C accelerator."""
+        if self.pos != self.frame_end:
+            raise self.corrupt(f"an argument of {n} bytes runs past the end of its frame")
+        self.frame_end = None
 
     def u(self, fmt: str) -> int:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
@@ -195,6 +207,8 @@ class Unpickler:
                 self.op_pos = self.pos
                 if self.pos >= len(self.data):
                     raise self.corrupt("truncated: no STOP opcode")
+                if self.frame_end is not None and self.pos >= self.frame_end:
+                    self.frame_end = None  # the opcode starts right after its frame: outside frames
                 code = self.data[self.pos]
                 self.pos += 1
                 budget.ops += 1
@@ -228,9 +242,13 @@ class Unpickler:
         self.proto = proto
 
     def op_frame(self) -> None:
+        """A new frame may begin only where the current one ends (Python's pickle refuses otherwise)."""
         n = self.u("<Q")
         if n > len(self.data) - self.pos:
             raise self.corrupt("frame longer than the data")
+        if self.frame_end is not None and self.pos != self.frame_end:
+            raise self.corrupt("a new frame begins before the end of the current one")
+        self.frame_end = self.pos + n if n else None
 
     def op_stop(self) -> bool:
         self.result = self.pop()
