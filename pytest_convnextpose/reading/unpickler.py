@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .budget import ITEM_BYTES, OBJECT_BYTES, TENSOR_BYTES, Budget
+from .budget import ITEM_BYTES, OBJECT_BYTES, OP_BYTES, TENSOR_BYTES, Budget
 from .errors import ForbiddenPickleError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
 from .standins import ScriptClass, ScriptObject, is_script_class_name
 from .tensors import DTYPE_NAMES, STORAGE_DTYPES, Storage, check_view, view_of
@@ -136,7 +136,10 @@ class Unpickler:
         return ForbiddenPickleError(f"{self.what}: {msg}; nothing was executed", offset=self.base + self.op_pos)
 
     def charge(self, nbytes: int) -> None:
-        self.budget.charge(nbytes, PickleLimitError, self.what, self.base + self.op_pos)
+        budget = self.budget  # inline account update: this runs for most opcodes
+        budget.charged += nbytes
+        if budget.charged + budget.ops * OP_BYTES > budget.max_bytes:
+            budget.charge(0, PickleLimitError, self.what, self.base + self.op_pos)
 
     def not_torch(self, what: str) -> None:
         """Remember that torch.load(weights_only=True) would refuse this pickle (reported at the end)."""
