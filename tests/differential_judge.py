@@ -14,6 +14,7 @@ A case is judged from jobs run in throwaway processes (`case_runner.py`): our `r
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from case_runner import BUDGET_SECONDS, CaseRunner, memory_budget_mb
 from differential_corpus import DiffCase
 
 KINDS = ("executed", "crash", "hang", "memory", "hostile accepted", "legitimate refused", "disagreement", "message")
-#: container -> the listing jobs whose view of the members must equal ours
+#: container -> the listing jobs whose view of the members must equal ours (GNU tar where installed)
 LISTINGS = {"torch-zip": ("zipfile", "torchzip"), "torchscript": ("zipfile", "torchzip"),
-            "tar-directory": ("tarfile", "gnutar")}
+            "tar-directory": ("tarfile", "gnutar") if shutil.which("tar") else ("tarfile",)}
 
 
 @dataclass
