@@ -6,13 +6,16 @@ Writes the file itself (synthetic L weights + a real AdamW step, zip named `.tar
   - `torch.load(weights_only=True)` (for scale),
   - `convnextpose inspect --json` (whole CLI, if `load_checkpoint` is implemented).
 Prints figures and ratios; targets: < 2 s and peak RSS growth < 2x the file size. No asserts.
+With `--baseline-tree DIR` (another checkout, e.g. the commit before a change), `read_file` of that
+tree is timed in the same run, interleaved with this tree's, and the ratio is printed.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_inspect.py [--repeat 3] [--keep PATH]
+    OMP_NUM_THREADS=1 python benchmarks/bench_inspect.py [--repeat 3] [--keep PATH] [--baseline-tree DIR]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,7 +43,9 @@ else:
     obj = torch.load(path, map_location="cpu", weights_only=True)
 elapsed = time.perf_counter() - t
 peak = status("VmHWM:")
-print(json.dumps({"seconds": elapsed, "peak_growth_mb": (peak - base) / 1024, "peak_mb": peak / 1024}))
+import pytest_convnextpose
+print(json.dumps({"seconds": elapsed, "peak_growth_mb": (peak - base) / 1024, "peak_mb": peak / 1024,
+                  "reader": pytest_convnextpose.__file__}))
 """
 
 
@@ -64,8 +69,10 @@ def write_checkpoint(path: Path) -> None:
                     root_name="snapshot_83.pth", location="cuda:0")
 
 
-def probe(path: Path, what: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path), what], capture_output=True, text=True, check=True)
+def probe(path: Path, what: str, tree: str | None = None) -> dict:
+    env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", "")) if tree else None
+    out = subprocess.run([sys.executable, "-c", PROBE, str(path), what], capture_output=True, text=True, check=True,
+                         env=env, cwd=tree)  # `-c` puts the working folder first on sys.path
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -87,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="write the checkpoint here and keep it")
+    ap.add_argument("--baseline-tree", help="another checkout whose read_file to time in the same run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "ConvNeXtPose_L_synthetic.tar"
@@ -94,6 +102,17 @@ def main() -> None:
         write_checkpoint(path)
         size_mb = path.stat().st_size / 2**20
         print(f"wrote {path.name}: {size_mb:.1f} MiB in {time.perf_counter() - t:.1f} s")
+        if args.baseline_tree:
+            ours, theirs = [], []
+            for _ in range(args.repeat):  # interleaved: the machine's noise hits both alike
+                ours.append(probe(path, "read_file"))
+                theirs.append(probe(path, "read_file", args.baseline_tree))
+            if not theirs[0]["reader"].startswith(str(Path(args.baseline_tree).resolve())):
+                raise SystemExit(f"the baseline probe imported {theirs[0]['reader']}, not {args.baseline_tree}'s reader")
+            a, b = min(r["seconds"] for r in ours), min(r["seconds"] for r in theirs)
+            ga, gb = max(r["peak_growth_mb"] for r in ours), max(r["peak_growth_mb"] for r in theirs)
+            print(f"read_file here {a:.3f} s, baseline tree {b:.3f} s: ratio {a / b:.2f} (best of {args.repeat}); "
+                  f"peak RSS growth {ga:.0f} vs {gb:.0f} MiB")
         for what in ("read_file", "torch.load"):
             runs = [probe(path, what) for _ in range(args.repeat)]
             best = min(r["seconds"] for r in runs)

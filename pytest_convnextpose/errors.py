@@ -14,6 +14,9 @@ class CheckpointError(Exception):
 
     #: short family name shown in JSON output (`error.kind`)
     kind = "checkpoint"
+    #: the refused file's SHA-256 when the reader got as far as hashing its bytes (else None), so a
+    #: refusal can name the download without reading the file a second time
+    sha256: Optional[str] = None
 
     def __init__(self, message: str, *, path: Optional[str] = None, key: Optional[str] = None,
                  offset: Optional[int] = None) -> None:

@@ -72,13 +72,18 @@ class Tally:
     crashes: list[str] = field(default_factory=list)
     executed: int = 0
     slowest_s: float = 0.0
+    peak_mb: float = 0.0
     legit_tried: int = 0
     legit_refused: int = 0
+    disagreements: list[str] = field(default_factory=list)
+    inspect_exits: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
         return {"files_tried": self.tried, "loaded": self.loaded,
                 "refused_by_layer": dict(self.refused_by_layer),
                 "refused_by_family": dict(self.refused_by_family), "crashes": len(self.crashes),
                 "crash_examples": self.crashes[:5], "executed": self.executed,
-                "slowest_case_s": round(self.slowest_s, 3), "legitimate_tried": self.legit_tried,
-                "legitimate_refused": self.legit_refused}
+                "slowest_case_s": round(self.slowest_s, 3), "peak_growth_one_case_mb": round(self.peak_mb, 1),
+                "legitimate_tried": self.legit_tried, "legitimate_refused": self.legit_refused,
+                "disagreements": len(self.disagreements), "disagreement_examples": self.disagreements[:5],
+                "inspect_exits": dict(self.inspect_exits)}

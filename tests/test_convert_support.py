@@ -2,7 +2,7 @@
 
 Holds no tests. Expected values never come from the code under test: source files are written
 here with plain `torch.save`/`safetensors` from seeded synthetic tensors, and the
-"authors' layouts" are rebuilt here independently of `keymap`.
+"authors' layouts" are rebuilt here independently of `checkpoint.dialects`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def temp_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
-# --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of keymap) ----------------------
+# --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of checkpoint.dialects) ----------------------
 
 def sequential_key(key: str) -> str:
     """`head.deconv_layers_N.dwconv|norm|pwconv.x` -> `head.deconv_layers_N.0|1|2.x` (released M/L files)."""
@@ -89,7 +89,7 @@ def write_source(path: Path, spec: ArchSpec = SMALL, *, seed: int = 0, dialect: 
 class AuthorsSequentialHead(nn.Module):
     """The released M/L files' head: `deconv_layers_N` = nn.Sequential(dwconv, BN, pwconv, ReLU, upsample).
 
-    Written here from docs/spec.md §1 (not from `keymap` or the reference head), so a strict
+    Written here from docs/spec.md §1 (not from `checkpoint.dialects` or the reference head), so a strict
     `load_state_dict` proves an export in that layout loads where those files load.
     """
 

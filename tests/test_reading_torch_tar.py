@@ -160,8 +160,13 @@ def test_legacy_stream_storage_view_reads_its_own_elements(tmp_path: Path) -> No
     """The view fix shared with this format (`tensors.view_of`): a tensor on a storage view that starts
     at element 2 of [0, 1, 2, 3] holds [2, 3] (arithmetic), as torch.load reads our hand-made stream."""
     from hostile_corpus import legacy_stream
-    pid = b"(Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x04(V1\nK\x02K\x02ttQ"
-    body = (b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"K\x00K\x02\x85K\x01\x85\x89"
+
+    def text(value: str) -> bytes:  # BINUNICODE, as torch writes strings (and weights_only reads them)
+        return b"X" + struct.pack("<I", len(value)) + value.encode()
+
+    pid = b"(" + text("storage") + b"ctorch\nFloatStorage\n" + text("0") + text("cpu") + b"K\x04(" + text("1") + \
+        b"K\x02K\x02ttQ"
+    body = (b"\x80\x02}(" + text("x") + b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"K\x00K\x02\x85K\x01\x85\x89"
             b"ccollections\nOrderedDict\n)RtRu.")
     path = tmp_path / "view.legacy"
     path.write_bytes(legacy_stream(body, keys=["0"], tail=struct.pack("<q4f", 4, 0.0, 1.0, 2.0, 3.0)))

@@ -1,9 +1,20 @@
-"""Mutation fuzzing: every mutant of a legitimate file loads or raises a CheckpointError.
+"""Mutation fuzzing: every mutant of a legitimate file loads or raises a CheckpointError, and
+every mutant that loads is read the same way by the reference readers.
 
 Never another exception type, never code execution (marker file + audit hook), never a hang
 (each case runs under a watchdog that turns one into a failure; the slowest case is reported,
-not asserted on), and peak memory stays bounded. Fast profile by default; long profile with CONVNEXTPOSE_FUZZ_LONG=1 (see
-tests/strategies_mutation.py and SECURITY.md).
+not asserted on), and each case's peak memory stays within SECURITY.md's budget (interpreter
+baseline + 4 x the file size + 64 MiB: the peak RSS is reset before each case and read after it).
+Differential oracle: a mutant we load is read in a throwaway process by the reference reader of
+its container (torch.load(weights_only=True), ...; `case_runner.py`) and, for archives, listed by
+zipfile / torch's zip reader / tarfile / GNU tar; any difference in tensors (bit for bit), values
+or members is a failure (`differential_judge.disagreements`).
+
+Two kinds of mutants: byte-level edits of each legitimate layout (strategies_mutation.py), and
+structural rebuilds of a legitimate zip, tar or pickle with the ambiguities of issue 11
+(strategies_structure.py); for the pickle rebuilds `convnextpose inspect` runs too and must give a
+verdict (exit 0, 1 or 2), never a traceback. Fast profile by default; long profile with
+CONVNEXTPOSE_FUZZ_LONG=1 (see SECURITY.md).
 """
 from __future__ import annotations
 
@@ -19,14 +30,18 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from case_runner import CaseRunner, digest, family_of, memory_budget_mb, proc_status, reset_peak
+from differential_corpus import DiffCase
+from differential_judge import disagreements
 from hostile_corpus import (LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files, payloads,
                             torchscript_files)
 from strategies_mutation import EXAMPLES, LONG, Edit, Tally, apply, edits
+import strategies_structure as structure
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
 
@@ -53,6 +68,8 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> dict:
             out[container] = (path, path, path.read_bytes())
         donors.append(out[container][2][:2048])
     yield out
+    if "runner" in out:
+        out["runner"].close()
     report = os.environ.get("CONVNEXTPOSE_FUZZ_REPORT")
     figures = TALLY.as_dict() | {"peak_rss_growth_mb": round(_rss_mb() - out["rss0"], 1)}
     if report:
@@ -61,6 +78,17 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def _runner(bases: dict) -> CaseRunner:
+    """One reference-reader server per module, started when the first mutant loads."""
+    if "runner" not in bases:
+        bases["runner"] = CaseRunner()
+    return bases["runner"]
 
 
 class MutantHang(BaseException):
@@ -94,17 +122,20 @@ def watchdog(seconds: float, what: str, detail: object = None) -> Iterator[None]
             signal.signal(signal.SIGALRM, previous)
 
 
-def _read_one(path: Path, bases: dict, mutation: object) -> None:
+def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
+    """Read one mutant under the watchdogs; return what loaded (None when refused)."""
     monitor = ExecutionMonitor.get()
     TALLY.tried += 1
     start = time.perf_counter()
+    base_kb = reset_peak()
+    raw = None
     try:
         with watchdog(HANG_BOUND_S, f"reading a mutant of {path.name}", mutation), monitor:
-            read_file(path)
+            raw = read_file(path)
         TALLY.loaded += 1
     except CheckpointError as err:
         TALLY.refused_by_layer[layer_of(err)] += 1
-        TALLY.refused_by_family[_family(err)] += 1
+        TALLY.refused_by_family[family_of(err)] += 1
     except Exception as err:  # noqa: BLE001 - counting exactly these is the point
         TALLY.crashes.append(f"{path.name}: {type(err).__name__}: {err}")
         raise AssertionError(f"mutant of {path.name} raised {type(err).__name__}: {err}") from err
@@ -113,13 +144,24 @@ def _read_one(path: Path, bases: dict, mutation: object) -> None:
         if monitor.events or bases["marker"].exists():
             TALLY.executed += 1
     assert not monitor.events and not bases["marker"].exists(), f"code ran: {monitor.events}"
+    grown_mb = (proc_status("VmHWM") - base_kb) / 1024
+    TALLY.peak_mb = max(TALLY.peak_mb, grown_mb)
+    assert grown_mb <= memory_budget_mb(_size(path)), (
+        f"reading a mutant of {path.name} grew the peak memory by {grown_mb:.0f} MiB ({str(mutation)[:300]})")
+    if raw is not None:
+        _agrees(path, raw, bases, mutation)
+    return raw
 
 
-def _family(err: CheckpointError) -> str:
-    for klass in type(err).__mro__:
-        if klass.__module__ == "pytest_convnextpose.errors":
-            return klass.__name__
-    return type(err).__name__
+def _agrees(path: Path, raw: object, bases: dict, mutation: object) -> None:
+    """The differential oracle: the reference readers see what we loaded (tensors bit for bit, members)."""
+    read = {"digest": digest(raw.obj, unordered=raw.container in ("torchscript", "safetensors")),  # type: ignore[attr-defined]
+            "root": raw.root, "metadata": raw.metadata}  # type: ignore[attr-defined]
+    case = DiffCase(path.name, "fuzz", path, "load", raw.container)  # type: ignore[attr-defined]
+    wrong = disagreements(case, read, _runner(bases))
+    if wrong:
+        TALLY.disagreements.append(f"{path.name}: {wrong[0]}")
+    assert not wrong, f"a mutant we load is read otherwise: {wrong} ({str(mutation)[:300]})"
 
 
 def test_legit_bases_load(bases: dict) -> None:
@@ -127,10 +169,11 @@ def test_legit_bases_load(bases: dict) -> None:
         TALLY.legit_tried += 1
         try:
             with watchdog(HANG_BOUND_S, f"reading the legitimate {container} file"):
-                read_file(bases[container][0])
+                raw = read_file(bases[container][0])
         except CheckpointError:
             TALLY.legit_refused += 1
             raise
+        _agrees(bases[container][0], raw, bases, "no mutation")
 
 
 @pytest.mark.parametrize("container", FUZZ_LAYOUTS)
@@ -154,6 +197,78 @@ def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> 
 
     run()
     assert _rss_mb() - bases["rss0"] < MEMORY_BOUND_MB, "peak memory grew by more than 1 GiB while fuzzing"
+
+
+#: structural layouts: the legitimate file whose records are rebuilt, and how
+STRUCTURAL = {"zip@torch-zip": "torch-zip", "zip@torchscript": "torchscript-trace", "tar@tar-directory": "tar-directory",
+              "tar@torch-tar": "torch-tar"}
+
+
+def _records(path: Path) -> list[tuple[str, bytes]]:
+    """The records of one of our own freshly written legitimate archives (read with zipfile/tarfile)."""
+    import tarfile
+    import zipfile
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return [(i.filename, zf.read(i)) for i in zf.infolist()]
+    with tarfile.open(path) as tf:
+        return [(m.name, tf.extractfile(m).read()) for m in tf.getmembers() if m.isreg()]
+
+
+@pytest.mark.parametrize("layout", list(STRUCTURAL))
+def test_structural_mutants_load_alike_everywhere_or_are_refused(bases: dict, layout: str) -> None:
+    records = _records(bases[STRUCTURAL[layout]][0])
+    work = bases["tmp"] / f"struct-{layout.replace('@', '-')}"
+    strategy, build = ((structure.zip_edits(), structure.build_zip_mutant) if layout.startswith("zip")
+                       else (structure.tar_edits(), structure.build_tar_mutant))
+
+    @settings(max_examples=structure.EXAMPLES, deadline=None, derandomize=not LONG, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(plan=strategy)
+    def run(plan: list[structure.Edit]) -> None:
+        work.write_bytes(build(records, plan))
+        _read_one(work, bases, plan)
+
+    run()
+
+
+@pytest.fixture(scope="module")
+def pose_placeholders() -> tuple[dict, dict[str, bytes]]:
+    from archive_builders import placeholders
+    from differential_corpus import _pose_state
+    data: dict[str, bytes] = {}
+    state = placeholders(_pose_state(), data)
+    return state, data | structure.META_BYTES
+
+
+def test_structural_pickle_mutants_get_a_verdict_every_reader_agrees_with(bases: dict, pose_placeholders) -> None:
+    """Geometry, sharing, dtypes, metadata and keys of a pose checkpoint's pickle: `read_file` loads or
+    refuses, what loads agrees with torch.load(weights_only=True), and `inspect` gives a verdict."""
+    import contextlib
+    import io
+    from pytest_convnextpose.cli.main import main
+
+    state, data = pose_placeholders
+    work = bases["tmp"] / "struct-pickle.pt"
+
+    @settings(max_examples=structure.EXAMPLES, deadline=None, derandomize=not LONG, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(plan=structure.pickle_edits())
+    def run(plan: list[structure.Edit]) -> None:
+        work.write_bytes(structure.build_pickle_mutant(state, data, plan))
+        _read_one(work, bases, plan)
+        out, err = io.StringIO(), io.StringIO()
+        base_kb = reset_peak()
+        with watchdog(HANG_BOUND_S, "convnextpose inspect on a pickle mutant", plan), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["inspect", "--json", str(work)])
+        grown_mb = (proc_status("VmHWM") - base_kb) / 1024
+        TALLY.inspect_exits[code] += 1
+        assert code in (0, 1, 2), f"inspect exit {code}: {err.getvalue()[-500:]} ({plan})"
+        assert code != 2 or len(err.getvalue().splitlines()) == 1, err.getvalue()
+        assert grown_mb <= memory_budget_mb(_size(work)), f"inspect grew the peak memory by {grown_mb:.0f} MiB ({plan})"
+
+    run()
 
 
 def test_watchdog_turns_a_python_level_hang_into_a_failure() -> None:

@@ -30,10 +30,12 @@ SUBLAYER_NAMES = ("dwconv", "norm", "pwconv")
 
 _HEAD_ROOTS = ("head.", "head_net.")
 
+# Layer and sub-layer numbers have at most 9 digits: a key with thousands of digits stays as it is
+# (reported as unexpected) instead of reaching int(), which refuses more than 4300 digits.
 # head.deconv_layers_N.<sub>.<rest>   (named or Sequential .0/.1/.2)
-_HEAD_ATTR = re.compile(r"^deconv_layers_(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+_HEAD_ATTR = re.compile(r"^deconv_layers_(\d{1,9})\.([A-Za-z_]\w*|\d{1,9})\.(.+)$")
 # head.deconv_layers.I.<sub>.<rest>   (ModuleList; sub named or indexed)
-_HEAD_LIST = re.compile(r"^deconv_layers\.(\d+)\.([A-Za-z_]\w*|\d+)\.(.+)$")
+_HEAD_LIST = re.compile(r"^deconv_layers\.(\d{1,9})\.([A-Za-z_]\w*|\d{1,9})\.(.+)$")
 # head.deconv_layers.I.<leaf>         (ConvTranspose/BN Sequential: the 3DMPPE PoseNet head)
 _POSENET_HEAD = re.compile(r"^deconv_layers\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _RESNET_BACKBONE = re.compile(r"^backbone\.(conv1|bn1|layer[1-4])\.")

@@ -36,8 +36,9 @@ KNOWN_JOINT_COUNTS = (18, 17, 21, 14, 16)
 MAX_BLOCKS_PER_STAGE = 256
 MAX_HEAD_LAYERS = 32
 
-_STAGE_KEY = re.compile(r"^backbone\.stages\.(\d+)\.(\d+)\.")
-_HEAD_KEY = re.compile(r"^head\.deconv_layers_(\d+)\.")
+# at most 9 digits: longer numbers stay unmatched (unexpected keys) instead of reaching int()
+_STAGE_KEY = re.compile(r"^backbone\.stages\.(\d{1,9})\.(\d{1,9})\.")
+_HEAD_KEY = re.compile(r"^head\.deconv_layers_(\d{1,9})\.")
 
 
 @dataclass
@@ -267,7 +268,7 @@ def _metadata_spec(metadata: Mapping[str, Any], sf: ShapeFields, problems: list[
         return None
     try:
         claimed = ArchSpec.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         problems.append(Problem("metadata", SPEC_METADATA_KEY, f"unreadable spec in metadata: {exc}"))
         return None
     diffs = [f"{f.name} {list(getattr(claimed, f.name)) if isinstance(getattr(claimed, f.name), tuple) else getattr(claimed, f.name)}"
@@ -286,7 +287,7 @@ def _metadata_joint_num(metadata: Mapping[str, Any]) -> Optional[int]:
     raw = metadata.get(SPEC_METADATA_KEY)
     try:
         j = int((json.loads(raw) if isinstance(raw, str) else raw)["joint_num"])
-    except (TypeError, ValueError, KeyError, json.JSONDecodeError):
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError):
         return None
     return j if j > 0 else None
 
@@ -318,8 +319,13 @@ def match_variant(spec: ArchSpec) -> tuple[Optional[str], Optional[str], list[st
 
 
 # --------------------------------------------------------------------------- tensor checks
+#: dtypes the model's weights and buffers may be stored in (the model computes in float32); counters are integers
+_WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_COUNTER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
 def check_tensors(sd: Mapping[str, Any], spec: ArchSpec) -> list[Problem]:
-    """missing / unexpected / shape / nonfinite / bn_variance problems, in model key order."""
+    """missing / unexpected / shape / dtype / nonfinite / bn_variance problems, in model key order."""
     expected = canonical_shapes(spec)
     problems: list[Problem] = []
     for key, shape in expected.items():
@@ -330,6 +336,10 @@ def check_tensors(sd: Mapping[str, Any], spec: ArchSpec) -> list[Problem]:
             problems.append(Problem("shape", key, f"expected a tensor of shape {list(shape)}, found a {type(t).__name__}"))
         elif tuple(t.shape) != shape:
             problems.append(Problem("shape", key, f"expected shape {list(shape)}, found {list(t.shape)}"))
+        if isinstance(t, torch.Tensor) and t.device.type != "meta" and \
+                t.dtype not in (_COUNTER_DTYPES if key.endswith(".num_batches_tracked") else _WEIGHT_DTYPES):
+            want = "an integer" if key.endswith(".num_batches_tracked") else "a float16/bfloat16/float32/float64"
+            problems.append(Problem("dtype", key, f"expected {want} tensor, found {str(t.dtype).replace('torch.', '')}"))
     for key in sd:
         if key not in expected:
             t = sd[key]
@@ -354,9 +364,17 @@ def _all_finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
+#: dtypes the element-wise checks below support directly; others (float8, uint16/32/64, ...) are
+#: checked through float64 copies of slices
+_CHECKABLE = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
+              torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
 def _value_problems(key: str, t: Any) -> list[Problem]:
     if not isinstance(t, torch.Tensor) or t.device.type == "meta":
         return []
+    if t.dtype not in _CHECKABLE:
+        return _widened_value_problems(key, t)
     is_var = key.endswith(".running_var") and not t.is_complex() and t.dtype != torch.bool
     if not (t.is_floating_point() or t.is_complex() or is_var):
         return []  # integer tensors are always finite; only a running_var's sign matters
@@ -372,4 +390,26 @@ def _value_problems(key: str, t: Any) -> list[Problem]:
         if nonpos:
             out.append(Problem("bn_variance", key, f"{nonpos} of {t.numel()} running variances are <= 0 "
                                                    f"(min {float(t[finite].min()):.3g})"))
+    return out
+
+
+def _widened_value_problems(key: str, t: torch.Tensor, step: int = 1 << 20) -> list[Problem]:
+    """The same checks for dtypes torch's comparisons do not cover, on float64 copies of slices
+    (memory stays a few MiB whatever the tensor's size)."""
+    flat = t.reshape(-1)
+    bad = nonpos = 0
+    low = float("inf")
+    for i in range(0, flat.numel(), step):
+        part = flat[i:i + step].to(torch.float64)
+        finite = torch.isfinite(part)
+        bad += int(part.numel() - finite.sum())
+        if key.endswith(".running_var"):
+            nonpos += int(((part <= 0) & finite).sum())
+            if finite.any():
+                low = min(low, float(part[finite].min()))
+    out = []
+    if bad:
+        out.append(Problem("nonfinite", key, f"{bad} of {t.numel()} values are NaN or infinite"))
+    if nonpos:
+        out.append(Problem("bn_variance", key, f"{nonpos} of {t.numel()} running variances are <= 0 (min {low:.3g})"))
     return out

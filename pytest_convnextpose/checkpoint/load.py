@@ -87,12 +87,15 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     if isinstance(head_upsample, str):  # the command-line form "up,up,no" is accepted too
         from reference_model import parse_head_upsample
         head_upsample = parse_head_upsample(head_upsample)
+    raw = None
     try:
         raw = read_file(path, map_location=map_location)
         return checkpoint_from_object(raw.obj, path=path, sha256=raw.sha256, container=raw.container,
                                       container_metadata=raw.metadata, joint_num=joint_num,
                                       head_upsample=head_upsample)
     except CheckpointError as exc:
+        if raw is not None:  # refused above the reader: the file's digest is known
+            exc.sha256 = raw.sha256  # type: ignore[attr-defined]
         raise exc.with_path(path) from None
 
 

@@ -84,13 +84,16 @@ def _describe_extras(obj: Mapping, skip: Optional[str]) -> dict[str, Any]:
 
 
 def _optimizer_summary(opt: Any) -> Any:
+    """A summary of whatever the file stores as optimizer state (its entries may be of any type)."""
     if isinstance(opt, (list, tuple)):
         return [_optimizer_summary(o) for o in opt[:4]]
     if not isinstance(opt, Mapping):
         return _json_safe(opt, depth=2)
-    groups = opt.get("param_groups") or []
-    group_info = [{k: _json_safe(v) for k, v in g.items() if k != "params"} for g in groups if isinstance(g, Mapping)]
-    state = opt.get("state") or {}
+    groups = opt.get("param_groups")
+    groups = list(groups[:50]) if isinstance(groups, (list, tuple)) else []
+    group_info = [{str(k): _json_safe(v) for k, v in g.items() if k != "params"} for g in groups
+                  if isinstance(g, Mapping)]
+    state = opt.get("state")
     return {"param_groups": group_info, "num_state_entries": len(state) if isinstance(state, Mapping) else None}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 import sys
 from typing import Any
 
@@ -60,12 +59,11 @@ def inspect_one(path: str, args: argparse.Namespace) -> tuple[dict[str, Any], in
 
 
 def refusal_object(path: str, exc: CheckpointError) -> dict[str, Any]:
-    """The JSON for a refused file: every field present, `error` set, and the file's sha256
-    when its bytes could be read (so a report says which download was refused)."""
-    from ..reading.digest import file_sha256
-
+    """The JSON for a refused file: every field present, `error` set, and the file's sha256 when
+    the reader read its bytes (so a report says which download was refused). Never hashed here: a
+    file refused for its size, or one that cannot be read, is not read a second time."""
     obj: dict[str, Any] = {name: None for name in JSON_FIELDS}
-    obj.update(path=str(path), sha256=file_sha256(Path(path)), metadata={}, problems=[], notes=[],
+    obj.update(path=str(path), sha256=getattr(exc, "sha256", None), metadata={}, problems=[], notes=[],
                variant_differences=[], error=exc.to_dict())
     return obj
 

@@ -11,9 +11,9 @@ from ..errors import (CheckpointError, CorruptFileError, ResourceLimitError, Unk
                       UnreadableFileError, UnsafeContentError, UnsupportedFormatError)
 
 __all__ = [
-    "layer_of", "ContainerCorruptError", "ContainerUnsafeError", "ContainerLimitError",
-    "PickleCorruptError", "ForbiddenPickleError", "PickleLimitError", "GeometryError",
-    "SafetensorsHeaderError", "ObjectGraphError", "ObjectGraphLimitError",
+    "layer_of", "ContainerCorruptError", "ContainerUnsafeError", "ContainerLimitError", "ContainerUnsupportedError",
+    "PickleCorruptError", "ForbiddenPickleError", "PickleLimitError", "UnsupportedPickleError", "GeometryError",
+    "SafetensorsHeaderError", "SafetensorsLimitError", "ObjectGraphError", "ObjectGraphLimitError",
 ]
 
 
@@ -44,6 +44,11 @@ class ContainerLimitError(ResourceLimitError):
     layer = "container"
 
 
+class ContainerUnsupportedError(UnsupportedFormatError):
+    """A container torch's own reader would not read (a zip without a root folder or version record)."""
+    layer = "container"
+
+
 class PickleCorruptError(CorruptFileError):
     """The pickle stream is malformed (truncated, stack underflow, bad argument)."""
     layer = "pickle"
@@ -59,6 +64,12 @@ class PickleLimitError(ResourceLimitError):
     layer = "pickle"
 
 
+class UnsupportedPickleError(UnsupportedFormatError):
+    """A pickle torch.load(weights_only=True) would not read (an opcode or global outside its set):
+    we do not call sound what the next reader cannot load."""
+    layer = "pickle"
+
+
 class GeometryError(CorruptFileError):
     """A storage or tensor view does not fit the bytes actually present."""
     layer = "geometry"
@@ -66,6 +77,11 @@ class GeometryError(CorruptFileError):
 
 class SafetensorsHeaderError(CorruptFileError):
     """A safetensors header that is malformed or does not cover the buffer exactly."""
+    layer = "safetensors"
+
+
+class SafetensorsLimitError(ResourceLimitError):
+    """A safetensors header larger than the file's budget allows parsing."""
     layer = "safetensors"
 
 

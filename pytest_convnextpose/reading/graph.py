@@ -2,9 +2,11 @@
 
 Why: pickle memo references can build a cycle (a dict inside itself) or a "billion laughs"
 structure (a list of 2 references to a list of 2 references ...). Both are tiny in memory but make
-every later consumer (key mapping, JSON output, `==`) recurse forever or explode. One post-order
-walk over the distinct containers (linear time) finds cycles and computes, per container, its size
-and depth *as a consumer would see them* with shared references expanded; both are bounded.
+every later consumer (key mapping, JSON output, `==`, the finiteness check of every tensor) recurse
+forever or explode. One post-order walk over the distinct containers (linear time: each container's
+children are listed once, however many parents share it) finds cycles and computes, per container,
+its size, its depth and the bytes of tensor values below it *as a consumer would see them* with
+shared references expanded; all three are bounded (the tensor bytes by the read's budget).
 """
 from __future__ import annotations
 
@@ -13,60 +15,77 @@ from typing import Any
 
 import torch
 
+from .budget import Budget
 from .errors import ObjectGraphError, ObjectGraphLimitError
-from .limits import Limits
 from .standins import ScriptObject
 
 _LEAVES = (str, bytes, int, float, bool, complex, type(None), torch.dtype, torch.device, torch.Tensor)
 _CONTAINERS = (dict, OrderedDict, list, tuple, set, frozenset, torch.Size)
 
 
-def check_graph(obj: Any, limits: Limits, *, standins: bool = False) -> Any:
+def check_graph(obj: Any, budget: Budget, *, standins: bool = False) -> Any:
     """Validate `obj` in place (large `memoryview` values in dicts/lists become bytes); return it.
 
     standins: accept TorchScript `ScriptObject` stand-ins as containers of their attribute dict
     (only while reading a TorchScript archive, before its tree is flattened).
     """
+    limits = budget.limits
     if _is_leaf(obj, standins):
+        _check_view_bytes(_tensor_bytes(obj), budget)
         return obj
-    done: dict[int, tuple[int, int]] = {}  # id -> (expanded size, depth below)
+    done: dict[int, tuple[int, int, int]] = {}  # id -> (expanded size, depth below, tensor bytes below)
     open_ids: set[int] = set()
-    leaves: dict[int, int] = {}  # id -> leaf children, counted when the node's children are listed
+    own: dict[int, tuple[int, int]] = {}  # id -> (leaf children, their tensor bytes), while open
     keep_alive: list[Any] = []  # ids stay unique while we hold the objects
+    copies: dict[int, bytes] = {}  # a large bytes value (a view of the file) copied once, however shared
     stack: list[tuple[Any, list[Any] | None]] = [(obj, None)]
     while stack:
         node, children = stack[-1]
         if children is None:
+            if id(node) in done:  # pushed by two parents: finished through the other one
+                stack.pop()
+                continue
             if id(node) in open_ids:
                 raise ObjectGraphError("object graph contains a cycle")
             open_ids.add(id(node))
             keep_alive.append(node)
-            members = _children(node)
+            members = _children(node, copies, budget)
             children = [c for c in members if not _is_leaf(c, standins)]
             stack[-1] = (node, children)
-            leaves[id(node)] = len(members) - len(children)
-            pending = [c for c in children if id(c) not in done]
-            for child in pending:
+            own[id(node)] = (len(members) - len(children),
+                             sum(_tensor_bytes(c) for c in members if isinstance(c, torch.Tensor)))
+            pending = {id(c): c for c in children if id(c) not in done}
+            for child in pending.values():
                 if id(child) in open_ids:
                     raise ObjectGraphError("object graph contains a cycle")
                 stack.append((child, None))
             if pending:
                 continue
         stack.pop()
-        if id(node) in done:  # listed twice by one parent: counted the first time
-            open_ids.discard(id(node))
-            leaves.pop(id(node), None)
-            continue
-        size = 1 + leaves.pop(id(node)) + sum(done[id(c)][0] for c in children)
+        leaves, leaf_bytes = own.pop(id(node))
+        size = 1 + leaves + sum(done[id(c)][0] for c in children)
         depth = 1 + max((done[id(c)][1] for c in children), default=0)
+        tbytes = leaf_bytes + sum(done[id(c)][2] for c in children)
         if size > limits.max_graph_nodes:
             raise ObjectGraphLimitError(f"object graph exceeds {limits.max_graph_nodes} objects once shared "
                                         "references are expanded")
         if depth > limits.max_graph_depth:
             raise ObjectGraphLimitError(f"containers nested deeper than {limits.max_graph_depth}")
-        done[id(node)] = (size, depth)
+        _check_view_bytes(tbytes, budget)
+        done[id(node)] = (size, depth, tbytes)
         open_ids.discard(id(node))
     return obj
+
+
+def _tensor_bytes(node: Any) -> int:
+    return node.numel() * node.element_size() if isinstance(node, torch.Tensor) else 0
+
+
+def _check_view_bytes(nbytes: int, budget: Budget) -> None:
+    if nbytes > budget.max_view_bytes:
+        raise ObjectGraphLimitError(f"the file hands out {nbytes} bytes of tensor values once shared references "
+                                    f"are expanded (limit {budget.max_view_bytes} for a file of {budget.file_size} "
+                                    "bytes): every one would be checked above the reader")
 
 
 def _is_leaf(node: Any, standins: bool = False) -> bool:
@@ -81,13 +100,19 @@ def _is_leaf(node: Any, standins: bool = False) -> bool:
     return False
 
 
-def _children(node: Any) -> list[Any]:
+def _children(node: Any, copies: dict[int, bytes], budget: Budget) -> list[Any]:
+    def as_bytes(view: memoryview) -> bytes:
+        if id(view) not in copies:
+            budget.charge(len(view), ObjectGraphLimitError, "large bytes value")
+            copies[id(view)] = bytes(view)
+        return copies[id(view)]
+
     if type(node) is ScriptObject:
         return [] if node.state is None else [node.state]
     if isinstance(node, dict):
         for key, value in list(node.items()):
             if isinstance(value, memoryview):
-                node[key] = bytes(value)
+                node[key] = as_bytes(value)
         children = list(node.keys()) + list(node.values())
         meta = getattr(node, "_metadata", None)
         if meta is not None:
@@ -96,6 +121,6 @@ def _children(node: Any) -> list[Any]:
     if isinstance(node, list):
         for i, value in enumerate(node):
             if isinstance(value, memoryview):
-                node[i] = bytes(value)
+                node[i] = as_bytes(value)
         return list(node)
     return list(node)

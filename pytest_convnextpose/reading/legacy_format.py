@@ -3,7 +3,9 @@
 Layout: pickle(magic) pickle(protocol 1001) pickle(sys_info) pickle(object) pickle([keys]) and then,
 per key, an int64 element count and the storage's raw bytes. Storages come *after* the object
 pickle, so storages are allocated when the object pickle names them (only after the declared total
-is checked against the bytes left in the file) and filled once the record headers confirm them.
+is checked against the bytes left in the file, and charged to the read's budget: a plain pickle may
+call one shared `_load_from_bytes` payload many times) and filled once the record headers confirm them.
+Every pickle of the stream must be one torch.load(weights_only=True) reads (protocol 2 or 3).
 """
 from __future__ import annotations
 
@@ -13,15 +15,16 @@ from typing import Any
 
 import torch
 
-from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError
+from .budget import TENSOR_BYTES, Budget
+from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize
-from .unpickler import Budget, Unpickler
+from .unpickler import Unpickler
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-#: how every legacy stream starts: pickle protocol 2, LONG1 of 10 bytes holding MAGIC
-PREFIX = b"\x80\x02\x8a\x0a" + MAGIC.to_bytes(10, "little")
+#: how every legacy stream starts: pickle protocol 2 (torch's default) or 3, LONG1 of 10 bytes holding MAGIC
+PREFIXES = tuple(bytes([0x80, proto, 0x8A, 0x0A]) + MAGIC.to_bytes(10, "little") for proto in (2, 3))
 
 
 @dataclass
@@ -42,7 +45,8 @@ class LegacyReader:
         self.declared_bytes = 0
 
     def _pickle(self, pos: int, **kw: Any) -> tuple[Any, int]:
-        up = Unpickler(self.data, start=pos, base_offset=self.base, budget=self.budget, what=self.what, **kw)
+        up = Unpickler(self.data, start=pos, base_offset=self.base, budget=self.budget, what=self.what,
+                       torch_mode=True, **kw)
         value = up.load()
         assert up.end is not None
         return value, up.end
@@ -55,16 +59,20 @@ class LegacyReader:
         if proto != PROTOCOL_VERSION:
             raise PickleCorruptError(f"{self.what}: legacy protocol {proto!r}, expected 1001", offset=self.base + pos)
         sys_info, pos = self._pickle(pos)
-        swap = self._byteswap(sys_info, pos)
+        self._check_sys_info(sys_info, pos)
         obj, pos = self._pickle(pos, persistent_load=self._persistent_load)
         keys, pos = self._pickle(pos)
-        self._read_storages(keys, pos, swap)
+        self._read_storages(keys, pos)
         return obj
 
-    def _byteswap(self, sys_info: Any, pos: int) -> bool:
+    def _check_sys_info(self, sys_info: Any, pos: int) -> None:
+        """torch reads storage bytes as little-endian whatever `sys_info` says, so a stream that says
+        big-endian would be read one way by torch and another by a reader that believes it: refused."""
         if type(sys_info) is not dict or type(sys_info.get("little_endian")) is not bool:
             raise PickleCorruptError(f"{self.what}: bad sys_info record", offset=self.base + pos)
-        return not sys_info["little_endian"]
+        if not sys_info["little_endian"]:
+            raise UnsupportedPickleError(f"{self.what}: sys_info says big-endian; torch reads the storages as "
+                                         "little-endian anyway, so the file has two readings", offset=self.base + pos)
 
     def _persistent_load(self, pid: tuple, offset: int) -> Storage:
         if len(pid) >= 1 and pid[0] == "module":
@@ -81,6 +89,7 @@ class LegacyReader:
             if self.declared_bytes > len(self.data):
                 raise GeometryError(f"{self.what}: storages declare {self.declared_bytes} bytes, more than "
                                     f"the {len(self.data)} bytes of the stream", offset=offset)
+            self.budget.charge(nbytes + TENSOR_BYTES, PickleLimitError, self.what, offset)
             flat = torch.empty(numel, dtype=dtype)
             known = self.declared[key] = _Declared(Storage(key, dtype, numel, flat), location)
         elif known.storage.dtype != dtype or known.storage.numel != numel:
@@ -96,9 +105,10 @@ class LegacyReader:
         if type(view_key) is not str or type(start) is not int or type(size) is not int or \
                 start < 0 or size < 0 or start + size > root.numel:
             raise GeometryError(f"{self.what}: storage view outside storage {root.key!r}", offset=offset)
+        self.budget.charge(TENSOR_BYTES, PickleLimitError, self.what, offset)
         return Storage(view_key, root.dtype, size, root.flat[start:start + size])
 
-    def _read_storages(self, keys: Any, pos: int, swap: bool) -> None:
+    def _read_storages(self, keys: Any, pos: int) -> None:
         if type(keys) is not list or not all(type(k) is str for k in keys) or len(set(keys)) != len(keys):
             raise PickleCorruptError(f"{self.what}: malformed storage key list", offset=self.base + pos)
         if set(keys) != set(self.declared):
@@ -117,7 +127,7 @@ class LegacyReader:
             if pos + nbytes > len(self.data):
                 raise GeometryError(f"{self.what}: storage {key!r} needs {nbytes} bytes, "
                                     f"{len(self.data) - pos} left", offset=self.base + pos)
-            src = flat_from_bytes(self.data[pos:pos + nbytes], storage.dtype, byteswap=swap, where=repr(key))
+            src = flat_from_bytes(self.data[pos:pos + nbytes], storage.dtype, budget=self.budget, where=repr(key))
             storage.flat.copy_(src)
             pos += nbytes
         if pos != len(self.data):

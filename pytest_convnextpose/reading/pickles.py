@@ -3,22 +3,32 @@
 All three run the same allowlist machine (`unpickler.Unpickler`); they differ only in where a
 storage's bytes come from. A plain pickle's storages arrive as `torch.storage._load_from_bytes`
 calls whose argument is itself a legacy stream holding exactly one storage; that inner stream may
-not call `_load_from_bytes` again.
+not call `_load_from_bytes` again. Every pickle of one file is charged to the read's one `Budget`.
+
+A record archive is read as torch's loader reads it: the `version` record (`.data/version` first)
+must hold a format version torch reads, `byteorder` must be exactly `little` or `big`, and a
+`.storage_alignment` record must be an integer (torch refuses the archive otherwise).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
-from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
-from .legacy_format import PREFIX, LegacyReader
-from .limits import Limits
+from .budget import TENSOR_BYTES, Budget
+from .errors import (ContainerUnsupportedError, ForbiddenPickleError, GeometryError, PickleCorruptError,
+                     PickleLimitError)
+from .legacy_format import PREFIXES, LegacyReader
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize
-from .unpickler import Budget, Unpickler
+from .unpickler import Unpickler
+
+#: the archive format versions torch 2.x reads (caffe2 inline_container: kMin/kMaxSupportedFileFormatVersion)
+MIN_VERSION, MAX_VERSION = 1, 10
+_VERSION = re.compile(rb"\s*(\d{1,20})\s*")
 
 
 def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
-                        limits: Limits, what: str = "data.pkl", torchscript: bool = False) -> Any:
+                        budget: Budget, what: str = "data.pkl", torchscript: bool = False) -> Any:
     """Unpickle `data.pkl` of a torch archive whose records (names relative to the root) are given.
 
     offsets: file offset of each record (for error messages; 0 where unknown).
@@ -26,8 +36,8 @@ def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str,
     """
     if "data.pkl" not in records:
         raise PickleCorruptError("no data.pkl record")
+    _check_torch_records(records, offsets)
     swap = _byteswap(records)
-    budget = Budget(limits)
     storages: dict[str, Storage] = {}
 
     def persistent_load(pid: tuple, offset: int) -> Storage:
@@ -48,12 +58,13 @@ def load_record_archive(records: Mapping[str, memoryview], offsets: Mapping[str,
         if nbytes != len(record):
             raise GeometryError(f"{what}: storage {key!r} declares {numel} x {itemsize(dtype)} bytes, "
                                 f"its record holds {len(record)}", offset=offsets.get(name, offset))
-        flat = flat_from_bytes(record, dtype, byteswap=swap, where=repr(name))
+        budget.charge(TENSOR_BYTES, PickleLimitError, what, offset)
+        flat = flat_from_bytes(record, dtype, budget=budget, byteswap=swap, where=repr(name))
         storage = storages[key] = Storage(key, dtype, numel, flat)
         return storage
 
     up = Unpickler(records["data.pkl"], base_offset=offsets.get("data.pkl", 0), budget=budget,
-                   persistent_load=persistent_load, what=what, torchscript=torchscript)
+                   persistent_load=persistent_load, what=what, torchscript=torchscript, torch_mode=not torchscript)
     obj = up.load()
     _no_trailing(up, records["data.pkl"], what, offsets.get("data.pkl", 0))
     return obj
@@ -63,10 +74,28 @@ def _byteswap(records: Mapping[str, memoryview]) -> bool:
     order = records.get("byteorder")
     if order is None:
         return False
-    text = bytes(order).strip()
-    if text not in (b"little", b"big"):
-        raise PickleCorruptError(f"byteorder record says {text[:16]!r}, expected little or big")
+    text = bytes(order[:16])
+    if text not in (b"little", b"big"):  # exactly: torch refuses "little\n"
+        raise PickleCorruptError(f"byteorder record says {text!r}, expected little or big")
     return text == b"big"
+
+
+def _check_torch_records(records: Mapping[str, memoryview], offsets: Mapping[str, int]) -> None:
+    """The records torch's loader parses before data.pkl: the version (`.data/version` before `version`)
+    must name a version it reads; `.storage_alignment`, if there, must be what Python's int() reads."""
+    alignment = records.get(".storage_alignment")
+    if alignment is not None and not _python_int(bytes(alignment[:65])):
+        raise ContainerUnsupportedError(f"archive record '.storage_alignment' holds {bytes(alignment[:20])!r}, not an "
+                                        "integer (torch refuses the archive)", offset=offsets.get(".storage_alignment"))
+    name = ".data/version" if ".data/version" in records else "version"
+    record = records.get(name)
+    if record is None:
+        raise ContainerUnsupportedError("the archive has no version record (torch refuses such archives)")
+    match = _VERSION.fullmatch(bytes(record[:64]))
+    version = int(match.group(1)) if match and len(record) <= 64 else -1
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise ContainerUnsupportedError(f"archive record {name!r} holds {bytes(record[:20])!r}, not a format version "
+                                        f"torch reads ({MIN_VERSION}..{MAX_VERSION})", offset=offsets.get(name))
 
 
 def _no_trailing(up: Unpickler, data: memoryview, what: str, base: int) -> None:
@@ -75,21 +104,28 @@ def _no_trailing(up: Unpickler, data: memoryview, what: str, base: int) -> None:
                                  offset=base + up.end)
 
 
-def load_legacy(data: memoryview, *, limits: Limits, base: int = 0) -> Any:
+def _python_int(raw: bytes) -> bool:
+    """`int(raw)` succeeds (as torch calls it), for a short record."""
+    try:
+        int(raw)
+    except ValueError:
+        return False
+    return len(raw) <= 64
+
+
+def load_legacy(data: memoryview, *, budget: Budget, base: int = 0) -> Any:
     """A whole file in the legacy `torch.save` format."""
-    budget = Budget(limits)
     return LegacyReader(data, base=base, budget=budget, what="legacy stream").load()
 
 
-def load_plain_pickle(data: memoryview, *, limits: Limits) -> Any:
+def load_plain_pickle(data: memoryview, *, budget: Budget) -> Any:
     """A plain pickle (e.g. `pickle.dumps(state_dict)`) whose storages use `_load_from_bytes`."""
-    budget = Budget(limits)
 
     def load_from_bytes(blob: memoryview, offset: int) -> Storage:
         base = _offset_in(data, blob, offset)
-        if budget.depth >= limits.max_load_from_bytes_depth:
+        if budget.depth >= budget.limits.max_load_from_bytes_depth:
             raise PickleLimitError("nested _load_from_bytes", offset=base)
-        if bytes(blob[:len(PREFIX)]) != PREFIX:
+        if not bytes(blob[:len(PREFIXES[0])]).startswith(PREFIXES):
             raise PickleCorruptError("_load_from_bytes payload is not a legacy torch stream", offset=base)
         budget.depth += 1
         try:

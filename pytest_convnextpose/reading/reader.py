@@ -4,16 +4,18 @@ Public entry point: `read_file(path, map_location="cpu") -> RawFile`. Everything
 (key mapping, inference) works on `RawFile.obj`.
 
 The layers a file passes, each with its own error classes (`reading.errors`):
-  io        read the file (or folder) into memory once, regular files only (`fileio.py`);
+  io        read the file (or folder) into memory once, regular files only (`file_io.py`);
   sniff     identify the format from the bytes (`sniff.py`), name what we do not load;
-  container validate zip (`zipfmt.py`), tar (`tarfmt.py`) or folder (`dirfmt.py`) structure;
-  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy.py`; a
-            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript.py`; the
-            members of a pre-1.0 torch tar, `torchtar.py`);
+  container validate zip (`zip_format.py`), tar (`tar_format.py`) or folder (`directory_format.py`) structure;
+  pickle    run the allowlist pickle machine (`unpickler.py`, `pickles.py`, `legacy_format.py`; a
+            TorchScript zip's `data.pkl` with inert `__torch__` stand-ins, `torchscript_format.py`; the
+            members of a pre-1.0 torch tar, `torch_tar_format.py`);
   geometry  check every storage and view against the bytes present (`tensors.py`);
-  safetensors  validate the header and tiling (`safetensors_fmt.py`);
+  safetensors  validate the header and tiling (`safetensors_format.py`);
   graph     check the result for cycles, size and types (`graph.py`).
-Nothing here calls `pickle.load`, `torch.load`, or extracts an archive.
+Nothing here calls `pickle.load`, `torch.load`, or extracts an archive. Every stage of one read
+charges one `budget.Budget` (memory and work proportional to the file's size). A refusal carries
+the file's `sha256` once its bytes were read (`err.sha256`; None before that).
 """
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UnsupportedFormatError
 from .archive import is_torchscript, split_root
+from .budget import Budget
 from .directory_format import read_directory
 from .errors import layer_of
 from .file_io import read_all
@@ -38,8 +41,6 @@ from .tar_format import read_tar
 from .torch_tar_format import is_torch_tar, load_torch_tar
 from .torchscript_format import load_torchscript
 from .zip_format import read_zip
-
-__all__ = ["RawFile", "read_file", "read_bytes", "layer_of", "Limits", "DEFAULT_LIMITS"]
 
 
 @dataclass
@@ -74,54 +75,86 @@ def read_file(path: str | Path, map_location: Any = "cpu", *, limits: Limits = D
     """
     p = Path(path)
     device = _target_device(map_location)  # a bad map_location fails before the file is read
+    digest: list[str] = []  # the file's sha256 once known, for refusals
     try:
         if p.is_dir():
-            raw = _read_folder(p, limits)
+            raw = _read_folder(p, limits, digest)
         else:
-            raw = read_bytes(read_all(p, limits), limits=limits)
+            raw = _read(read_all(p, limits), limits, digest)
         raw.obj = _to_device(raw.obj, device)
         return raw
     except CheckpointError as err:
+        err.sha256 = digest[0] if digest else None  # type: ignore[attr-defined]
         raise err.with_path(str(p)) from None
 
 
 def read_bytes(data: bytearray, *, limits: Limits = DEFAULT_LIMITS) -> RawFile:
     """Read a checkpoint held in memory (tensors may share `data`'s memory: do not reuse it)."""
+    return _read(data, limits, [])
+
+
+def _read(data: bytearray, limits: Limits, digest: list[str]) -> RawFile:
     buf = memoryview(data)
     sha = hashlib.sha256(buf).hexdigest()
+    digest.append(sha)
+    budget = Budget(limits, len(buf))
     kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
     if kind == "zip":
-        archive = read_zip(buf, limits)
+        archive = read_zip(buf, budget)
         records, offsets, root = split_root(archive.records, archive.offsets, kind="zip archive",
-                                            allow_torchscript=True)
+                                            allow_torchscript=True, require_root=True)
         if is_torchscript(records):
-            state, meta = load_torchscript(records, offsets, limits=limits)
-            return RawFile("torchscript", check_graph(state, limits), {"root": root, **meta}, sha, len(buf), root)
-        obj = load_record_archive(records, offsets, limits=limits)
-        return RawFile("torch-zip", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
-    if kind == "tar":
-        archive = read_tar(buf, limits)
+            state, meta = load_torchscript(records, offsets, budget=budget)
+            raw = RawFile("torchscript", check_graph(state, budget), {"root": root, **meta}, sha, len(buf), root)
+        else:
+            obj = load_record_archive(records, offsets, budget=budget)
+            raw = RawFile("torch-zip", check_graph(obj, budget), {"root": root}, sha, len(buf), root)
+    elif kind == "tar":
+        archive = read_tar(buf, budget)
         if is_torch_tar(archive.records):
-            obj = load_torch_tar(archive.records, archive.offsets, limits=limits)
-            return RawFile("torch-tar", check_graph(obj, limits), {}, sha, len(buf))
-        records, offsets, root = split_root(archive.records, archive.offsets, kind="tar archive")
-        obj = load_record_archive(records, offsets, limits=limits)
-        return RawFile("tar-directory", check_graph(obj, limits), {"root": root}, sha, len(buf), root)
-    if kind == "torch-legacy":
-        return RawFile(kind, check_graph(load_legacy(buf, limits=limits), limits), {}, sha, len(buf))
-    if kind == "pickle":
-        return RawFile(kind, check_graph(load_plain_pickle(buf, limits=limits), limits), {}, sha, len(buf))
-    assert kind == "safetensors"
-    tensors, meta = read_safetensors(buf, limits)
-    return RawFile(kind, tensors, meta, sha, len(buf))
+            obj = load_torch_tar(archive.records, archive.offsets, budget=budget, names=archive.names)
+            raw = RawFile("torch-tar", check_graph(obj, budget), {}, sha, len(buf))
+        else:
+            records, offsets, root = split_root(archive.records, archive.offsets, kind="tar archive")
+            obj = load_record_archive(records, offsets, budget=budget)
+            raw = RawFile("tar-directory", check_graph(obj, budget), {"root": root}, sha, len(buf), root)
+    elif kind == "torch-legacy":
+        raw = RawFile(kind, check_graph(load_legacy(buf, budget=budget), budget), {}, sha, len(buf))
+    elif kind == "pickle":
+        raw = RawFile(kind, check_graph(load_plain_pickle(buf, budget=budget), budget), {}, sha, len(buf))
+    else:
+        assert kind == "safetensors"
+        tensors, meta = read_safetensors(buf, budget)
+        raw = RawFile(kind, check_graph(tensors, budget), meta, sha, len(buf))
+    budget.finish()
+    return raw
 
 
-def _read_folder(p: Path, limits: Limits) -> RawFile:
+def archive_members(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, memoryview]:
+    """The members of a zip or tar file as our container layer validates and hands them on (name ->
+    bytes, in archive order): what the differential tests compare with zipfile, tarfile and GNU tar."""
+    p = Path(path)
+    try:
+        buf = memoryview(read_all(p, limits))
+        budget = Budget(limits, len(buf))
+        kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
+        if kind not in ("zip", "tar"):
+            raise UnsupportedFormatError(f"a {kind} file, not an archive")
+        return (read_zip(buf, budget) if kind == "zip" else read_tar(buf, budget)).records
+    except CheckpointError as err:
+        raise err.with_path(str(p)) from None
+
+
+def _read_folder(p: Path, limits: Limits, digest: list[str]) -> RawFile:
     folder = read_directory(p, limits)
+    digest.append(folder.sha256)
+    budget = Budget(limits, folder.size)
     records, offsets, root = split_root(folder.records, folder.offsets, kind="folder")
-    obj = load_record_archive(records, offsets, limits=limits)
-    return RawFile("directory", check_graph(obj, limits), {"root": root} if root else {},
-                   folder.sha256, folder.size, root)
+    obj = load_record_archive(records, offsets, budget=budget)
+    raw = RawFile("directory", check_graph(obj, budget), {"root": root} if root else {},
+                  folder.sha256, folder.size, root)
+    budget.finish()
+    return raw
 
 
 def _target_device(map_location: Any) -> Any:

@@ -4,6 +4,8 @@ The format is simple on purpose, so the checks are exhaustive: header length ins
 under the library's limit, a UTF-8 JSON object without duplicate keys, known dtypes, non-negative
 integer shapes, offsets whose length is exactly numel x itemsize, and tensors that tile the data
 buffer exactly (no gap, no overlap, nothing left over), as the reference implementation requires.
+Parsing the header is charged to the read's budget (a JSON object can take ~30 x its text in memory),
+and an empty tensor's other sizes are bounded as for every other container (`tensors.check_extent`).
 """
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from typing import Any
 
 import torch
 
-from .errors import SafetensorsHeaderError
-from .limits import Limits
-from .tensors import flat_from_bytes, itemsize
+from .budget import Budget
+from .errors import SafetensorsHeaderError, SafetensorsLimitError
+from .tensors import check_extent, flat_from_bytes, itemsize
+
+#: bytes of Python objects one byte of JSON header may become (`[{},{}...]`: ~27)
+JSON_BYTES_PER_BYTE = 32
 
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
@@ -36,7 +41,8 @@ def looks_like_safetensors(head: bytes, size: int) -> bool:
     return 8 + n <= size and head[8:9] == b"{"
 
 
-def read_safetensors(buf: memoryview, limits: Limits) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_safetensors(buf: memoryview, budget: Budget) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    limits = budget.limits
     if len(buf) < 8:
         raise SafetensorsHeaderError("safetensors file shorter than its 8-byte header length", offset=0)
     (n,) = struct.unpack_from("<Q", buf)
@@ -44,12 +50,14 @@ def read_safetensors(buf: memoryview, limits: Limits) -> tuple[dict[str, torch.T
         raise SafetensorsHeaderError(f"header length {n} exceeds the {limits.max_safetensors_header}-byte limit", offset=0)
     if 8 + n > len(buf):
         raise SafetensorsHeaderError(f"header length {n} runs past the end of the file ({len(buf)} bytes)", offset=0)
+    budget.charge(JSON_BYTES_PER_BYTE * n, SafetensorsLimitError, f"safetensors header of {n} bytes", offset=0)
     header = _parse_header(bytes(buf[8:8 + n]))
     data = buf[8 + n:]
     metadata = _metadata(header.pop("__metadata__", None))
     spans = []
     for name, info in header.items():
         dtype, shape, begin, end = _entry(name, info)
+        check_extent(shape, limits, f"tensor {name!r}")
         expected = math.prod(shape) * itemsize(dtype)
         if end - begin != expected:
             raise SafetensorsHeaderError(f"tensor {name!r}: offsets span {end - begin} bytes, shape and dtype "
@@ -65,21 +73,33 @@ def read_safetensors(buf: memoryview, limits: Limits) -> tuple[dict[str, torch.T
     if cursor != len(data):
         raise SafetensorsHeaderError(f"tensors cover {cursor} bytes of a {len(data)}-byte data buffer",
                                      offset=8 + n + cursor)
-    tensors = {name: flat_from_bytes(data[begin:end], dtype, where=repr(name)).reshape(shape)
+    tensors = {name: flat_from_bytes(data[begin:end], dtype, budget=budget, where=repr(name),
+                                     error=SafetensorsLimitError).reshape(shape)
                for begin, end, name, dtype, shape in spans}
     return {name: tensors[name] for name in header}, metadata
 
 
 def _parse_header(raw: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            dup = next(k for k in keys if keys.count(k) > 1)
-            raise SafetensorsHeaderError(f"header names {dup!r} twice", offset=8)
-        return dict(pairs)
+    """The header as the reference (serde_json) reads it: no duplicate names, no NaN/Infinity, no lone
+    surrogates in strings (Python's json accepts all three; the library refuses them)."""
+    def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise SafetensorsHeaderError(f"header names {key!r} twice", offset=8)
+            for text in (key, value) if type(value) is str else (key,):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise SafetensorsHeaderError(f"header string {text[:40]!r} holds a lone surrogate", offset=8) from None
+            out[key] = value
+        return out
+
+    def no_constants(name: str) -> Any:
+        raise SafetensorsHeaderError(f"header holds {name}, which is not JSON", offset=8)
 
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=strict_object, parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, SafetensorsHeaderError):
             raise

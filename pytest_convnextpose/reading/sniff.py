@@ -6,7 +6,7 @@ something we recognise but do not load (ONNX, TFLite, HTML from a failed downloa
 from __future__ import annotations
 
 from ..errors import UnknownFormatError, UnsupportedFormatError
-from .legacy_format import PREFIX as LEGACY_PREFIX
+from .legacy_format import PREFIXES as LEGACY_PREFIXES
 from .safetensors_format import looks_like_safetensors
 from .tar_format import looks_like_tar
 
@@ -23,7 +23,7 @@ def identify(head: bytes, size: int) -> str:
         return "zip"
     if head.startswith(b"PK\x05\x06"):
         raise UnsupportedFormatError("an empty zip archive, not a checkpoint", offset=0)
-    if head.startswith(LEGACY_PREFIX):
+    if head.startswith(LEGACY_PREFIXES):
         return "torch-legacy"
     if looks_like_safetensors(head, size):
         return "safetensors"

@@ -25,11 +25,11 @@ from typing import Any, Mapping, Optional
 import torch
 
 from ..errors import UnsupportedFormatError
+from .budget import TENSOR_BYTES, Budget
 from .errors import (ContainerCorruptError, ContainerUnsafeError, ForbiddenPickleError, GeometryError,
                      PickleCorruptError, PickleLimitError)
-from .limits import Limits
 from .tensors import STORAGE_DTYPES, Storage, check_view, flat_from_bytes, itemsize, view_of
-from .unpickler import Budget, Global, Unpickler
+from .unpickler import Global, Unpickler
 
 MEMBERS = ("sys_info", "pickle", "tensors", "storages")
 SYS_INFO_TYPE_SIZES = {"short": 2, "int": 4, "long": 8}
@@ -58,10 +58,16 @@ def is_torch_tar(records: Mapping[str, memoryview]) -> bool:
     return bool(names & set(MEMBERS)) and not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
 
 
-def load_torch_tar(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, limits: Limits) -> Any:
-    """The object of a pre-1.0 torch tar whose validated members are `records`."""
+def load_torch_tar(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, budget: Budget,
+                   names: Optional[Mapping[str, str]] = None) -> Any:
+    """The object of a pre-1.0 torch tar whose validated members are `records` (`names`: as the tar spells
+    them; torch extracts each member by its exact name, so `./pickle` would not be found)."""
     _check_members(records)
-    reader = _TarReader(records, offsets, Budget(limits))
+    for member, spelled in (names or {}).items():
+        if spelled != member:
+            raise ContainerUnsafeError(f"pre-1.0 torch tar member {member!r} is named {spelled!r} (torch looks "
+                                       "members up by their exact name)")
+    reader = _TarReader(records, offsets, budget)
     reader.check_sys_info()
     storages = reader.storages()
     tensors = reader.tensors(storages)
@@ -166,7 +172,9 @@ class _TarReader:
             if nbytes < 0 or pos + nbytes > len(data):
                 raise GeometryError(f"torch tar storage {key} declares {numel} x {itemsize(dtype)} bytes, "
                                     f"the member holds {len(data) - pos} after it", offset=self._at(member, pos - 8))
-            flat = flat_from_bytes(data[pos:pos + nbytes], dtype, where=f"{key} in torch tar 'storages'")
+            self.budget.charge(TENSOR_BYTES, PickleLimitError, "torch tar 'storages'", self._at(member, pos))
+            flat = flat_from_bytes(data[pos:pos + nbytes], dtype, budget=self.budget,
+                                   where=f"{key} in torch tar 'storages'")
             out[key] = Storage(str(key), dtype, numel, flat)
             pos += nbytes
         views_pos = pos
@@ -210,6 +218,7 @@ class _TarReader:
             if start + numel > root.numel:
                 raise GeometryError(f"torch tar storage view {key} covers elements {start}..{start + numel} "
                                     f"of storage {root_key}, which has {root.numel}", offset=at)
+            self.budget.charge(TENSOR_BYTES, PickleLimitError, "torch tar 'storages'", at)
             out[key] = Storage(str(key), root.dtype, numel, root.flat[start:start + numel])
         return out
 
@@ -232,9 +241,10 @@ class _TarReader:
             geometry, pos = self._ints(member, pos, f"<{2 * ndim + 1}q", f"tensor {key} geometry")
             size, stride, offset = geometry[:ndim], geometry[ndim:2 * ndim], geometry[2 * ndim]
             where = f"{key} of torch tar 'tensors' on storage {storage.key}"
-            offset, size, stride = check_view(storage, offset, tuple(size), tuple(stride),
-                                              max_dims=self.limits.max_tensor_dims, where=where)
-            out[key] = view_of(storage, offset, size, stride)
+            offset, size, stride = check_view(storage, offset, tuple(size), tuple(stride), limits=self.limits,
+                                              where=where)
+            self.budget.charge(TENSOR_BYTES, PickleLimitError, "torch tar 'tensors'", self._at(member, pos))
+            out[key] = view_of(storage, offset, size, stride, where=where)
         self._end(member, pos)
         return out
 

@@ -9,6 +9,16 @@ validated arguments. Nothing from the file is ever looked up by name in a Python
 Supported: protocols 0-5 as torch and `pickle.dumps` of tensors produce them. Refused:
 `INST`/`OBJ`/`NEWOBJ`/`NEWOBJ_EX`, extension registry, out-of-band buffers, text `STRING`.
 
+Torch mode (`torch_mode=True`, every pickle torch.load reads: a record archive's `data.pkl`, the
+legacy stream): the file must also be readable by torch.load(weights_only=True), or a file we call
+sound would fail to load for the next user. Opcodes and globals outside that reader's set (FRAME,
+text opcodes, MEMOIZE, POP, `frozenset`, dtype aliases, ...) are run as usual and then refused
+(`UnsupportedPickleError`, deferred in the budget so that a structural refusal found later wins).
+
+Work and memory: every operation and every created object is charged to the read's `Budget`. Dict
+keys and set items are strings, bytes, numbers, booleans or None; ints within +-(2**61 - 2) (beyond
+that, Python hashes them alike: a dict of them costs quadratic time); tuples are refused as keys.
+
 TorchScript mode (`torchscript=True`, only for the `data.pkl` of a `torch.jit.save` archive):
 a `__torch__.*` global becomes an inert `ScriptClass`; `NEWOBJ` of one with empty arguments makes
 a `ScriptObject` stand-in; `BUILD` on a fresh stand-in stores a plain dict of attributes and
@@ -17,6 +27,7 @@ check is the same as in the normal mode.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,8 +35,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from .errors import ForbiddenPickleError, PickleCorruptError, PickleLimitError
-from .limits import Limits
+from .budget import ITEM_BYTES, OBJECT_BYTES, OP_BYTES, TENSOR_BYTES, Budget
+from .errors import ForbiddenPickleError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
 from .standins import ScriptClass, ScriptObject, is_script_class_name
 from .tensors import DTYPE_NAMES, STORAGE_DTYPES, Storage, check_view, view_of
 
@@ -39,15 +50,6 @@ class Global:
 
     def __repr__(self) -> str:
         return f"{self.module}.{self.name}"
-
-
-@dataclass
-class Budget:
-    """Opcode budget shared by every pickle of one file (nested `_load_from_bytes` included)."""
-
-    limits: Limits
-    ops: int = 0
-    depth: int = 0
 
 
 ALLOWED_CALLABLES = {
@@ -73,6 +75,14 @@ _SYSTEM_MODULES = {"os", "posix", "nt", "subprocess", "builtins", "__builtin__",
 
 BYTES_COPY_LIMIT = 1 << 20
 SAFE_KEY_TYPES = (str, int, float, bool, type(None), bytes)
+#: beyond this magnitude distinct ints hash alike (Python hashes ints modulo 2**61 - 1)
+MAX_KEY_INT = 2**61 - 2
+
+#: the opcodes torch.load(weights_only=True) runs (torch/_weights_only_unpickler.py)
+TORCH_OPCODES = frozenset(b"c\x81RbaesuU(t\x85\x86\x87N\x89\x88)]}\x8fJKMGXQhjqr\x8a\x80.")
+#: allowlisted globals torch's weights-only unpickler does not know
+NOT_IN_TORCH = {("torch.storage", "_load_from_bytes"), ("builtins", "frozenset"), ("torch", "UntypedStorage")}
+DTYPE_ALIASES = {"float", "double", "half", "long", "int", "short"}
 
 
 def is_allowed_global(module: str, name: str) -> bool:
@@ -90,13 +100,15 @@ class Unpickler:
              `ALLOWED_CALLABLES`); the pre-1.0 tar format names tensor and CUDA storage types.
     scalar_ids: persistent ids may also be a str or int (the pre-1.0 tar's `pickle` member);
                 `persistent_load` then validates them.
+    torch_mode: refuse (deferred) what torch.load(weights_only=True) would not read.
     """
 
     def __init__(self, data: memoryview, *, start: int = 0, base_offset: int = 0, budget: Budget,
                  persistent_load: Optional[Callable[[tuple, int], Storage]] = None,
                  load_from_bytes: Optional[Callable[[memoryview, int], Storage]] = None,
                  what: str = "pickle", torchscript: bool = False,
-                 markers: frozenset[tuple[str, str]] = frozenset(), scalar_ids: bool = False) -> None:
+                 markers: frozenset[tuple[str, str]] = frozenset(), scalar_ids: bool = False,
+                 torch_mode: bool = False) -> None:
         self.data = data
         self.pos = start
         self.op_pos = start
@@ -108,10 +120,13 @@ class Unpickler:
         self.torchscript = torchscript
         self.markers = markers
         self.scalar_ids = scalar_ids
+        self.torch_mode = torch_mode
+        self.proto = 0
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.end: Optional[int] = None  # position after STOP once loaded
+        self.frame_end: Optional[int] = None  # end of the current protocol-4 frame, while inside one
 
     # -- errors -------------------------------------------------------------------------------
     def corrupt(self, msg: str) -> PickleCorruptError:
@@ -120,21 +135,46 @@ class Unpickler:
     def forbidden(self, msg: str) -> ForbiddenPickleError:
         return ForbiddenPickleError(f"{self.what}: {msg}; nothing was executed", offset=self.base + self.op_pos)
 
+    def charge(self, nbytes: int) -> None:
+        budget = self.budget  # inline account update: this runs for most opcodes
+        budget.charged += nbytes
+        if budget.charged + budget.ops * OP_BYTES > budget.max_bytes:
+            budget.charge(0, PickleLimitError, self.what, self.base + self.op_pos)
+
+    def not_torch(self, what: str) -> None:
+        """Remember that torch.load(weights_only=True) would refuse this pickle (reported at the end)."""
+        if self.budget.deferred is None:  # the first one is reported: build one error, not one per opcode
+            self.budget.defer(UnsupportedPickleError(f"{self.what} uses {what}, which torch.load(weights_only=True) "
+                                                     "does not read", offset=self.base + self.op_pos))
+
     # -- reading ------------------------------------------------------------------------------
     def read(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.data):
             raise self.corrupt(f"truncated: needs {n} bytes, {len(self.data) - self.pos} left")
+        if self.frame_end is not None and self.pos + n > self.frame_end:
+            self._leave_frame(n)
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return out
 
     def readline(self) -> bytes:
-        end = bytes(self.data[self.pos:self.pos + 4096]).find(b"\n")
+        end = bytes(self.data[self.pos:self.pos + 64]).find(b"\n")  # most text arguments are short
+        if end < 0:
+            end = bytes(self.data[self.pos:self.pos + 4096]).find(b"\n")
         if end < 0:
             raise self.corrupt("truncated or overlong text argument")
+        if self.frame_end is not None and self.pos + end + 1 > self.frame_end:
+            self._leave_frame(end + 1)
         out = bytes(self.data[self.pos:self.pos + end])
         self.pos += end + 1
         return out
+
+    def _leave_frame(self, n: int) -> None:
+        """A read past the current frame: allowed only from its very end (then we are outside frames);
+        one that straddles the end reads differently in Python's pickle and its C accelerator."""
+        if self.pos != self.frame_end:
+            raise self.corrupt(f"an argument of {n} bytes runs past the end of its frame")
+        self.frame_end = None
 
     def u(self, fmt: str) -> int:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
@@ -162,18 +202,26 @@ class Unpickler:
 
     # -- main loop ----------------------------------------------------------------------------
     def load(self) -> Any:
-        limit = self.budget.limits.max_pickle_ops
+        budget = self.budget
+        limit = budget.max_ops
+        torch_mode = self.torch_mode
         try:
             while True:
                 self.op_pos = self.pos
                 if self.pos >= len(self.data):
                     raise self.corrupt("truncated: no STOP opcode")
+                if self.frame_end is not None and self.pos >= self.frame_end:
+                    self.frame_end = None  # the opcode starts right after its frame: outside frames
                 code = self.data[self.pos]
                 self.pos += 1
-                self.budget.ops += 1
-                if self.budget.ops > limit:
-                    raise PickleLimitError(f"{self.what}: more than {limit} pickle operations",
-                                           offset=self.base + self.op_pos)
+                budget.ops += 1
+                if budget.ops > limit:
+                    raise PickleLimitError(f"{self.what}: more than {limit} pickle operations (the limit for a "
+                                           f"file of {budget.file_size} bytes)", offset=self.base + self.op_pos)
+                if not budget.ops & 0xFFFF and budget.over_ops():
+                    self.charge(0)
+                if torch_mode and code not in TORCH_OPCODES and budget.deferred is None:
+                    self.not_torch(f"opcode {bytes([code])!r}")
                 handler = _DISPATCH.get(code)
                 if handler is None:
                     raise self.forbidden(f"opcode {bytes([code])!r} is not allowed")
@@ -181,7 +229,7 @@ class Unpickler:
                     self.end = self.pos
                     return self.result
         except (IndexError, KeyError, ValueError, TypeError, OverflowError, struct.error,
-                UnicodeDecodeError, AttributeError) as exc:
+                UnicodeDecodeError, AttributeError, RuntimeError) as exc:
             # Defence in depth: opcode handlers validate first; anything left is corruption.
             raise self.corrupt(f"malformed ({type(exc).__name__}: {exc})") from None
         except RecursionError:
@@ -194,11 +242,16 @@ class Unpickler:
         proto = self.read(1)[0]
         if proto > 5:
             raise self.corrupt(f"unsupported pickle protocol {proto}")
+        self.proto = proto
 
     def op_frame(self) -> None:
+        """A new frame may begin only where the current one ends (Python's pickle refuses otherwise)."""
         n = self.u("<Q")
         if n > len(self.data) - self.pos:
             raise self.corrupt("frame longer than the data")
+        if self.frame_end is not None and self.pos != self.frame_end:
+            raise self.corrupt("a new frame begins before the end of the current one")
+        self.frame_end = self.pos + n if n else None
 
     def op_stop(self) -> bool:
         self.result = self.pop()
@@ -231,10 +284,18 @@ class Unpickler:
     def _put(self, idx: int) -> None:
         if idx < 0:
             raise self.corrupt("negative memo index")
+        if idx not in self.memo:
+            self.charge(OBJECT_BYTES)
         self.memo[idx] = self.top()
 
+    def _text_index(self) -> int:
+        text = self.readline()
+        if not 0 < len(text) <= 10 or not text.isdigit():
+            raise self.corrupt(f"bad memo index {text[:20]!r}")
+        return int(text)
+
     def op_get(self) -> None:
-        self._get(int(self.readline()))
+        self._get(self._text_index())
 
     def op_binget(self) -> None:
         self._get(self.read(1)[0])
@@ -243,7 +304,7 @@ class Unpickler:
         self._get(self.u("<I"))
 
     def op_put(self) -> None:
-        self._put(int(self.readline()))
+        self._put(self._text_index())
 
     def op_binput(self) -> None:
         self._put(self.read(1)[0])
@@ -278,11 +339,15 @@ class Unpickler:
         self.push(self._parse_int(text[:-1] if text.endswith(b"L") else text))
 
     def _parse_int(self, text: bytes) -> int:
-        if len(text) > 64 or not text.lstrip(b"+-").isdigit():
+        """Decimal, as Python reads it (`int(text, 0)`: no leading zeros but for zero itself)."""
+        digits = text[1:] if text[:1] in (b"+", b"-") else text
+        if len(text) > 64 or not digits.isdigit() or (len(digits) > 1 and digits.startswith(b"0") and digits.strip(b"0")):
             raise self.corrupt(f"bad integer literal {text[:20]!r}")
+        self.charge(OBJECT_BYTES)
         return int(text)
 
     def op_binint(self) -> None:
+        self.charge(32)
         self.push(self.u("<i"))
 
     def op_binint1(self) -> None:
@@ -294,6 +359,7 @@ class Unpickler:
     def _long(self, n: int) -> None:
         if n < 0 or n > self.budget.limits.max_long_bytes:
             raise PickleLimitError(f"{self.what}: integer of {n} bytes", offset=self.base + self.op_pos)
+        self.charge(32 + n)
         self.push(int.from_bytes(self.read(n), "little", signed=True))
 
     def op_long1(self) -> None:
@@ -303,13 +369,17 @@ class Unpickler:
         self._long(self.u("<i"))
 
     def op_float(self) -> None:
+        self.charge(32)
         self.push(float(self.readline()))
 
     def op_binfloat(self) -> None:
+        self.charge(32)
         self.push(self.u(">d"))
 
-    def _text(self, n: int) -> None:
-        self.push(str(self.read(n), "utf-8", "surrogatepass"))
+    def _text(self, n: int, errors: str = "surrogatepass") -> None:
+        raw = self.read(n)
+        self.charge(OBJECT_BYTES + 4 * n)  # up to 4 bytes per character once decoded
+        self.push(str(raw, "utf-8", errors))
 
     def op_binunicode(self) -> None:
         self._text(self.u("<I"))
@@ -321,17 +391,19 @@ class Unpickler:
         self._text(self.u("<Q"))
 
     def op_unicode(self) -> None:
+        self.charge(OBJECT_BYTES + 4 * 4096)
         self.push(self.readline().decode("raw-unicode-escape"))
 
-    def op_binstring(self) -> None:  # Python 2 str, read as torch.load does (utf-8)
-        self._text(self.u("<i"))
+    def op_binstring(self) -> None:  # Python 2 str, read as torch.load does (strict utf-8)
+        self._text(self.u("<i"), "strict")
 
     def op_short_binstring(self) -> None:
-        self._text(self.read(1)[0])
+        self._text(self.read(1)[0], "strict")
 
     def _bytes(self, n: int) -> None:
         # Large payloads (tensor data inside `_load_from_bytes`) stay zero-copy views.
         view = self.read(n)
+        self.charge(OBJECT_BYTES + (n if n <= BYTES_COPY_LIMIT else 0))
         self.push(bytes(view) if n <= BYTES_COPY_LIMIT else view)
 
     def op_binbytes(self) -> None:
@@ -347,41 +419,56 @@ class Unpickler:
         self._bytes(self.u("<Q"))
 
     # -- opcodes: containers ------------------------------------------------------------------
+    def container(self, n: int = 0) -> None:
+        """Charge a new container of `n` items (the object, its slots, the graph check's bookkeeping)."""
+        self.charge(2 * OBJECT_BYTES + 8 * n)
+
     def op_empty_dict(self) -> None:
+        self.container()
         self.push({})
 
     def op_empty_list(self) -> None:
+        self.container()
         self.push([])
 
     def op_empty_tuple(self) -> None:
         self.push(())
 
     def op_empty_set(self) -> None:
+        self.container()
         self.push(set())
 
     def op_tuple(self) -> None:
-        self.push(tuple(self.pop_mark()))
+        items = self.pop_mark()
+        self.container(len(items))
+        self.push(tuple(items))
 
     def op_tuple1(self) -> None:
+        self.container(1)
         self.push((self.pop(),))
 
     def op_tuple2(self) -> None:
+        self.container(2)
         b = self.pop()
         self.push((self.pop(), b))
 
     def op_tuple3(self) -> None:
+        self.container(3)
         c = self.pop()
         b = self.pop()
         self.push((self.pop(), b, c))
 
     def op_list(self) -> None:
-        self.push(self.pop_mark())
+        items = self.pop_mark()
+        self.container(len(items))
+        self.push(items)
 
     def op_dict(self) -> None:
         items = self.pop_mark()
         if len(items) % 2:
             raise self.corrupt("DICT with an odd number of items")
         out: dict = {}
+        self.container()
         self._set_items(out, items)
         self.push(out)
 
@@ -389,6 +476,8 @@ class Unpickler:
         items = self.pop_mark()
         for item in items:
             self._check_key(item)
+        self.container(len(items))
+        self.charge(ITEM_BYTES * len(items))
         self.push(frozenset(items))
 
     def op_append(self) -> None:
@@ -398,6 +487,7 @@ class Unpickler:
     def op_appends(self) -> None:
         items = self.pop_mark()
         target = self._list_target()
+        self.charge(8 * len(items))
         target.extend(self._value(v) for v in items)
 
     def op_setitem(self) -> None:
@@ -418,6 +508,7 @@ class Unpickler:
             raise self.forbidden(f"ADDITEMS on a {type(target).__name__}, not a set")
         for item in items:
             self._check_key(item)
+        self.charge(ITEM_BYTES * len(items))
         target.update(items)
 
     def _list_target(self) -> list:
@@ -433,19 +524,20 @@ class Unpickler:
         return target
 
     def _set_items(self, target: dict, items: list) -> None:
+        self.charge(ITEM_BYTES * (len(items) // 2))
         for i in range(0, len(items), 2):
             key = items[i]
             self._check_key(key)
             target[key] = self._value(items[i + 1])
 
-    def _check_key(self, key: Any, depth: int = 0) -> None:
+    def _check_key(self, key: Any) -> None:
+        """Keys whose hashing costs a bounded time: no tuples (their hash can be made to collide,
+        and validating a nested one at every use multiplies work), no ints that hash alike."""
         if isinstance(key, memoryview):
             raise self.forbidden("bytes used as a dict key or set item")
+        if type(key) is int and not -MAX_KEY_INT <= key <= MAX_KEY_INT:
+            raise self.forbidden(f"an integer key of {key.bit_length()} bits (such keys hash alike)")
         if type(key) in SAFE_KEY_TYPES:
-            return
-        if type(key) is tuple and depth < 8:
-            for item in key:
-                self._check_key(item, depth + 1)
             return
         raise self.forbidden(f"a {_kind(key)} used as a dict key or set item")
 
@@ -468,6 +560,14 @@ class Unpickler:
         self._global(module, name)
 
     def _global(self, module: str, name: str) -> None:
+        if self.torch_mode or self.proto < 3:  # Python 2 names, mapped as torch and pickle map them
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        self.charge(OBJECT_BYTES)
+        if self.torch_mode and ((module, name) in NOT_IN_TORCH or (module == "torch" and name in DTYPE_ALIASES)):
+            self.not_torch(f"global {module}.{name}")
         if self.torchscript and is_script_class_name(module):
             self.push(ScriptClass(module, name))
             return
@@ -509,6 +609,7 @@ class Unpickler:
             raise self.forbidden(f"NEWOBJ of a {_kind(cls)} (only __torch__ stand-ins may be created)")
         if type(args) is not tuple or args:
             raise self.forbidden(f"NEWOBJ of {cls!r} with arguments")
+        self.container()
         self.push(ScriptObject(repr(cls)))
 
     def op_build(self) -> None:
@@ -552,6 +653,7 @@ class Unpickler:
     def call_ordered_dict(self, args: tuple) -> OrderedDict:
         if args:
             raise self.forbidden("OrderedDict called with arguments")
+        self.container()
         return OrderedDict()
 
     def _storage_arg(self, value: Any) -> Storage:
@@ -566,9 +668,9 @@ class Unpickler:
     def _make_tensor(self, storage: Storage, offset: Any, size: Any, stride: Any,
                      requires_grad: Any) -> torch.Tensor:
         where = f"on storage {storage.key!r}"
-        offset, size, stride = check_view(storage, offset, size, stride,
-                                          max_dims=self.budget.limits.max_tensor_dims, where=where)
-        tensor = view_of(storage, offset, size, stride)
+        offset, size, stride = check_view(storage, offset, size, stride, limits=self.budget.limits, where=where)
+        self.charge(TENSOR_BYTES)
+        tensor = view_of(storage, offset, size, stride, where=where)
         if type(requires_grad) is not bool:
             raise self.corrupt("requires_grad is not a bool")
         if requires_grad:
@@ -606,6 +708,7 @@ class Unpickler:
             raise self.corrupt("requires_grad is not a bool")
         if requires_grad and not (data.dtype.is_floating_point or data.dtype.is_complex):
             raise self.corrupt(f"requires_grad on a {data.dtype} parameter")
+        self.charge(TENSOR_BYTES)
         return torch.nn.Parameter(data.detach(), requires_grad=requires_grad)
 
     def call_load_from_bytes(self, args: tuple) -> Storage:
@@ -619,20 +722,24 @@ class Unpickler:
     def call_codecs_encode(self, args: tuple) -> bytes:
         if len(args) != 2 or type(args[0]) is not str or args[1] not in ("latin1", "latin-1"):
             raise self.forbidden("_codecs.encode outside the protocol-2 bytes idiom")
+        self.charge(OBJECT_BYTES + len(args[0]))
         return args[0].encode("latin1")
 
     def call_set(self, args: tuple) -> set:
-        items = self._iterable_arg(args)
-        return set(items)
+        return set(self._iterable_arg(args))
 
     def call_frozenset(self, args: tuple) -> frozenset:
         return frozenset(self._iterable_arg(args))
 
     def _iterable_arg(self, args: tuple) -> list:
+        """The items of `set(list)`: charged at every call, since one shared list may be called many times."""
         if len(args) == 0:
+            self.container()
             return []
         if len(args) != 1 or type(args[0]) not in (list, tuple):
             raise self.corrupt("set() needs one list argument")
+        self.container(len(args[0]))
+        self.charge(ITEM_BYTES * len(args[0]))
         for item in args[0]:
             self._check_key(item)
         return list(args[0])
@@ -660,8 +767,9 @@ class Unpickler:
         return args[0]
 
     def call_size(self, args: tuple) -> torch.Size:
-        if len(args) != 1 or type(args[0]) is not tuple or not all(type(v) is int and v >= 0 for v in args[0]):
-            raise self.corrupt("torch.Size needs one tuple of non-negative ints")
+        if len(args) != 1 or type(args[0]) is not tuple or not all(type(v) is int and 0 <= v < 2**63 for v in args[0]):
+            raise self.corrupt("torch.Size needs one tuple of non-negative 64-bit ints")
+        self.container(len(args[0]))
         return torch.Size(args[0])
 
     def call_device(self, args: tuple) -> torch.device:
@@ -669,6 +777,7 @@ class Unpickler:
                 (len(args) == 2 and (type(args[1]) is not int or not 0 <= args[1] < 2**16)):
             raise self.corrupt("torch.device needs a short string and an optional small index")
         try:
+            self.container()
             return torch.device(*args)
         except (RuntimeError, ValueError, TypeError):
             raise self.corrupt(f"bad device {args!r}") from None
