@@ -152,8 +152,11 @@ def _jit_frozen(model: torch.nn.Module, example: torch.Tensor) -> Runner:
 
 
 def _call(fn: Runner, x: torch.Tensor) -> torch.Tensor:
-    """fn(x) with the result on the CPU (for CUDA runtimes: waits for the device)."""
-    return fn(x).cpu()
+    """fn(x), after the device has finished computing it."""
+    out = fn(x)
+    if out.is_cuda:
+        torch.cuda.synchronize(out.device)
+    return out
 
 
 def _interleaved(runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2) -> dict[str, list[float]]:
@@ -190,8 +193,8 @@ def bench(name: str, batch: int, device: torch.device, args: argparse.Namespace,
         runners["jit-freeze"] = _jit_frozen(ours, x)
     result = Result(name, batch)
     with torch.inference_mode():
-        want = _call(ours, x)
-        result.diffs = {k: float((_call(fn, x) - want).abs().max()) for k, fn in runners.items() if k != "ours"}
+        want = _call(ours, x).cpu()
+        result.diffs = {k: float((_call(fn, x).cpu() - want).abs().max()) for k, fn in runners.items() if k != "ours"}
         result.times = _interleaved(runners, x, args.repeats)
     return result
 
@@ -210,7 +213,7 @@ def profile_ours(name: str, batch: int, device: torch.device, repeats: int) -> d
             "backbone": lambda _: model.backbone(x),
             "head up to the last upsampling": lambda _: model.head.pre_upsample(feats),
             "last upsampling + soft-argmax": lambda _: soft_argmax(low, spec.joint_num, spec.depth_dim,
-                                                                   upsample=model.head.last_upsamples),
+                                                                   upsample=model.head.last_upsample),
         }
         times = _interleaved(parts, x, repeats)
     return {k: min(v) for k, v in times.items()}

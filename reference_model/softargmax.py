@@ -15,7 +15,7 @@ Two formulations of the same function live here:
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,17 +46,6 @@ def soft_argmax_reference(heatmaps: torch.Tensor, joint_num: int, depth_dim: int
     return torch.stack((x, y, z), dim=2)
 
 
-def upsample_x2(x: torch.Tensor) -> torch.Tensor:
-    """The head's upsampling, `nn.UpsamplingBilinear2d(scale_factor=2)` (align_corners=True).
-
-    Run on a channels-last copy: PyTorch's CPU bilinear kernel is about 20x faster on
-    that layout than on NCHW, with the same values (it interpolates each channel alone).
-    The output is channels-last.
-    """
-    return F.interpolate(x.contiguous(memory_format=torch.channels_last), scale_factor=2, mode="bilinear",
-                         align_corners=True)
-
-
 def _marginals(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logit volumes (n, D, H, W) -> probability marginals: plane (n, H, W) and depth (n, D).
 
@@ -82,29 +71,41 @@ def _expectations(plane: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
     return torch.stack((x, y, z), dim=1)
 
 
-def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *, upsample: bool = False) -> torch.Tensor:
+def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *,
+                upsample: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """(B, J*D, h, w) -> (B, J, 3): the function of `soft_argmax_reference`, volume by volume.
 
-    With `upsample=True`, `heatmaps` is the head's output *before* its last bilinear x2
-    upsampling (align_corners=True), which is done here: the result is the soft-argmax of
-    the (B, J*D, 2h, 2w) heatmap. On CPU each of the B*J volumes goes alone, so the work
-    stays in cache and no tensor larger than one volume is made; on other devices they go
-    in one batch, to keep kernel launches few. Any memory format; autograd works through both.
+    `upsample`, when given, is the head's last upsampling (a module that treats each channel
+    alone, like `nn.UpsamplingBilinear2d`), still to be applied to `heatmaps`: the result is
+    the soft-argmax of `upsample(heatmaps)`. On CPU each of the B*J volumes goes alone,
+    upsampled on a channels-last copy (PyTorch's CPU bilinear kernel is about 20x faster on
+    that layout, same values), so the work stays in cache and no tensor larger than one
+    volume is made; on other devices they go in one batch, to keep kernel launches few.
+    Any memory format; autograd works through both.
     """
     _check_channels(heatmaps, joint_num, depth_dim)
     schedule = _per_volume if heatmaps.device.type == "cpu" else _batched
     return schedule(heatmaps, joint_num, depth_dim, upsample)
 
 
-def _per_volume(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, upsample: bool) -> torch.Tensor:
+def _per_volume(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
+                upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
     b = heatmaps.shape[0]
-    pieces = [heatmaps[i:i + 1, j * depth_dim:(j + 1) * depth_dim] for i in range(b) for j in range(joint_num)]
-    planes, depths = zip(*(_marginals(upsample_x2(p) if upsample else p) for p in pieces))
+    planes, depths = [], []
+    for i in range(b):
+        for j in range(joint_num):
+            volume = heatmaps[i:i + 1, j * depth_dim:(j + 1) * depth_dim]
+            if upsample is not None:  # made here, summed below, dropped before the next one
+                volume = upsample(volume.contiguous(memory_format=torch.channels_last))
+            plane, depth = _marginals(volume)
+            planes.append(plane)
+            depths.append(depth)
     return _expectations(torch.cat(planes), torch.cat(depths)).view(b, joint_num, 3)
 
 
-def _batched(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, upsample: bool) -> torch.Tensor:
-    full = upsample_x2(heatmaps) if upsample else heatmaps
+def _batched(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
+             upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+    full = upsample(heatmaps) if upsample is not None else heatmaps
     b, _, h, w = full.shape
     plane, depth = _marginals(full.reshape(b * joint_num, depth_dim, h, w))
     return _expectations(plane, depth).view(b, joint_num, 3)

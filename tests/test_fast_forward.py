@@ -55,14 +55,14 @@ def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
         h = _heatmaps(kind, dtype=dtype)
         want = soft_argmax_reference(UP(h) if upsample else h, J, D)
         for layout, hl in _layouts(h).items():
-            got = schedule(hl, J, D, upsample)
+            got = schedule(hl, J, D, UP if upsample else None)
             torch.testing.assert_close(got, want, atol=tol, rtol=0,
                                        msg=lambda m: f"{kind} {layout} {dtype} upsample={upsample}: {m}")
 
 
 def test_public_soft_argmax_on_cpu_runs_volume_by_volume():
     h = _heatmaps("peaky", dtype=torch.float64)
-    torch.testing.assert_close(soft_argmax(h, J, D, upsample=True), _per_volume(h, J, D, True), atol=0, rtol=0)
+    torch.testing.assert_close(soft_argmax(h, J, D, upsample=UP), _per_volume(h, J, D, UP), atol=0, rtol=0)
 
 
 def test_uniform_heatmap_gives_the_volume_centre():
@@ -81,7 +81,7 @@ def test_one_hot_heatmap_gives_its_index():
 def test_input_is_untouched_and_gradients_equal_the_straight_formulation():
     h = _heatmaps("random", dtype=torch.float64).requires_grad_(True)
     before = h.detach().clone()
-    soft_argmax(h, J, D, upsample=True).pow(2).sum().backward()
+    soft_argmax(h, J, D, upsample=UP).pow(2).sum().backward()
     assert torch.equal(h.detach(), before), "the caller's heatmap must not change"
     ref = h.detach().clone().requires_grad_(True)
     soft_argmax_reference(UP(ref), J, D).pow(2).sum().backward()
@@ -143,3 +143,19 @@ def test_batch_rows_equal_single_image_runs():
         batch = model(images)
         singles = torch.cat([model(images[i:i + 1]) for i in range(4)])
     torch.testing.assert_close(batch, singles, atol=1e-5, rtol=0)
+
+
+def test_forward_runs_the_modules_it_is_built_from():
+    """Edited modules take effect in `forward` as in the straight formulation (the plugin's
+    diagnosis reproduces porting mistakes this way: another upsampling, another activation)."""
+    model, images = _model(SMALL_UP, dtype=torch.float64), _images(2, dtype=torch.float64)
+    for i in range(1, model.head.num_layers + 1):
+        getattr(model.head, f"deconv_layers_{i}").upsample = nn.Upsample(scale_factor=2, mode="bilinear",
+                                                                          align_corners=False)
+    model.backbone.stages[0][0].act = nn.GELU()
+    model.head.deconv_layers_3.act = nn.GELU()
+    with torch.no_grad():
+        got, want = model(images), model.straight_forward(images)
+        plain = _model(SMALL_UP, dtype=torch.float64)(images)
+    torch.testing.assert_close(got, want, atol=EXACT, rtol=0)
+    assert (got - plain).abs().max() > 1e-3, "the edits must change the output"
