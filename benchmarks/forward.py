@@ -43,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -58,6 +59,7 @@ import authors_repo  # noqa: E402
 from pytest_convnextpose.onnx_export import export_bytes  # noqa: E402
 from pytest_convnextpose.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS, build_model  # noqa: E402
+from reference_model.fast import compiled, frozen  # noqa: E402
 
 INPUT_SIZE = (256, 256)
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -67,7 +69,8 @@ Runner = Callable[[torch.Tensor], torch.Tensor]
 class Result:
     variant: str
     batch: int
-    times: dict[str, list[float]] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)  # wall seconds per call
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # process CPU seconds per call
     diffs: dict[str, float] = field(default_factory=dict)
 
 
@@ -103,7 +106,8 @@ def _authors(spec, state, device: torch.device, code: Optional[authors_repo.Auth
     return run
 
 
-def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, threads: int) -> Optional[Runner]:
+def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, threads: int,
+                 spin: bool = True) -> Optional[Runner]:
     """Our export of `model` in onnxruntime; None (with a note) when the CUDA provider is missing."""
     import onnxruntime as ort
 
@@ -113,6 +117,8 @@ def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, thre
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if device.type == "cpu":
         sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -143,11 +149,6 @@ def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, thre
     return run_cuda
 
 
-def _jit_frozen(model: torch.nn.Module, example: torch.Tensor) -> Runner:
-    with torch.no_grad():
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example).eval()))
-
-
 # -- timing -----------------------------------------------------------------------------------
 
 
@@ -159,18 +160,22 @@ def _call(fn: Runner, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _interleaved(runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each runner, timed in turns so that machine load hits all alike."""
+def _interleaved(runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and process-CPU seconds per call of each runner, timed in turns so that machine
+    load hits all alike."""
     for _ in range(warmup):
         for fn in runners.values():
             _call(fn, x)
-    times: dict[str, list[float]] = {name: [] for name in runners}
+    wall: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
         for name, fn in runners.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             _call(fn, x)
-            times[name].append(time.perf_counter() - start)
-    return times
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def bench(name: str, batch: int, device: torch.device, args: argparse.Namespace,
@@ -182,20 +187,21 @@ def bench(name: str, batch: int, device: torch.device, args: argparse.Namespace,
     if baseline is not None:
         runners["baseline"] = _ours(spec, state, device, baseline)
     runners["authors"] = _authors(spec, state, device, code)
-    ort_run = _onnxruntime(spec, state, ours, device, args.threads)
+    ort_run = _onnxruntime(spec, state, ours, device, args.threads, spin=not args.no_spin)
     if ort_run is not None:
         runners["onnxruntime"] = ort_run
     x = torch.randn(batch, 3, *INPUT_SIZE, generator=torch.Generator().manual_seed(batch)).to(device)
     if args.compile:
-        from reference_model.fast import compiled
         runners["compile"] = compiled(ours)
     if args.jit_freeze:
-        runners["jit-freeze"] = _jit_frozen(ours, x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on Python-level shape arithmetic
+            runners["jit-freeze"] = frozen(ours, x)
     result = Result(name, batch)
     with torch.inference_mode():
         want = _call(ours, x).cpu()
         result.diffs = {k: float((_call(fn, x).cpu() - want).abs().max()) for k, fn in runners.items() if k != "ours"}
-        result.times = _interleaved(runners, x, args.repeats)
+        result.times, result.cpu = _interleaved(runners, x, args.repeats)
     return result
 
 
@@ -215,7 +221,7 @@ def profile_ours(name: str, batch: int, device: torch.device, repeats: int) -> d
             "last upsampling + soft-argmax": lambda _: soft_argmax(low, spec.joint_num, spec.depth_dim,
                                                                    upsample=model.head.last_upsample),
         }
-        times = _interleaved(parts, x, repeats)
+        times, _ = _interleaved(parts, x, repeats)
     return {k: min(v) for k, v in times.items()}
 
 
@@ -261,32 +267,43 @@ def _peak_child(args: argparse.Namespace) -> None:
     print(json.dumps({"growth_mb": (peak - base) / 1024, "exact": exact}))
 
 
-def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace) -> str:
+def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace, runs: int = 3) -> str:
+    """Peak RSS growth of one forward, min-max over `runs` fresh processes."""
     cmd = [sys.executable, str(Path(__file__).resolve()), _PEAK_FLAG, name, str(batch), which,
            "--threads", str(args.threads)]
     if args.authors_repo:
         cmd += ["--authors-repo", args.authors_repo]
     if args.baseline:
         cmd += ["--baseline", args.baseline]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        return f"failed: {(out.stderr.strip().splitlines() or ['?'])[-1][:200]}"
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return f"{data['growth_mb']:.0f} MiB" + ("" if data["exact"] else " (VmHWM not resettable: upper bound)")
+    growth, exact = [], True
+    for _ in range(runs):
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            return f"failed: {(out.stderr.strip().splitlines() or ['?'])[-1][:200]}"
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        growth.append(data["growth_mb"])
+        exact = exact and data["exact"]
+    return (f"{min(growth):.0f}-{max(growth):.0f} MiB over {runs} processes"
+            + ("" if exact else " (VmHWM not resettable: upper bound)"))
 
 
 # -- output -----------------------------------------------------------------------------------
 
 
 def _print_table(results: list[Result], device: torch.device) -> None:
-    print(f"\n{device.type}: ms per forward, min / median of interleaved runs; ratio = runtime / onnxruntime")
+    cpu = device.type == "cpu"
+    print(f"\n{device.type}: ms per forward (wall), min / median of interleaved runs; ratio = runtime / onnxruntime"
+          + ("; cpu = process CPU ms, min (with --no-spin: the work done, whatever the machine's load)" if cpu else ""))
     print(f"{'variant':7} {'batch':>5}  {'runtime':12} {'min ms':>9} {'median ms':>10} {'ratio min':>10} "
-          f"{'ratio med':>10} {'max|diff| vs ours':>18}")
+          f"{'ratio med':>10}" + (f" {'cpu ms':>9} {'ratio cpu':>10}" if cpu else "") + f" {'max|diff| vs ours':>18}")
     for r in results:
-        ort = r.times.get("onnxruntime")
+        ort, ort_cpu = r.times.get("onnxruntime"), r.cpu.get("onnxruntime")
         for k, t in r.times.items():
             lo, med = min(t), statistics.median(t)
             ratios = (f"{lo / min(ort):>9.2f}x {med / statistics.median(ort):>9.2f}x" if ort else f"{'-':>10} {'-':>10}")
+            if cpu:
+                c = min(r.cpu[k])
+                ratios += f" {c * 1e3:>9.1f} " + (f"{c / min(ort_cpu):>9.2f}x" if ort_cpu else f"{'-':>10}")
             diff = f"{r.diffs[k]:.2e}" if k in r.diffs else "-"
             print(f"{r.variant:7} {r.batch:>5}  {k:12} {lo * 1e3:>9.1f} {med * 1e3:>10.1f} {ratios} {diff:>18}")
 
@@ -311,8 +328,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print where ours spends its time")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(ours)")
     ap.add_argument("--jit-freeze", action="store_true", help="also time torch.jit.freeze + optimize_for_inference")
+    ap.add_argument("--no-spin", action="store_true",
+                    help="idle threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE for torch, set by re-running "
+                         "this script; onnxruntime allow_spinning=0), so CPU time measures work, not waiting")
     ap.add_argument(_PEAK_FLAG, nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.no_spin and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" and argv is None:
+        # libgomp reads the policy when it starts: run again with it set
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     torch.set_num_threads(args.threads)
     if args._peak_memory_child:
         _peak_child(args)
@@ -324,7 +347,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     import onnxruntime as ort
 
-    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime), "
+    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime"
+          f"{', no spinning' if args.no_spin else ''}), "
           f"{args.repeats} interleaved runs, input {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("authors:", code.describe() if code else "benchmarks/authors_port.py (a port; pass --authors-repo DIR "

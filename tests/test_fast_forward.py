@@ -13,6 +13,8 @@ a misread layout) shows at full size, and in float32 against the parity bounds.
 """
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -159,3 +161,14 @@ def test_forward_runs_the_modules_it_is_built_from():
         plain = _model(SMALL_UP, dtype=torch.float64)(images)
     torch.testing.assert_close(got, want, atol=EXACT, rtol=0)
     assert (got - plain).abs().max() > 1e-3, "the edits must change the output"
+
+
+def test_frozen_opt_in_computes_the_same_coordinates():
+    from reference_model.fast import frozen
+
+    model, images = _model(SMALL_UP), _images(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python-level shape arithmetic
+        fast = frozen(model, images)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), model.straight_forward(images), atol=ATOL, rtol=0)
