@@ -15,7 +15,7 @@ Two formulations of the same function live here:
 
 `F.softmax`, not `exp`: PyTorch's vectorised `exp` takes a slow path (measured 10-35x)
 for inputs below about -87, and sharp heads (logits of +-200) put nearly every voxel
-there once the maximum is subtracted; the softmax kernel does not slow down.
+there once the maximum is subtracted; the softmax kernel slows down far less (about 1.5x).
 """
 from __future__ import annotations
 
