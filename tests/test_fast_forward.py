@@ -62,9 +62,17 @@ def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
                                        msg=lambda m: f"{kind} {layout} {dtype} upsample={upsample}: {m}")
 
 
-def test_public_soft_argmax_on_cpu_runs_volume_by_volume():
-    h = _heatmaps("peaky", dtype=torch.float64)
-    torch.testing.assert_close(soft_argmax(h, J, D, upsample=UP), _per_volume(h, J, D, UP), atol=0, rtol=0)
+def test_on_cpu_the_upsampling_sees_one_volume_at_a_time():
+    """The point of the CPU schedule: no tensor of the full upsampled heatmap's size is made."""
+    seen = []
+
+    def recording_upsample(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape))
+        return UP(x)
+
+    h = _heatmaps("peaky", batch=2)
+    soft_argmax(h, J, D, upsample=recording_upsample)
+    assert seen == [(1, D, H, W)] * (2 * J), f"upsampling called on {sorted(set(seen))} ({len(seen)} calls)"
 
 
 def test_uniform_heatmap_gives_the_volume_centre():
@@ -119,12 +127,15 @@ def _images(batch: int, size=(64, 96), dtype=torch.float32, seed: int = 9) -> to
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_forward_equals_the_straight_forward(spec):
-    for dtype, tol in ((torch.float64, EXACT), (torch.float32, ATOL)):
+    # float32 runs channels-last; float64 keeps the input's layout, so both layouts are checked exactly
+    cl = torch.channels_last
+    for dtype, layout, tol in ((torch.float64, torch.contiguous_format, EXACT), (torch.float64, cl, EXACT),
+                               (torch.float32, torch.contiguous_format, ATOL)):
         model, images = _model(spec, dtype=dtype), _images(3, dtype=dtype)
         with torch.no_grad():
             want = model.straight_forward(images)
-            got = model(images)
-        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m: f"{dtype}: {m}")
+            got = model(images.contiguous(memory_format=layout))
+        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m: f"{dtype} {layout}: {m}")
 
 
 @pytest.mark.parametrize("spec", SPECS)
