@@ -8,10 +8,13 @@ BatchNorm (not LayerNorm), no layer scale, ReLU, bilinear upsampling with
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
-from .softargmax import soft_argmax
+from .folding import bn_conv, conv_bn
+from .softargmax import soft_argmax, soft_argmax_reference
 from .spec import ArchSpec
 
 
@@ -28,7 +31,7 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # y.add_(x) == x + y bit for bit, without allocating another activation-sized tensor
-        return self.pwconv2(self.act(self.pwconv1(self.norm(self.dwconv(x))))).add_(x)
+        return self.pwconv2(self.act(self.pwconv1(conv_bn(x, self.dwconv, self.norm)))).add_(x)
 
 
 class ConvNeXtBN(nn.Module):
@@ -49,8 +52,9 @@ class ConvNeXtBN(nn.Module):
         self.norm = nn.BatchNorm2d(dims[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for down, stage in zip(self.downsample_layers, self.stages):
-            x = stage(down(x))
+        for i, (down, stage) in enumerate(zip(self.downsample_layers, self.stages)):
+            x = stage(conv_bn(x, *down) if i == 0 else bn_conv(x, *down))
+        # stays a separate BatchNorm: the head's first conv is padded, so it cannot absorb it
         return self.norm(x)
 
 
@@ -71,7 +75,7 @@ class DeConv(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Everything but the upsampling (so the head can move a 1x1 conv before it)."""
-        return self.act(self.pwconv(self.norm(self.dwconv(x))))
+        return self.act(self.pwconv(conv_bn(x, self.dwconv, self.norm)))
 
 
 class HeadNet(nn.Module):
@@ -87,44 +91,49 @@ class HeadNet(nn.Module):
         self.final_layer = nn.Conv2d(in_ch, spec.joint_num * spec.depth_dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Head output; for speed it may come back channels-last (same values, see `heatmaps`)."""
-        return self.finish(self.pre_upsample(x))
+        """The heatmap, in the memory format of `x`."""
+        return _upsample(self.last_upsample, self.pre_upsample(x), like=x)
 
     def pre_upsample(self, x: torch.Tensor) -> torch.Tensor:
-        """Everything up to the last layer's upsampling, which `finish` does.
+        """Everything but the last layer's upsampling (`last_upsample`), in the memory format of `x`.
 
         final_layer(upsample(f)) == upsample(final_layer(f)): a 1x1 conv acts on each pixel
         alone and bilinear upsampling mixes pixels with weights summing to 1, so the two
         commute exactly (bias included). Convolving first does the largest layer of M/L
         at 1/4 of the pixels; the result differs from the other order only by rounding.
         """
-        for i in range(1, self.num_layers):
+        for i in range(1, self.num_layers + 1):
             layer = getattr(self, f"deconv_layers_{i}")
-            x = _upsample(layer, layer.features(x), keep_channels_last=False)
-        return self.final_layer(getattr(self, f"deconv_layers_{self.num_layers}").features(x))
+            x = layer.features(x)
+            if i < self.num_layers:
+                x = _upsample(layer.upsample, x, like=x)
+        return self.final_layer(x)
 
-    def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """The last layer's upsampling (if any) of `pre_upsample`'s output: the heatmap."""
-        return _upsample(getattr(self, f"deconv_layers_{self.num_layers}"), x, keep_channels_last=True)
+    @property
+    def last_upsample(self) -> Optional[nn.Module]:
+        """The last layer's upsampling module, None when that layer does not upsample."""
+        up = getattr(self, f"deconv_layers_{self.num_layers}").upsample
+        return None if isinstance(up, nn.Identity) else up
 
 
-def _upsample(layer: DeConv, x: torch.Tensor, keep_channels_last: bool) -> torch.Tensor:
-    """`layer.upsample(x)`, run on a channels-last copy of `x`.
+def _upsample(upsample: Optional[nn.Module], x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`upsample(x)` in the memory format of `like`, run on a channels-last copy of `x`.
 
-    PyTorch's CPU bilinear kernel is several times faster on channels-last tensors and
-    gives bit-identical values (it is per channel). The convolutions stay NCHW: their
-    channels-last kernels round measurably worse (about 2x the float32 error against a
-    float64 evaluation of the golden cases), so the output goes back to NCHW unless the
-    caller (the soft-argmax, which reads any layout) takes it as it is.
+    PyTorch's CPU bilinear kernel is about 20x faster on channels-last tensors, with the
+    same values (it interpolates each channel alone).
     """
-    if isinstance(layer.upsample, nn.Identity):
+    if upsample is None or isinstance(upsample, nn.Identity):
         return x
-    out = layer.upsample(x.contiguous(memory_format=torch.channels_last))
-    return out if keep_channels_last else out.contiguous()
+    out = upsample(x.contiguous(memory_format=torch.channels_last))
+    return out if like.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
 
 
 class ConvNeXtPose(nn.Module):
-    """Images (B, 3, H, W), H and W divisible by 32 -> coordinates (B, J, 3) in heatmap units."""
+    """Images (B, 3, H, W), H and W divisible by 32 -> coordinates (B, J, 3) in heatmap units.
+
+    `forward` is the fast path and the one to use; `straight_forward` computes the same
+    function the way the authors' code does (and docs/spec.md §1 reads), for the tests to compare.
+    """
 
     def __init__(self, spec: ArchSpec) -> None:
         super().__init__()
@@ -134,24 +143,40 @@ class ConvNeXtPose(nn.Module):
 
     def heatmaps(self, images: torch.Tensor) -> torch.Tensor:
         """Raw head output (B, J*D, H/32*f, W/32*f) before the soft-argmax, in the standard layout."""
-        return self._head_output(images).contiguous()
+        self._check_images(images)
+        return self.head(self.backbone(images)).contiguous()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self._check_images(images)
-        low = self.head.pre_upsample(self.backbone(images))
-        # On CPU the last upsampling and the soft-argmax go one sample at a time: the largest
-        # tensor of the network (18x64x64x64 per sample for M/L) is then made once per sample
-        # in memory the allocator reuses, instead of once per batch in fresh pages. Elsewhere
-        # one batched call keeps kernel launches few. The heatmap is ours, so the soft-argmax
-        # may overwrite it in place.
-        pieces = low.split(1) if low.device.type == "cpu" else (low,)
-        j, d = self.spec.joint_num, self.spec.depth_dim
-        return torch.cat([soft_argmax(self.head.finish(piece), j, d, inplace=True) for piece in pieces])
+        # Channels-last activations: oneDNN's convolutions and PyTorch's bilinear kernel are
+        # faster on that layout. Not for float64 (tests): oneDNN does not run it, and PyTorch's
+        # generic convolution is about 2x slower channels-last. The soft-argmax does the last
+        # upsampling volume by volume.
+        x = images if images.dtype == torch.float64 else images.contiguous(memory_format=torch.channels_last)
+        low = self.head.pre_upsample(self.backbone(x))
+        return soft_argmax(low, self.spec.joint_num, self.spec.depth_dim, upsample=self.head.last_upsample)
 
-    def _head_output(self, images: torch.Tensor) -> torch.Tensor:
-        """Head output, possibly in channels-last memory format (see `HeadNet.forward`)."""
+    def straight_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The authors' forward written out step by step: the oracle `forward` is tested against.
+
+        NCHW, each BatchNorm on its own, every upsampling before the final 1x1 conv, the
+        5-D softmax: slow and memory-hungry, but a line-by-line reading of docs/spec.md §1.
+        """
+        return soft_argmax_reference(self.straight_heatmaps(images), self.spec.joint_num, self.spec.depth_dim)
+
+    def straight_heatmaps(self, images: torch.Tensor) -> torch.Tensor:
+        """The head output as the authors' code computes it (see `straight_forward`)."""
         self._check_images(images)
-        return self.head(self.backbone(images))
+        x = images
+        for down, stage in zip(self.backbone.downsample_layers, self.backbone.stages):
+            x = down(x)  # nn.Sequential: conv then BN (stem), BN then conv (downsamplers)
+            for blk in stage:
+                x = x + blk.pwconv2(blk.act(blk.pwconv1(blk.norm(blk.dwconv(x)))))
+        x = self.backbone.norm(x)
+        for i in range(1, self.head.num_layers + 1):
+            layer = getattr(self.head, f"deconv_layers_{i}")
+            x = layer.upsample(layer.act(layer.pwconv(layer.norm(layer.dwconv(x)))))
+        return self.head.final_layer(x)
 
     @staticmethod
     def _check_images(images: torch.Tensor) -> None:

@@ -3,20 +3,23 @@
 Two formulations of the same function live here:
 
 * `soft_argmax_reference` is the straight reading of docs/spec.md §1: softmax over D*H*W, reshape
-  to the 5-D probability volume, sum it three ways. Easy to check by eye; it is what the
-  tests compare against.
-* `soft_argmax` (the one the model uses) never builds the normalised 5-D volume. The
-  expectation of an index only needs the *marginals* of the distribution, and those
-  can be taken from the unnormalised exponentials `e = exp(h - max)`:
-  `x = sum_w w * sum_{d,h} e / sum e`. That is one max-reduction, one exp and two
-  sum-reductions instead of softmax (max, exp, sum, divide) plus three full sums. On
-  CPU each pass over a 64x64x64x18 volume also pays for fresh pages, so fewer passes
-  and fewer temporaries is most of the gain (see docs/accuracy.md, "Fast forward").
-  It works on any memory format (NCHW or channels-last) without a copy.
+  to the 5-D probability volume, sum it three ways. Easy to check by eye; it is the oracle
+  the tests compare against.
+* `soft_argmax` (the one the model uses) takes the same softmax, one joint's volume at a
+  time, and reads the three coordinates off two marginals of that volume: the plane
+  (sum over depth) gives x and y, the depth profile (sum over the plane) gives z. Given
+  the head's last upsampling module (`upsample=`), it applies it per volume too, so the
+  full-size heatmap of M/L (B x 18 x 64 x 64 x 64 floats, 151 MB at batch 8) never
+  exists: each volume (1 MB) is made, normalised and summed while it sits in the core's
+  cache, instead of five passes over main memory. See docs/accuracy.md, "Fast forward".
+
+`F.softmax`, not `exp`: PyTorch's vectorised `exp` takes a slow path (measured 10-35x)
+for inputs below about -87, and sharp heads (logits of +-200) put nearly every voxel
+there once the maximum is subtracted; the softmax kernel slows down far less (about 1.5x).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,45 +50,69 @@ def soft_argmax_reference(heatmaps: torch.Tensor, joint_num: int, depth_dim: int
     return torch.stack((x, y, z), dim=2)
 
 
-def _expectation(marginal: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-    """E[index] for an unnormalised marginal (..., n) with normaliser `total` (...)."""
-    idx = torch.arange(marginal.shape[-1], dtype=marginal.dtype, device=marginal.device)
-    return (marginal * idx).sum(dim=-1) / total
+def _marginals(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logit volumes (n, D, H, W) -> probability marginals: plane (n, H, W) and depth (n, D).
 
-
-def _marginals(vol: torch.Tensor, inplace: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (n, J, D, H, W) -> unnormalised marginals (n, J, H, W) and (n, J, D).
-
-    The exponentials are shifted by each joint's maximum, as softmax does, so they stay
-    in (0, 1]. With `inplace` they overwrite `vol` instead of a new tensor.
+    The softmax runs over each volume's D*H*W values in memory order, whatever the
+    layout (a sum does not care about order), so channels-last input is not transposed.
     """
-    peak = vol.amax(dim=(2, 3, 4), keepdim=True)
-    e = vol.sub_(peak).exp_() if inplace else (vol - peak).exp_()
-    return e.sum(dim=2), e.sum(dim=(3, 4))
+    n, d, h, w = logits.shape
+    if logits.stride(1) == 1 and d > 1:  # channels innermost: channels-last, or a channel slice of it
+        # reshape copies only for a slice, gathering D adjacent values per pixel (no transpose)
+        p = F.softmax(logits.permute(0, 2, 3, 1).reshape(n, -1), dim=1).view(n, h, w, d)
+        return p.sum(dim=3), p.sum(dim=(1, 2))
+    p = F.softmax(logits.reshape(n, -1), dim=1).view(n, d, h, w)
+    return p.sum(dim=1), p.sum(dim=(2, 3))
 
 
-def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *, inplace: bool = False) -> torch.Tensor:
-    """(B, J*D, H, W) -> (B, J, 3): same function as `soft_argmax_reference`, via marginals.
+def _expectations(plane: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    """Marginals (n, H, W) and (n, D) of normalised volumes -> (n, 3) expected (x, y, z) indices."""
+    def idx(n: int) -> torch.Tensor:
+        return torch.arange(n, dtype=plane.dtype, device=plane.device)
+    x = plane.sum(dim=1) @ idx(plane.shape[2])
+    y = plane.sum(dim=2) @ idx(plane.shape[1])
+    z = depth @ idx(depth.shape[1])
+    return torch.stack((x, y, z), dim=1)
 
-    On CPU it works sample by sample, so the one temporary is a single sample's volume
-    (reused by the allocator, where a whole batch's would cost fresh pages every call);
-    on other devices the batch goes in one piece to keep kernel launches few.
-    `inplace=True` lets a caller hand over a heatmap it no longer needs, so not even that
-    temporary is made; it is ignored when autograd would need the original values. Any
-    memory format is read without a copy.
+
+def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *,
+                upsample: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+    """(B, J*D, h, w) -> (B, J, 3): the function of `soft_argmax_reference`, volume by volume.
+
+    `upsample`, when given, is the head's last upsampling (a module that treats each channel
+    alone, like `nn.UpsamplingBilinear2d`), still to be applied to `heatmaps`: the result is
+    the soft-argmax of `upsample(heatmaps)`. On CPU each of the B*J volumes goes alone,
+    upsampled on a channels-last copy (PyTorch's CPU bilinear kernel is about 20x faster on
+    that layout, same values), so the work stays in cache and no tensor larger than one
+    volume is made; on other devices they go in one batch, to keep kernel launches few.
+    Any memory format; autograd works through both.
     """
     _check_channels(heatmaps, joint_num, depth_dim)
-    inplace = inplace and not (torch.is_grad_enabled() and heatmaps.requires_grad)
-    # (B, J, D, H, W) as a view: splitting the channel axis needs no copy in either memory format.
-    vols = heatmaps.unflatten(1, (joint_num, depth_dim))
-    chunks = vols.split(1) if vols.device.type == "cpu" else (vols,)
-    planes, depths = zip(*(_marginals(chunk, inplace) for chunk in chunks))
-    plane, depth = torch.cat(planes), torch.cat(depths)  # (B, J, H, W), (B, J, D)
-    total = depth.sum(dim=2)  # (B, J)
-    x = _expectation(plane.sum(dim=2), total)
-    y = _expectation(plane.sum(dim=3), total)
-    z = _expectation(depth, total)
-    return torch.stack((x, y, z), dim=2)
+    schedule = _per_volume if heatmaps.device.type == "cpu" else _batched
+    return schedule(heatmaps, joint_num, depth_dim, upsample)
+
+
+def _per_volume(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
+                upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+    b = heatmaps.shape[0]
+    planes, depths = [], []
+    for i in range(b):
+        for j in range(joint_num):
+            volume = heatmaps[i:i + 1, j * depth_dim:(j + 1) * depth_dim]
+            if upsample is not None:  # made here, summed below, dropped before the next one
+                volume = upsample(volume.contiguous(memory_format=torch.channels_last))
+            plane, depth = _marginals(volume)
+            planes.append(plane)
+            depths.append(depth)
+    return _expectations(torch.cat(planes), torch.cat(depths)).view(b, joint_num, 3)
+
+
+def _batched(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
+             upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+    full = upsample(heatmaps) if upsample is not None else heatmaps
+    b, _, h, w = full.shape
+    plane, depth = _marginals(full.reshape(b * joint_num, depth_dim, h, w))
+    return _expectations(plane, depth).view(b, joint_num, 3)
 
 
 def flip_back(coords: torch.Tensor, heatmap_width: int, flip_pairs: Sequence[tuple[int, int]]) -> torch.Tensor:

@@ -1,28 +1,40 @@
 """The fast reference forward computes the straight formulation's function.
 
-`soft_argmax` (marginals, per-sample, optionally in place, any memory format) is compared
-with `soft_argmax_reference` (the 5-D softmax of docs/spec.md §1); the model's reordered head
-(final 1x1 conv before the last upsampling, channels-last upsampling) with the straight
-order of the authors' layers. Parity with the golden files is tests/test_golden_parity.py.
+Oracles, none of them the code under test:
+- `soft_argmax_reference` (the 5-D softmax of docs/spec.md §1), fed with heatmaps upsampled by
+  `nn.UpsamplingBilinear2d` (the module the authors' DeConv uses);
+- `ConvNeXtPose.straight_forward`: the authors' forward written out step by step (NCHW,
+  each BatchNorm on its own, every upsampling before the final 1x1 conv). Benchmarks
+  show it equals the authors' own code bit for bit (benchmarks/forward.py --authors-repo);
+  here it is checked against the golden files in tests/test_golden_parity.py.
+The fast path differs from them only by float32 rounding. Comparisons run in float64,
+where rounding is ~1e-12 and any real difference (a wrong fold, a lost upsampling,
+a misread layout) shows at full size, and in float32 against the parity bounds.
 """
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
+from torch import nn
 
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
-from reference_model.softargmax import soft_argmax, soft_argmax_reference
+from reference_model.softargmax import _batched, _per_volume, soft_argmax, soft_argmax_reference
 
 J, D, H, W = 18, 8, 12, 10
 ATOL = 1e-4  # heatmap units; float32 sums over D*H*W = 960 terms in a different order
+EXACT = 1e-10  # float64: the two formulations agree to rounding of ~1e-15 relative
+
+UP = nn.UpsamplingBilinear2d(scale_factor=2)  # the authors' upsampling module, the oracle's
 
 
-def _heatmaps(kind: str, batch: int = 3) -> torch.Tensor:
+def _heatmaps(kind: str, batch: int = 3, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     gen = torch.Generator().manual_seed({"random": 0, "peaky": 1, "uniform": 2, "huge": 3}[kind])
     if kind == "uniform":
-        return torch.full((batch, J * D, H, W), 7.5)
-    h = torch.randn(batch, J * D, H, W, generator=gen)
+        return torch.full((batch, J * D, H, W), 7.5, dtype=dtype)
+    h = torch.randn(batch, J * D, H, W, generator=gen, dtype=dtype)
     if kind == "peaky":
         h = h * 200.0  # logits of +-200, like trained and golden heads: nearly one-hot
     if kind == "huge":
@@ -30,12 +42,37 @@ def _heatmaps(kind: str, batch: int = 3) -> torch.Tensor:
     return h
 
 
+def _layouts(h: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The same values in the layouts the model can hand over: NCHW, channels-last, and a
+    channel slice of a wider channels-last tensor (a view whose channels are not dense)."""
+    wide = torch.cat([h, torch.zeros_like(h[:, :5])], dim=1).contiguous(memory_format=torch.channels_last)
+    return {"nchw": h, "channels_last": h.contiguous(memory_format=torch.channels_last), "slice": wide[:, :h.shape[1]]}
+
+
+@pytest.mark.parametrize("schedule", [_per_volume, _batched], ids=["per-volume", "batched"])
 @pytest.mark.parametrize("kind", ["random", "peaky", "uniform", "huge"])
-def test_fast_soft_argmax_equals_the_straight_formulation(kind):
-    h = _heatmaps(kind)
-    want = soft_argmax_reference(h, J, D)
-    got = soft_argmax(h, J, D)
-    torch.testing.assert_close(got, want, atol=ATOL, rtol=0, msg=lambda m: f"{kind} heatmaps: {m}")
+@pytest.mark.parametrize("upsample", [False, True], ids=["no-upsample", "upsample"])
+def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
+    for dtype, tol in ((torch.float64, EXACT), (torch.float32, ATOL)):
+        h = _heatmaps(kind, dtype=dtype)
+        want = soft_argmax_reference(UP(h) if upsample else h, J, D)
+        for layout, hl in _layouts(h).items():
+            got = schedule(hl, J, D, UP if upsample else None)
+            torch.testing.assert_close(got, want, atol=tol, rtol=0,
+                                       msg=lambda m: f"{kind} {layout} {dtype} upsample={upsample}: {m}")
+
+
+def test_on_cpu_the_upsampling_sees_one_volume_at_a_time():
+    """The point of the CPU schedule: no tensor of the full upsampled heatmap's size is made."""
+    seen = []
+
+    def recording_upsample(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape))
+        return UP(x)
+
+    h = _heatmaps("peaky", batch=2)
+    soft_argmax(h, J, D, upsample=recording_upsample)
+    assert seen == [(1, D, H, W)] * (2 * J), f"upsampling called on {sorted(set(seen))} ({len(seen)} calls)"
 
 
 def test_uniform_heatmap_gives_the_volume_centre():
@@ -51,25 +88,14 @@ def test_one_hot_heatmap_gives_its_index():
     torch.testing.assert_close(got, torch.tensor([2.0, 7.0, 3.0]), atol=1e-6, rtol=0)
 
 
-def test_channels_last_and_in_place_give_the_same_values():
-    h = _heatmaps("peaky")
-    want = soft_argmax(h, J, D)
-    cl = h.contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(soft_argmax(cl, J, D), want, atol=ATOL, rtol=0)
-    spare = h.clone()
-    torch.testing.assert_close(soft_argmax(spare, J, D, inplace=True), want, atol=ATOL, rtol=0)
-    assert not torch.equal(spare, h), "inplace=True is allowed to reuse the tensor (and does)"
-
-
-def test_input_is_untouched_without_inplace_and_gradients_flow():
-    h = _heatmaps("random").requires_grad_(True)
+def test_input_is_untouched_and_gradients_equal_the_straight_formulation():
+    h = _heatmaps("random", dtype=torch.float64).requires_grad_(True)
     before = h.detach().clone()
-    out = soft_argmax(h, J, D, inplace=True)  # ignored: autograd needs the values
-    out.sum().backward()
-    assert torch.equal(h.detach(), before), "the caller's heatmap must not change when autograd needs it"
-    ref = _heatmaps("random").requires_grad_(True)
-    soft_argmax_reference(ref, J, D).sum().backward()
-    torch.testing.assert_close(h.grad, ref.grad, atol=1e-5, rtol=1e-3)
+    soft_argmax(h, J, D, upsample=UP).pow(2).sum().backward()
+    assert torch.equal(h.detach(), before), "the caller's heatmap must not change"
+    ref = h.detach().clone().requires_grad_(True)
+    soft_argmax_reference(UP(ref), J, D).pow(2).sum().backward()
+    torch.testing.assert_close(h.grad, ref.grad, atol=1e-10, rtol=1e-8)
 
 
 def test_wrong_channel_count_is_refused():
@@ -77,40 +103,83 @@ def test_wrong_channel_count_is_refused():
         soft_argmax(torch.zeros(1, J * D + 1, H, W), J, D)
 
 
-SMALL_UP = ArchSpec(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
+# -- the whole model --------------------------------------------------------------------------
+
+SMALL_UP = ArchSpec(depths=(1, 1, 2, 1), dims=(8, 16, 24, 32), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
                     head_upsample=(True, True, True), depth_dim=8, joint_num=18)
 SMALL_NO = ArchSpec(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
                     head_upsample=(True, True, False), depth_dim=8, joint_num=18)
+ODD = ArchSpec(depths=(2, 0, 1, 1), dims=(8, 12, 16, 20), head_channels=(12, 20), head_kernels=(5, 1),
+               head_upsample=(False, True), depth_dim=4, joint_num=17)
+SPECS = [pytest.param(SMALL_UP, id="last-layer-upsamples"), pytest.param(SMALL_NO, id="last-layer-no-upsample"),
+         pytest.param(ODD, id="two-layers-k5-k1-no-up")]
 
 
-def _straight_heatmaps(model, images):
-    """The authors' order: every layer including its upsampling, then the final 1x1 conv."""
-    x = model.backbone(images)
-    for i in range(1, model.head.num_layers + 1):
-        x = getattr(model.head, f"deconv_layers_{i}")(x)
-    return model.head.final_layer(x)
+def _model(spec: ArchSpec, seed: int = 5, dtype: torch.dtype = torch.float32) -> nn.Module:
+    model = build_model(spec)
+    model.load_state_dict(random_state_dict(spec, seed=seed), strict=True)
+    return model.to(dtype).eval()
 
 
-@pytest.mark.parametrize("spec", [SMALL_UP, SMALL_NO], ids=["last-layer-upsamples", "last-layer-no-upsample"])
-def test_model_heatmaps_and_coords_equal_the_straight_order(spec):
-    model = build_model(spec).eval()
-    model.load_state_dict(random_state_dict(spec, seed=5), strict=True)
-    images = torch.randn(3, 3, 64, 96, generator=torch.Generator().manual_seed(9))
+def _images(batch: int, size=(64, 96), dtype=torch.float32, seed: int = 9) -> torch.Tensor:
+    return torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_forward_equals_the_straight_forward(spec):
+    # float32 runs channels-last; float64 keeps the input's layout, so both layouts are checked exactly
+    cl = torch.channels_last
+    for dtype, layout, tol in ((torch.float64, torch.contiguous_format, EXACT), (torch.float64, cl, EXACT),
+                               (torch.float32, torch.contiguous_format, ATOL)):
+        model, images = _model(spec, dtype=dtype), _images(3, dtype=dtype)
+        with torch.no_grad():
+            want = model.straight_forward(images)
+            got = model(images.contiguous(memory_format=layout))
+        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m: f"{dtype} {layout}: {m}")
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_heatmaps_equal_the_authors_layer_order(spec):
+    model, images = _model(spec, dtype=torch.float64), _images(2, dtype=torch.float64)
     with torch.no_grad():
-        straight = _straight_heatmaps(model, images)
+        straight = model.straight_heatmaps(images)
         heat = model.heatmaps(images)
-        coords = model(images)
-    assert heat.is_contiguous(), "heatmaps() returns the standard (NCHW) layout"
-    torch.testing.assert_close(heat, straight, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(coords, soft_argmax_reference(straight, spec.joint_num, spec.depth_dim),
-                               atol=1e-4, rtol=0)
+        heat_cl = model.heatmaps(images.contiguous(memory_format=torch.channels_last))
+    assert heat.is_contiguous() and heat_cl.is_contiguous(), "heatmaps() returns the standard (NCHW) layout"
+    torch.testing.assert_close(heat, straight, atol=EXACT, rtol=0)
+    torch.testing.assert_close(heat_cl, straight, atol=EXACT, rtol=0)
 
 
-def test_model_batch_rows_equal_single_image_runs():
-    model = build_model(SMALL_UP).eval()
-    model.load_state_dict(random_state_dict(SMALL_UP, seed=6), strict=True)
-    images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(10))
+def test_batch_rows_equal_single_image_runs():
+    model, images = _model(SMALL_UP), _images(4, size=(64, 64), seed=10)
     with torch.inference_mode():
         batch = model(images)
         singles = torch.cat([model(images[i:i + 1]) for i in range(4)])
     torch.testing.assert_close(batch, singles, atol=1e-5, rtol=0)
+
+
+def test_forward_runs_the_modules_it_is_built_from():
+    """Edited modules take effect in `forward` as in the straight formulation (the plugin's
+    diagnosis reproduces porting mistakes this way: another upsampling, another activation)."""
+    model, images = _model(SMALL_UP, dtype=torch.float64), _images(2, dtype=torch.float64)
+    for i in range(1, model.head.num_layers + 1):
+        getattr(model.head, f"deconv_layers_{i}").upsample = nn.Upsample(scale_factor=2, mode="bilinear",
+                                                                          align_corners=False)
+    model.backbone.stages[0][0].act = nn.GELU()
+    model.head.deconv_layers_3.act = nn.GELU()
+    with torch.no_grad():
+        got, want = model(images), model.straight_forward(images)
+        plain = _model(SMALL_UP, dtype=torch.float64)(images)
+    torch.testing.assert_close(got, want, atol=EXACT, rtol=0)
+    assert (got - plain).abs().max() > 1e-3, "the edits must change the output"
+
+
+def test_frozen_opt_in_computes_the_same_coordinates():
+    from reference_model.fast import frozen
+
+    model, images = _model(SMALL_UP), _images(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python-level shape arithmetic
+        fast = frozen(model, images)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(images), model.straight_forward(images), atol=ATOL, rtol=0)

@@ -3,6 +3,7 @@
 Each case goes `load_checkpoint` -> `build_model(ckpt.spec)` -> strict `load_state_dict`
 -> forward on the stored input, and is compared with the outputs the original model code
 produced (`<case>_expected.pt`). No key renaming happens in the test: the loader must do it.
+The straight formulation (`straight_forward`, the fast forward's oracle) is checked the same way.
 
 Tolerances, and why they are not all 1e-4:
 - The logits reach about +-200, so the softmax over D*H*W amplifies float32 rounding in
@@ -78,6 +79,19 @@ def test_reference_model_reproduces_golden_coords(name: str, dtype: torch.dtype,
         with torch.no_grad():
             flipped = flip_test(model, images, heat.shape[-1], H36M_FLIP_PAIRS)
         _check(f"{name} flip test {dtype}", flipped, expected["coords_flip_test"], *tol)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_straight_forward_reproduces_golden_coords(name: str, golden_case) -> None:
+    """The oracle the fast forward is tested against (tests/test_fast_forward.py) is itself the
+    authors' computation: `straight_forward` matches the golden outputs within the same bounds."""
+    case = golden_case(name)
+    expected = torch.load(case.expected, map_location="cpu", weights_only=True)
+    _, model = _model(case, torch.float32)
+    with torch.no_grad():
+        coords = model.straight_forward(expected["input"])
+    tol = (TINY_MAX, None) if name == "tiny" else (FULL_MAX, FULL_MEAN)
+    _check(f"{name} straight_forward", coords, expected["coords"], *tol)
 
 
 @pytest.mark.parametrize("name", ["tiny", "xs", "l"])
