@@ -200,12 +200,12 @@ def _bgr(ref: RefPass) -> torch.Tensor:
     return ref.model(torch.flip(ref.images, dims=(1,)))
 
 
-def _normalised_again(scale: float) -> Runner:
-    """The already normalised input normalised once more, (x - mean) / std (mean, std times `scale`)."""
+def _normalised_again(scale: float, divide: float = 1.0) -> Runner:
+    """The already normalised input normalised once more, (x / divide - mean) / std (mean, std times `scale`)."""
     def run(ref: RefPass) -> torch.Tensor:
         mean = torch.tensor(IMAGENET_MEAN, dtype=ref.images.dtype, device=ref.images.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, dtype=ref.images.dtype, device=ref.images.device).view(1, 3, 1, 1)
-        return ref.model((ref.images - mean * scale) / (std * scale))
+        return ref.model((ref.images / divide - mean * scale) / (std * scale))
     return run
 
 
@@ -228,6 +228,9 @@ def network_mistakes(spec: ArchSpec) -> list[Mistake]:
         Mistake("normalised_twice_255", "input normalised twice: the images given are already normalised, and your "
                 "implementation applies (x - 255*mean) / (255*std) with the ImageNet mean/std again",
                 _normalised_again(255.0)),
+        Mistake("normalised_twice_div255", "input normalised twice: the images given are already normalised, and your "
+                "implementation applies (x / 255 - mean) / std with the ImageNet mean/std again",
+                _normalised_again(1.0, divide=255.0)),
         Mistake("softmax_joints", "softmax over the joints axis instead of jointly over depth x height x width "
                 "of each joint", _softmax_variant("joints", spec), cost=1),
         Mistake("softmax_channels", "softmax over the J*D channel axis per pixel instead of jointly over "
@@ -318,14 +321,16 @@ def diagnose_network(model: nn.Module, spec: ArchSpec, images: np.ndarray, actua
                      hint: Optional[str] = None) -> Diagnosis:
     """Name the likely cause of `actual` (the implementation's output) differing from `reference`.
 
-    In order, the first that holds wins: (1) a known mistake re-run on the reference reproduces
-    the output (`hint`, the cause found on an earlier batch, is tried first); (2) the output is
-    the reference rescaled per axis or with its joints reordered (diagnose_coords); (3) the
-    implementation itself shows it (a module without the checkpoint's weights, or in half
-    precision; an ONNX graph with another output layer: diagnose_inspect); (4) signatures: a
-    flat output (weights never loaded), an error the size of float16/bfloat16 rounding,
-    coordinates outside this checkpoint's heatmap volume (a different network); (5) a mistake
-    that removes most of the error ("partly explained by"); else none."""
+    Steps, cheapest and most certain first; the first that holds wins: (1) a known mistake that
+    rearranges the output or re-runs the head reproduces it; (2) the output is the reference
+    rescaled per axis or with its joints reordered (diagnose_coords); (3) the implementation
+    itself shows it: a module without the checkpoint's weights, or in half precision
+    (diagnose_inspect); (4) a mistake that re-runs the whole network reproduces it; (5)
+    signatures: a flat output (weights never loaded), an error the size of float16/bfloat16
+    rounding, an ONNX output layer of another width or coordinates outside this checkpoint's
+    heatmap volume (a different network); (6) a mistake that removes most of the error
+    ("partly explained by"); else none. `hint` (the step that named the cause on an earlier
+    batch of the same implementation) is tried first."""
     from . import diagnose_coords as coords_
     from . import diagnose_inspect as inspect_
 
@@ -334,60 +339,79 @@ def diagnose_network(model: nn.Module, spec: ArchSpec, images: np.ndarray, actua
     ref = RefPass(model, x, reference)
     ref_err = _max_abs(actual, reference)
     input_size = (int(images.shape[2]), int(images.shape[3]))
-    mistakes = sorted(network_mistakes(spec), key=lambda m: (m.name != hint, m.cost))
+    obj = getattr(impl, "obj", None)
     candidates: dict[str, tuple[Mistake, np.ndarray]] = {}
-
-    def reproduced(batch: list[Mistake]) -> Optional[Diagnosis]:
-        with torch.no_grad():
-            for mistake in batch:
-                try:
-                    out = mistake.run(ref).detach().cpu().numpy()
-                except Exception:  # a mistake that cannot run on this spec/input simply does not apply
-                    continue
-                candidates[mistake.name] = (mistake, out)
-                if _explains(actual, out, tolerance):
-                    return Diagnosis(mistake, _max_abs(actual, out), ref_err, True)
-        return None
 
     def found(name: str, description: str, evidence: str, err: float = float("inf")) -> Diagnosis:
         return Diagnosis(Mistake(name, description), err, ref_err, True, evidence=evidence)
 
-    # cheap reproductions first (the hint, then those that rearrange the output or re-run the head)
-    cheap = [m for m in mistakes if m.name == hint or m.cost < 2]
-    if (diag := reproduced(cheap)) is not None:
-        return diag
-    for finding in (coords_.linear_fit(actual, reference, spec, input_size, tolerance),
-                    coords_.joint_permutation(actual, reference, tolerance)):
-        if finding is not None:
-            return found(finding.name, finding.description, finding.evidence, finding.max_abs)
-    obj = getattr(impl, "obj", None)
-    if state_dict is not None:
-        missing = inspect_.unloaded_tensors(obj, state_dict)
-        if missing:
-            total = sum(1 for t in state_dict.values() if t.is_floating_point())
-            return found("weights_not_loaded", inspect_.unloaded_text(missing, total),
-                         f"compared by value with the module's own tensors; your output differs by {ref_err:.3g}")
-    dtype = inspect_.reduced_dtype(obj)
-    if dtype is not None:
-        return found(f"{dtype}_inference", inspect_.precision_text(dtype, certain=True),
+    def reproduce(mistake: Mistake) -> Callable[[], Optional[Diagnosis]]:
+        def step() -> Optional[Diagnosis]:
+            try:
+                with torch.no_grad():
+                    out = mistake.run(ref).detach().cpu().numpy()
+            except Exception:  # a mistake that cannot run on this spec/input simply does not apply
+                return None
+            candidates[mistake.name] = (mistake, out)
+            return Diagnosis(mistake, _max_abs(actual, out), ref_err, True) if _explains(actual, out, tolerance) \
+                else None
+        return step
+
+    def finding(get: Callable[[], Any]) -> Callable[[], Optional[Diagnosis]]:
+        def step() -> Optional[Diagnosis]:
+            f = get()
+            return None if f is None else found(f.name, f.description, f.evidence, f.max_abs)
+        return step
+
+    def unloaded() -> Optional[Diagnosis]:
+        missing = inspect_.unloaded_tensors(obj, state_dict) if state_dict is not None else None
+        if not missing:
+            return None
+        total = sum(1 for t in state_dict.values() if t.is_floating_point())
+        return found("weights_not_loaded", inspect_.unloaded_text(missing, total),
+                     f"compared by value with the module's own tensors; your output differs by {ref_err:.3g}")
+
+    def module_dtype() -> Optional[Diagnosis]:
+        dtype = inspect_.reduced_dtype(obj, getattr(impl, "path", None))
+        if dtype is None:
+            return None
+        what = "graph" if getattr(impl, "kind", None) == "onnx" else "module"
+        return found("module_dtype", inspect_.precision_text(dtype, certain=True, what=what),
                      f"max error {ref_err:.3g}, mean {float(np.abs(actual - reference).mean()):.3g}")
-    if (diag := reproduced([m for m in mistakes if m not in cheap])) is not None:
-        return diag
-    flat = coords_.flat_output(actual, reference, spec, input_size)
-    if flat is not None:
-        return found(flat.name, flat.description, flat.evidence)
-    precision = inspect_.reduced_precision(model, images, actual, reference, tolerance)
-    if precision is not None:
-        name, theirs, mine = precision
-        return found(f"{name}_inference", inspect_.precision_text(name, certain=False),
+
+    def precision() -> Optional[Diagnosis]:
+        got = inspect_.reduced_precision(model, images, actual, reference, tolerance)
+        if got is None:
+            return None
+        name, theirs, mine = got
+        return found("reduced_precision", inspect_.precision_text(name, certain=False),
                      f"mean error {mine:.3g}; the reference rounded to {name} after every layer differs from itself "
                      f"by {theirs:.3g} on average")
-    details = [t for t in (inspect_.onnx_output_layer(getattr(impl, "path", None), spec, state_dict or {}),
-                           coords_.outside_volume(actual, spec, input_size, tolerance)) if t]
-    if details:
+
+    def different_network() -> Optional[Diagnosis]:
+        details = [t for t in (inspect_.onnx_output_layer(getattr(impl, "path", None), spec, state_dict or {}),
+                               coords_.outside_volume(actual, spec, input_size, tolerance)) if t]
+        if not details:
+            return None
         what = "this graph" if getattr(impl, "kind", None) == "onnx" else "your implementation"
         return found("different_network", f"{what} computes a different network (J·D or heatmap size differ): "
                      + "; ".join(details), f"max error {ref_err:.3g}")
+
+    mistakes = network_mistakes(spec)
+    steps: list[tuple[str, Callable[[], Optional[Diagnosis]]]] = [
+        *((m.name, reproduce(m)) for m in sorted(mistakes, key=lambda m: m.cost) if m.cost < 2),
+        ("rescaled_coordinates", finding(lambda: coords_.linear_fit(actual, reference, spec, input_size, tolerance))),
+        ("joint_permutation", finding(lambda: coords_.joint_permutation(actual, reference, tolerance))),
+        ("weights_not_loaded", unloaded),
+        ("module_dtype", module_dtype),
+        *((m.name, reproduce(m)) for m in mistakes if m.cost >= 2),
+        ("flat_output", finding(lambda: coords_.flat_output(actual, reference, spec, input_size))),
+        ("reduced_precision", precision),
+        ("different_network", different_network),
+    ]
+    for _, step in sorted(steps, key=lambda s: s[0] != hint):  # stable: the hint first, the rest in order
+        if (diag := step()) is not None:
+            return diag
     return best_match(actual, reference, candidates, tolerance)
 
 

@@ -151,7 +151,7 @@ def flat_output(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec,
             "range; untrained head layers (random init) give flat heatmaps whose soft-argmax is the centre. Typical: "
             "load_state_dict(strict=False) with keys that do not match, e.g. the head's deconv_layers_N (the "
             "checkpoint) vs deconv_layers.(N-1) (a ModuleList head); load strictly")
-    return Finding("weights_not_loaded", text,
+    return Finding("flat_output", text,
                    f"your output's spread is {float((spread_a / spread_r).max()):.2g} of the reference's; max error "
                    f"{err:.3g}", float("inf"))
 

@@ -38,16 +38,39 @@ def _module_state(obj: Any) -> Optional[dict[str, Any]]:
         return None
 
 
-def reduced_dtype(obj: Any) -> Optional[str]:
-    """'float16' or 'bfloat16' when most of a module's floating-point weights are of that dtype."""
-    state = _module_state(obj)
-    if not state:
-        return None
+def reduced_dtype(obj: Any, path: Optional[Path] = None) -> Optional[str]:
+    """'float16' or 'bfloat16' when most of the floating-point weights of a module (or of the ONNX
+    graph at `path`) are of that dtype."""
     counts: dict[str, int] = defaultdict(int)
-    for v in state.values():
+    state = _module_state(obj)
+    for v in (state or {}).values():
         counts[str(v.dtype).removeprefix("torch.")] += v.numel()
+    if path is not None and not counts:
+        counts = _onnx_weight_dtypes(path)
+    if not counts:
+        return None
     dtype = max(counts, key=counts.get)
     return dtype if dtype in REDUCED_DTYPES else None
+
+
+def _onnx_weight_dtypes(path: Path) -> dict[str, int]:
+    """Element counts of an ONNX graph's floating-point initializers, by dtype name."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return {}
+    names = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+             onnx.TensorProto.BFLOAT16: "bfloat16", onnx.TensorProto.DOUBLE: "float64"}
+    counts: dict[str, int] = defaultdict(int)
+    for init in model.graph.initializer:
+        if init.data_type in names:
+            n = 1
+            for d in init.dims:
+                n *= d
+            counts[names[init.data_type]] += n
+    return counts
 
 
 def unloaded_tensors(obj: Any, state_dict: Mapping[str, Any]) -> Optional[list[str]]:
@@ -172,8 +195,8 @@ def reduced_precision(model: Any, images: np.ndarray, actual: np.ndarray, refere
     return None if best is None else (best[1], best[2], mine)
 
 
-def precision_text(dtype: str, certain: bool) -> str:
-    how = f"your module's weights are {dtype}" if certain else f"the error has the size and spread {dtype} rounding gives"
+def precision_text(dtype: str, certain: bool, what: str = "module") -> str:
+    how = f"your {what}'s weights are {dtype}" if certain else f"the error has the size and spread {dtype} rounding gives"
     return (f"{dtype} inference cast back to float32: {how}; reduced precision gives a small error spread over "
             "every joint and coordinate (typically below one heatmap cell); run in float32, or accept it with "
             "--atol / @pytest.mark.convnextpose_tolerance")

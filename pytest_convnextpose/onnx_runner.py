@@ -69,9 +69,11 @@ def load_onnx(path: str | Path) -> Implementation:
     if not inputs or not outputs:
         raise ImplementationError(f"--onnx {path}: the graph has no input or no output")
     in_name, out_name = inputs[0].name, outputs[0].name
+    # a graph converted to float16 end to end takes float16 images (its output dtype is then checked)
+    in_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
 
     def run(images: np.ndarray) -> np.ndarray:
-        return sess.run([out_name], {in_name: np.ascontiguousarray(images, dtype=np.float32)})[0]
+        return sess.run([out_name], {in_name: np.ascontiguousarray(images, dtype=in_dtype)})[0]
 
     meta = dict(sess.get_modelmeta().custom_metadata_map)
     shape = list(inputs[0].shape)
