@@ -115,7 +115,7 @@ def test_matches_reference_model(case_name, case_of, implementation, impl_source
     b, _, h, w = case.images.shape
     pytest.fail(failure_message(
         headline=f"{implementation.name} differs from the reference model on the '{case.name}' inputs "
-                 f"({b} images {h}x{w}; {implementation.fixed_axes}) of {ckpt_source.id}",
+                 f"({b} images {h}x{w}{implementation.axes_note}) of {ckpt_source.id}",
         stats=stats, actual=actual, expected=expected, diagnosis=diagnosis,
         tolerance_source=tol.source,
         snippet=snippet_for(ckpt_path=ckpt_source.path, target=impl_source.display, case=case, stats=stats,

@@ -465,11 +465,12 @@ def diagnose_flip(actual: np.ndarray, coords: np.ndarray, flipped_coords: np.nda
         if max(max(p) for p in other) < j:
             back = _flip_back(flipped_coords, width, other)
             candidates[f"flip_pairs_{dataset}"] = (
-                Mistake(f"flip_pairs_{dataset}", f"flip pairs of another dataset ({dataset}: {_pairs_text(other)}) "
+                Mistake(f"flip_pairs_{dataset}", f"flip pairs from another dataset ({dataset}: {_pairs_text(other)}) "
                         f"instead of Human3.6M's {_pairs_text(pairs)}"), (coords + back) / 2.0)
     if vflipped_coords is not None and height is not None:
-        axis = ("the flip test flips the height axis (torch.flip(x, dims=[2]) / images[..., ::-1, :]) instead of the "
-                "width axis (dims=[3]), the horizontal flip the weights were evaluated with")
+        axis = ("flipping the height axis: the flip test flips images upside down (torch.flip(x, dims=[2]) / "
+                "images[..., ::-1, :]) instead of along the width axis (dims=[3]), the horizontal flip the weights "
+                "were evaluated with")
         back = _flip_back(vflipped_coords, width, pairs)
         candidates["flip_height_axis"] = (Mistake("flip_height_axis", axis), (coords + back) / 2.0)
         back_y = _flip_back(vflipped_coords, width, pairs, mirror=False)

@@ -54,24 +54,25 @@ def _describe_axis(c: int, a: float, b: float, spec: ArchSpec, input_size: tuple
     n = vol[c]
     unit = "D" if c == 2 else ("W" if c == 0 else "H")
     small_b = abs(b) <= 1e-3 * max(1.0, abs(a) * n)
+    wrong = f"{name} not rescaled to [0, {unit})" if c == 2 else f"{name} not in heatmap units [0, {unit})"
     if c < 2:
         px = inp[c] / n
-        if _close(a, px) and small_b:
-            return (f"{name} in input pixels (x{px:g} = {inp[c]}/{n} px per heatmap cell) instead of heatmap units "
-                    f"[0, {unit}={n})")
-        if _close(a, px) and _close(b, px / 2 - 0.5, 1e-2):
-            return f"{name} in input pixels at cell centres ({name}*{px:g} + {b:g}) instead of heatmap units"
+        if _close(a, px) and (small_b or _close(b, px / 2 - 0.5, 1e-2)):
+            centres = "" if small_b else f", offset {b:g} (cell centres)"
+            return (f"{name} in input pixels instead of heatmap units (per-axis linear fit: scale {px:g} = "
+                    f"{inp[c]}/{n} px per heatmap cell{centres})")
     if c == 2 and _close(a, BBOX_3D_MM / n) and _close(b, -BBOX_3D_MM / 2, 1e-2):
-        return (f"z in millimetres ((z/D*2-1)*1000, the evaluation's de-normalisation, SPEC §6) instead of heatmap "
-                f"units [0, D={n})")
+        return (f"{wrong}: z in millimetres, (z/D*2-1)*1000, the evaluation's de-normalisation (SPEC §6) (per-axis "
+                f"linear fit: scale 2000/D = {a:.4g}, offset {b:.4g})")
     if small_b and _close(a, 1.0 / (n - 1)):
-        return f"{name} divided by {unit}-1 = {n - 1}: scaled to [0, 1] (1/({unit}-1)) instead of heatmap units [0, {unit}={n})"
+        return (f"{wrong}: scaled to [0, 1] by 1/({unit}\u22121) (per-axis linear fit: scale 1/({unit}\u22121) = "
+                f"1/{n - 1})")
     if small_b and _close(a, 1.0 / n):
-        return f"{name} divided by {unit} = {n}: scaled to [0, 1) instead of heatmap units [0, {unit}={n})"
+        return f"{wrong}: scaled to [0, 1) by 1/{unit} (per-axis linear fit: scale 1/{unit} = 1/{n})"
     if _close(b, -1.0, 1e-2) and (_close(a, 2.0 / n) or _close(a, 2.0 / (n - 1))):
         how = f"{name}/{unit}*2-1" if _close(a, 2.0 / n) else f"{name}/({unit}-1)*2-1"
-        return f"{name} rescaled to [-1, 1] ({how}) instead of heatmap units [0, {unit}={n})"
-    return f"{name} not in heatmap units [0, {unit}={n}): yours = {a:.6g}*{name} + {b:.6g}"
+        return f"{wrong}: rescaled to [-1, 1] as {how} (per-axis linear fit: scale {a:.4g}, offset -1)"
+    return f"{wrong}: per-axis linear fit: yours = {a:.6g}*{name} + {b:.6g}"
 
 
 def linear_fit(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int],
@@ -146,7 +147,7 @@ def flat_output(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec,
     where = (f"near the centre of the heatmap volume ({', '.join(f'{v:g}' for v in centre)})" if near
              else "whatever the input")
     err = float(np.abs(a64 - r64).max())
-    text = ("weights never loaded: every joint of every image comes out at about the same point "
+    text = ("head weights (or all weights) never loaded: every joint of every image comes out at about the same point "
             f"({', '.join(f'{v:.3g}' for v in mean)}), {where}, so every joint is wrong by about the coordinate "
             "range; untrained head layers (random init) give flat heatmaps whose soft-argmax is the centre. Typical: "
             "load_state_dict(strict=False) with keys that do not match, e.g. the head's deconv_layers_N (the "

@@ -104,7 +104,8 @@ def unloaded_text(missing: list[str], total: int) -> str:
     for key in missing:
         groups[".".join(key.split(".")[:2])] += 1
     where = ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items())[:6])
-    return (f"weights never loaded: {len(missing)} of {total} checkpoint tensors have no equal in your module's "
+    what = "head weights" if all(k.startswith("head.") for k in missing) else "weights"
+    return (f"{what} never loaded: {len(missing)} of {total} checkpoint tensors have no equal in your module's "
             f"state_dict ({where}; e.g. {missing[0]}): load_state_dict(strict=False) skips keys that do not match, "
             "silently (the checkpoint's head.deconv_layers_N vs a ModuleList head's head.deconv_layers.(N-1)); "
             "rename the keys and load strictly")

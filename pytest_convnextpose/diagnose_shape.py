@@ -60,7 +60,7 @@ def _explain(spec: ArchSpec, input_size: tuple[int, int], hm: tuple[int, int], c
         stride_yours = input_size[0] // hh if hh else 0
         stride_true = input_size[0] // h
         n_up = sum(spec.head_upsample)
-        parts.append(f"output_shape {hh}x{ww} = input/{stride_yours} instead of {h}x{w} = input/{stride_true}: this "
+        parts.append(f"output_shape = input/{stride_yours} ({hh}x{ww}) instead of input/{stride_true} ({h}x{w}): this "
                      f"checkpoint's head upsamples {n_up} times ({format_head_upsample(spec.head_upsample)}), so its "
                      f"heatmap is input/{stride_true}; fix: set output_shape = input/{stride_true} with a head whose "
                      f"last DeConv {'upsamples' if spec.head_upsample[-1] else 'does not upsample'} (or the reverse: "

@@ -120,6 +120,11 @@ class Implementation:
             parts.append("dynamic height x width (also tested at a second size)")
         return ", ".join(parts) if parts else "no fixed axes"
 
+    @property
+    def axes_note(self) -> str:
+        """`; <fixed axes>` for a message's parenthesis, or "" when nothing is fixed."""
+        return "" if self.fixed_axes == "no fixed axes" else f"; {self.fixed_axes}"
+
     def describe(self) -> dict[str, Any]:
         """JSON description for the conformance report."""
         return {"name": self.name, "kind": self.kind, "fixed_batch": self.fixed_batch,

@@ -70,8 +70,8 @@ def checked_outputs(impl: Any, images: np.ndarray, spec: ArchSpec, *, what: str,
     try:
         out = np.asarray(run(images))
     except Exception as exc:
-        raise ImplFailure(f"{impl.name} raised {one_line_error(exc)} on {what} ({_describe_batch(images)}; "
-                          f"{impl.fixed_axes})") from None
+        raise ImplFailure(f"{impl.name} raised {one_line_error(exc)} on {what} ({_describe_batch(images)}"
+                          f"{impl.axes_note})") from None
     want = (images.shape[0], spec.joint_num, 3)
     if out.shape == want:
         return out

@@ -125,7 +125,7 @@ def test_load_error_is_reported_once_with_its_meaning(pytester):
     ("torch_port_depth_dim_reshape", (), "each image becomes 2 (batch 4 for 2 images): depth_dim 4 instead of 8"),
     # 3-UP at 128x128: a 32x32 heatmap; output_shape 16x16 = input/8 makes each image 4
     ("torch_port_output_shape_div8", ("--head-upsample=up,up,up",),
-     "each image becomes 4 (batch 8 for 2 images): output_shape 16x16 = input/8 instead of 32x32 = input/4"),
+     "each image becomes 4 (batch 8 for 2 images): output_shape = input/8 (16x16) instead of input/4 (32x32)"),
 ])
 def test_wrong_batch_from_soft_argmax_constants_is_a_clean_named_failure(pytester, name, args, cause):
     result = run_impl(pytester, f"--impl={PORT}:{name}", *args, "-k", "test_output_is")
@@ -143,6 +143,6 @@ def test_module_loaded_with_strict_false_is_named(pytester):
     result = run_impl(pytester, f"--impl={PORT}:torch_port_head_not_loaded", "-k",
                       "test_matches_reference_model and seeded and not flipped and not second")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*likely cause: weights never loaded: 24 of * checkpoint tensors have no equal in your "
+    result.stdout.fnmatch_lines(["*likely cause: head weights never loaded: 24 of * checkpoint tensors have no equal in your "
                                  "module's state_dict (head.deconv_layers_1.* (8), head.deconv_layers_2.* (8), "
                                  "head.deconv_layers_3.* (8)*"])

@@ -85,7 +85,7 @@ def test_what_a_wrong_module_holds_is_named(name, tiny, golden, tiny_ref):
     actual = impl(x)
     assert not compare_coords(actual, expected).ok
     text = diagnose_network(ref, tiny.spec, x, actual, expected, 1e-3, impl=impl, state_dict=tiny.state_dict).text()
-    want = ("weights never loaded: 24 of" if name.endswith("not_loaded") else
+    want = ("head weights never loaded: 24 of" if name.endswith("not_loaded") else
             "float16 inference cast back to float32: your module's weights are float16")
     assert want in text, text
 

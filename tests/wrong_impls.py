@@ -280,16 +280,17 @@ WRONG = {
     "softmax_wrong_axis": "softmax over the joints axis",
     "lr_swapped": "left/right joints swapped in the output",
     "normalised_twice": "input normalised twice",
-    "z_unit_range": "z divided by D-1",
-    "input_pixels": "x in input pixels (x8 = ",
+    "z_unit_range": "z not rescaled to [0, D): scaled to [0, 1] by 1/(D\u22121) (per-axis linear fit: scale "
+                    "1/(D\u22121) = 1/7)",
+    "input_pixels": "x in input pixels instead of heatmap units (per-axis linear fit: scale 8 = ",
     "float16_rounding": "float16 inference cast back to float32",
-    "head_random_init": "weights never loaded",
+    "head_random_init": "head weights (or all weights) never loaded",
 }
 #: flip-test mistakes -> words their diagnosis must contain
 WRONG_FLIP = {
     "flip_off_by_one": "W - x instead of W - 1 - x",
-    "flip_pairs_mpii": "flip pairs of another dataset (MPII",
-    "flip_height_axis": "flips the height axis",
+    "flip_pairs_mpii": "flip pairs from another dataset (MPII",
+    "flip_height_axis": "flipping the height axis",
 }
 
 
@@ -405,33 +406,32 @@ def make_torch_port(spec: Any, input_size: tuple[int, int], **overrides: Any) ->
 TINY_SIZE = (128, 128)
 
 
+def _loaded_port(ckpt: Any, strict: bool = True, **overrides: Any) -> Any:
+    """A TorchPort for TINY_SIZE with `overrides`, the checkpoint loaded with PyTorch's own load_state_dict."""
+    model = make_torch_port(ckpt.spec, TINY_SIZE, **overrides)
+    model.load_state_dict(dict(ckpt.state_dict), strict=strict)
+    return model
+
+
 def torch_port(ckpt: Any) -> Any:
     """Correct, for one input size (the tiny checkpoint's 128x128): `input_size` says so."""
-    model = make_torch_port(ckpt.spec, TINY_SIZE)
-    model.load_state_dict(dict(ckpt.state_dict))
-    return model
+    return _loaded_port(ckpt)
 
 
 def torch_port_depth_dim_reshape(ckpt: Any) -> Any:
     """Head built for the checkpoint's depth_dim, soft-argmax reshaping with half of it: batch x2."""
-    model = make_torch_port(ckpt.spec, TINY_SIZE, softmax_depth_dim=ckpt.spec.depth_dim // 2)
-    model.load_state_dict(dict(ckpt.state_dict))
-    return model
+    return _loaded_port(ckpt, softmax_depth_dim=ckpt.spec.depth_dim // 2)
 
 
 def torch_port_output_shape_div8(ckpt: Any) -> Any:
     """output_shape = input/8 (the authors' config) on a 3-UP head (run with --head-upsample up,up,up): batch x4."""
     h, w = TINY_SIZE
-    model = make_torch_port(ckpt.spec, TINY_SIZE, output_shape=(h // 8, w // 8))
-    model.load_state_dict(dict(ckpt.state_dict))
-    return model
+    return _loaded_port(ckpt, output_shape=(h // 8, w // 8))
 
 
 def torch_port_depth_dim_load_error(ckpt: Any) -> Any:
     """Built with half the depth bins: PyTorch's own size-mismatch error on head.final_layer."""
-    model = make_torch_port(ckpt.spec, TINY_SIZE, depth_dim=ckpt.spec.depth_dim // 2)
-    model.load_state_dict(dict(ckpt.state_dict))
-    return model
+    return _loaded_port(ckpt, depth_dim=ckpt.spec.depth_dim // 2)
 
 
 #: a configuration table copied from somewhere else: other widths, a deeper third stage
@@ -439,16 +439,12 @@ WRONG_TABLE = dict(depths=(1, 1, 3, 1), dims=(16, 32, 64, 128))
 
 
 def torch_port_config_table(ckpt: Any) -> Any:
-    model = make_torch_port(ckpt.spec, TINY_SIZE, **WRONG_TABLE)
-    model.load_state_dict(dict(ckpt.state_dict))
-    return model
+    return _loaded_port(ckpt, **WRONG_TABLE)
 
 
 def torch_port_head_not_loaded(ckpt: Any) -> Any:
     """ModuleList head (deconv_layers.N) loaded with strict=False from deconv_layers_N keys: head never loaded."""
-    model = make_torch_port(ckpt.spec, TINY_SIZE, module_list=True)
-    model.load_state_dict(dict(ckpt.state_dict), strict=False)
-    return model
+    return _loaded_port(ckpt, strict=False, module_list=True)
 
 
 def torch_port_float16(ckpt: Any) -> Any:
