@@ -17,7 +17,7 @@ import pytest
 
 from pytest_convnextpose.compare import compare_coords
 from pytest_convnextpose.diagnose import diagnose_network
-from pytest_convnextpose.impl import dtype_name, is_float32
+from pytest_convnextpose.impl import dtype_name, is_float32, to_numpy
 from pytest_convnextpose.impl_checks import (OTHER_SIZE, ImplFailure, build_cases, checked_outputs,
                                              composed_flip_test, failure_message, flip_diagnosis, flip_snippet_exprs,
                                              golden_unusable, load_kwargs, other_size_unusable, reference_coords,
@@ -30,6 +30,25 @@ pytestmark = pytest.mark.conformance
 @pytest.fixture(scope="session")
 def parity_cases(implementation, golden_for_ckpt, sample_inputs):
     return build_cases(implementation, golden_for_ckpt, tuple(sample_inputs.shape[2:]))
+
+
+@pytest.fixture(scope="session")
+def output_cache():
+    """(implementation, checkpoint, case) -> the implementation's output on that case: every test that
+    needs it gets the same run (ports can be slow: float16 on a CPU, a NumPy port)."""
+    return {}
+
+
+@pytest.fixture
+def run_case(implementation, impl_source, ckpt_source, ckpt, ref_model, impl_tolerance, size_cause, output_cache):
+    """case -> the implementation's (B, J, 3) output on it, computed once per session, or a clean failure."""
+    def get(case, call=None):
+        key = (impl_source, ckpt_source.id, case.name)
+        if key not in output_cache:
+            output_cache[key] = outputs(implementation, case.images, ckpt, ref_model, impl_tolerance,
+                                        what=f"the '{case.name}' inputs", call=call, size_cause=size_cause)
+        return output_cache[key]
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +99,15 @@ def outputs(implementation, images, ckpt, ref_model, tolerance, *, what, call=No
     pytest.fail(failure.headline + (f"\n{cause}" if cause else ""), pytrace=False)
 
 
-def test_output_is_float32_batch_by_joints_by_3(implementation, ckpt, ref_model, parity_cases, impl_tolerance,
-                                                size_cause):
-    images = parity_cases["seeded"].images
-    out = outputs(implementation, images, ckpt, ref_model, impl_tolerance, what="the 'seeded' inputs",
-                  size_cause=size_cause)
-    raw = implementation.raw(images)
+def test_output_is_float32_batch_by_joints_by_3(implementation, parity_cases, run_case):
+    raws = []  # the implementation's own return value, for its dtype (one run serves both checks)
+
+    def run(x):
+        raws.append(implementation.raw(x))
+        return to_numpy(raws[-1])
+
+    out = run_case(parity_cases["seeded"], call=run)
+    raw = raws[-1] if raws else implementation.raw(parity_cases["seeded"].images)
     if not is_float32(raw):
         pytest.fail(f"{implementation.name}: output dtype {dtype_name(raw)}, expected float32", pytrace=False)
     if not np.isfinite(out).all():
@@ -95,12 +117,11 @@ def test_output_is_float32_batch_by_joints_by_3(implementation, ckpt, ref_model,
 
 @pytest.mark.parametrize("case_name", ["seeded", "seeded-flipped", "golden", "golden-flipped", OTHER_SIZE])
 def test_matches_reference_model(case_name, case_of, implementation, impl_source, ref_model, ckpt, ckpt_source,
-                                 impl_tolerance, snippet_kwargs, diagnosis_hints, size_cause):
+                                 impl_tolerance, snippet_kwargs, diagnosis_hints, size_cause, run_case):
     case = case_of(case_name)
     expected = reference_coords(ref_model, case.images)
     tol = impl_tolerance
-    actual = outputs(implementation, case.images, ckpt, ref_model, tol, what=f"the '{case.name}' inputs",
-                     size_cause=size_cause)
+    actual = run_case(case)
     stats = compare_coords(actual, expected, atol=tol.atol, rtol=tol.rtol)
     if stats.ok:
         return
@@ -123,10 +144,10 @@ def test_matches_reference_model(case_name, case_of, implementation, impl_source
 
 
 def test_batch_result_equals_single_image_results(implementation, impl_source, parity_cases, ckpt, ref_model,
-                                                  ckpt_source, impl_tolerance, snippet_kwargs, size_cause):
+                                                  ckpt_source, impl_tolerance, snippet_kwargs, size_cause, run_case):
     case = parity_cases["seeded"]
     what = "the 'seeded' inputs"
-    batched = outputs(implementation, case.images, ckpt, ref_model, impl_tolerance, what=what, size_cause=size_cause)
+    batched = run_case(case)
     singles = np.concatenate([outputs(implementation, case.images[i:i + 1], ckpt, ref_model, impl_tolerance,
                                       what=f"image {i} of {what} alone", size_cause=size_cause)
                               for i in range(case.images.shape[0])])
@@ -147,8 +168,8 @@ def test_batch_result_equals_single_image_results(implementation, impl_source, p
 
 
 @pytest.mark.parametrize("case_name", ["seeded", "golden"])
-def test_flip_test_matches_reference(case_name, case_of, implementation, impl_source, ref_model, ckpt,
-                                     ckpt_source, impl_tolerance, snippet_kwargs, size_cause):
+def test_flip_test_matches_reference(case_name, case_of, parity_cases, implementation, impl_source, ref_model, ckpt,
+                                     ckpt_source, impl_tolerance, snippet_kwargs, size_cause, run_case):
     """The implementation's own `flip_test` if it has one, else the authors' flip test around it."""
     if ckpt.spec.joint_num not in (17, 18):
         pytest.skip(f"flip pairs are known for the Human3.6M joint sets (17, 18), not {ckpt.spec.joint_num} joints")
@@ -159,11 +180,8 @@ def test_flip_test_matches_reference(case_name, case_of, implementation, impl_so
     if own:
         actual = outputs(implementation, case.images, ckpt, ref_model, impl_tolerance, what=f"{what} (flip_test)",
                          call=implementation.flip_test, size_cause=size_cause)
-    else:
-        coords, flipped = (outputs(implementation, images, ckpt, ref_model, impl_tolerance, what=label,
-                                   size_cause=size_cause)
-                           for images, label in ((case.images, what),
-                                                 (np.ascontiguousarray(case.images[..., ::-1]), f"{what}, flipped")))
+    else:  # the parity cases hold each batch and its horizontal flip
+        coords, flipped = run_case(case), run_case(parity_cases[f"{case.name}-flipped"])
         actual = composed_flip_test(implementation, ckpt.spec, case.images, coords=coords, flipped=flipped)
     stats = compare_coords(actual, expected, atol=impl_tolerance.atol, rtol=impl_tolerance.rtol)
     if stats.ok:

@@ -138,9 +138,13 @@ class Implementation:
 
 
 def to_numpy(value: Any) -> np.ndarray:
-    """Torch tensors (any device, with grad), lists and array-likes -> NumPy, dtype kept."""
+    """Torch tensors (any device, with grad), lists and array-likes -> NumPy, dtype kept (bfloat16,
+    which NumPy lacks, becomes float32: the dtype check reads the raw output)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
 
 
