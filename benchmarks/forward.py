@@ -11,7 +11,7 @@ For each variant and batch size every runtime gets the same seeded weights
 - `authors`: the authors' own code run from a checkout given with `--authors-repo`
   (see benchmarks/authors_repo.py for the inference stubs it needs); without it,
   benchmarks/authors_port.py, a straight port kept for this purpose. The output says which;
-- `onnxruntime`: our own ONNX export of the same network (`onnx_export.export_bytes`),
+- `onnxruntime`: our own ONNX export of the same network (`convert.onnx_export.onnx_bytes`),
   CPU provider, or with `--device cuda` the CUDA provider (inputs and outputs bound on the GPU);
 - `baseline` (with `--baseline DIR`): the `reference_model` package of another checkout
   (e.g. `git worktree add /tmp/base ba831d2`), imported under another name, to compare
@@ -56,7 +56,7 @@ sys.path.insert(0, str(HERE))
 import authors_port  # noqa: E402  (benchmark-only modules next to this script)
 import authors_repo  # noqa: E402
 
-from pytest_convnextpose.convert.onnx_export import export_bytes  # noqa: E402
+from pytest_convnextpose.convert.onnx_export import onnx_bytes  # noqa: E402
 from pytest_convnextpose.testing.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS, build_model  # noqa: E402
 from reference_model.fast import compiled, frozen  # noqa: E402
@@ -111,7 +111,7 @@ def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, thre
     """Our export of `model` in onnxruntime; None (with a note) when the CUDA provider is missing."""
     import onnxruntime as ort
 
-    data = export_bytes(spec, state, input_size=INPUT_SIZE, model=model.cpu())
+    data = onnx_bytes(spec, state, input_size=INPUT_SIZE, model=model.cpu())
     model.to(device)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

@@ -2,11 +2,13 @@
 
 Each test runs once per checkpoint and implementation; without --impl/--onnx they skip
 and say so. Inputs (pytest_convnextpose.implementations.inputs): two seeded standard-normal images,
-the golden input batch when the checkpoint is a golden case, and the horizontal flips
-of both. Tolerance: |impl - ref| <= atol + rtol*|ref| in heatmap units (--atol/--rtol, or
-the `convnextpose_tolerance` marker). A failure names the worst joint and coordinate,
-the max and mean error, the likely cause when a known porting mistake reproduces the
-output, and a snippet that recomputes the worst value.
+the golden input batch when the checkpoint is one, the horizontal flips of both, and, for
+an ONNX graph that declares its height and width dynamic, the seeded images at a second
+size. Tolerance: |impl - ref| <= atol + rtol*|ref| in heatmap units (--atol/--rtol, or the
+`convnextpose_tolerance` marker). A failure names the worst joint and coordinate, the max
+and mean error, the likely cause when a known porting mistake reproduces the output, and
+a snippet that recomputes the worst value. An implementation that raises, or returns
+another shape, fails in a few lines (no traceback, no dump of its objects).
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ import pytest
 
 from pytest_convnextpose.implementations.compare import compare_coords
 from pytest_convnextpose.implementations.diagnose import diagnose_network
-from pytest_convnextpose.implementations.adapter import dtype_name, is_float32
+from pytest_convnextpose.implementations.adapter import dtype_name, is_float32, to_numpy
 from pytest_convnextpose.checkpoint.model import run_reference
-from pytest_convnextpose.implementations.checks import (build_cases, composed_flip_test, failure_message,
-                                                        flip_diagnosis, flip_snippet_exprs, golden_unusable,
-                                                        load_kwargs, reference_flip_test, snippet_for)
+from pytest_convnextpose.implementations.checks import (OTHER_SIZE, ImplFailure, build_cases, checked_outputs,
+                                             composed_flip_test, failure_message, flip_diagnosis, flip_snippet_exprs,
+                                             golden_unusable, load_kwargs, other_size_unusable,
+                                             reference_flip_test, size_dependence, snippet_for)
 from pytest_convnextpose.plugin.state import state
 
 pytestmark = pytest.mark.conformance
@@ -30,14 +33,42 @@ def parity_cases(implementation, golden_for_ckpt, sample_inputs):
     return build_cases(implementation, golden_for_ckpt, tuple(sample_inputs.shape[2:]))
 
 
+@pytest.fixture(scope="session")
+def output_cache():
+    """(implementation, checkpoint, case) -> the implementation's output on that case: every test that
+    needs it gets the same run (ports can be slow: float16 on a CPU, a NumPy port)."""
+    return {}
+
+
+@pytest.fixture
+def run_case(implementation, impl_source, ckpt_source, ckpt, ref_model, impl_tolerance, size_cause, output_cache):
+    """case -> the implementation's (B, J, 3) output on it, computed once per session, or a clean failure."""
+    def get(case, call=None):
+        key = (impl_source, ckpt_source.id, case.name)
+        if key not in output_cache:
+            output_cache[key] = outputs(implementation, case.images, ckpt, ref_model, impl_tolerance,
+                                        what=f"the '{case.name}' inputs", call=call, size_cause=size_cause)
+        return output_cache[key]
+    return get
+
+
+@pytest.fixture(scope="session")
+def diagnosis_hints():
+    """(implementation, checkpoint) -> the cause found on an earlier batch: tried first on the next."""
+    return {}
+
+
 @pytest.fixture
 def case_of(parity_cases, implementation, golden_for_ckpt, ckpt_source):
-    """Look up an input case by name; golden ones skip (with the reason) when unusable."""
+    """Look up an input case by name; golden and second-size ones skip (with the reason) when unusable."""
     def get(name):
+        why = None
         if name.startswith("golden"):
             why = golden_unusable(implementation, golden_for_ckpt, ckpt_source.id)
-            if why:
-                pytest.skip(why)
+        elif name == OTHER_SIZE:
+            why = other_size_unusable(implementation)
+        if why:
+            pytest.skip(why)
         return parity_cases[name]
     return get
 
@@ -48,43 +79,79 @@ def snippet_kwargs(request):
     return load_kwargs(opts.joints, opts.head_upsample)
 
 
-def test_output_is_float32_batch_by_joints_by_3(implementation, ckpt_spec, parity_cases):
-    images = parity_cases["seeded"].images
-    raw = implementation.raw(images)
-    out = np.asarray(implementation(images))
-    want = (images.shape[0], ckpt_spec.joint_num, 3)
-    assert out.shape == want, (f"{implementation.name}: output shape {out.shape}, expected (B, J, 3) = {want} "
-                               f"for input {images.shape}")
-    assert is_float32(raw), f"{implementation.name}: output dtype {dtype_name(raw)}, expected float32"
-    assert np.isfinite(out).all(), (f"{implementation.name}: {int((~np.isfinite(out)).sum())} non-finite "
-                                    f"output values on seeded inputs")
+@pytest.fixture
+def size_cause(implementation, parity_cases, ref_model, impl_tolerance):
+    """images -> the cause when a graph declared dynamic is right at another size only (else None)."""
+    def cause(images):
+        return size_dependence(implementation, parity_cases, ref_model, images, impl_tolerance.atol,
+                               impl_tolerance.rtol)
+    return cause
 
 
-@pytest.mark.parametrize("case_name", ["seeded", "seeded-flipped", "golden", "golden-flipped"])
+def outputs(implementation, images, ckpt, ref_model, tolerance, *, what, call=None, size_cause=None):
+    """The implementation's (B, J, 3) output, or a clean failure (it raised, or returned another shape)."""
+    try:
+        return checked_outputs(implementation, images, ckpt.spec, what=what, ref_model=ref_model,
+                               tolerance=tolerance.atol, call=call)
+    except ImplFailure as exc:
+        failure = exc
+    # outside the except: no "during handling of the above exception" chain in the report
+    cause = (size_cause(images) if size_cause is not None else None) or failure.cause
+    pytest.fail(failure.headline + (f"\n{cause}" if cause else ""), pytrace=False)
+
+
+def test_output_is_float32_batch_by_joints_by_3(implementation, parity_cases, run_case):
+    raws = []  # the implementation's own return value, for its dtype (one run serves both checks)
+
+    def run(x):
+        raws.append(implementation.raw(x))
+        return to_numpy(raws[-1])
+
+    out = run_case(parity_cases["seeded"], call=run)
+    raw = raws[-1] if raws else implementation.raw(parity_cases["seeded"].images)
+    if not is_float32(raw):
+        pytest.fail(f"{implementation.name}: output dtype {dtype_name(raw)}, expected float32", pytrace=False)
+    if not np.isfinite(out).all():
+        pytest.fail(f"{implementation.name}: {int((~np.isfinite(out)).sum())} non-finite output values on seeded "
+                    "inputs", pytrace=False)
+
+
+@pytest.mark.parametrize("case_name", ["seeded", "seeded-flipped", "golden", "golden-flipped", OTHER_SIZE])
 def test_matches_reference_model(case_name, case_of, implementation, impl_source, ref_model, ckpt, ckpt_source,
-                                 impl_tolerance, snippet_kwargs):
+                                 impl_tolerance, snippet_kwargs, diagnosis_hints, size_cause, run_case):
     case = case_of(case_name)
     expected = run_reference(ref_model, case.images)
-    actual = implementation(case.images)
-    stats = compare_coords(actual, expected, atol=impl_tolerance.atol, rtol=impl_tolerance.rtol)
+    tol = impl_tolerance
+    actual = run_case(case)
+    stats = compare_coords(actual, expected, atol=tol.atol, rtol=tol.rtol)
     if stats.ok:
         return
-    diag = diagnose_network(ref_model, ckpt.spec, case.images, actual, expected, impl_tolerance.atol)
+    diagnosis = size_cause(case.images)
+    if diagnosis is None:
+        key = (impl_source, ckpt_source.id)
+        diag = diagnose_network(ref_model, ckpt.spec, case.images, actual, expected, tol.atol, impl=implementation,
+                                state_dict=ckpt.state_dict, hint=diagnosis_hints.get(key))
+        if diag.mistake is not None and diag.exact:
+            diagnosis_hints[key] = diag.mistake.name
+        diagnosis = diag.text()
     b, _, h, w = case.images.shape
     pytest.fail(failure_message(
         headline=f"{implementation.name} differs from the reference model on the '{case.name}' inputs "
-                 f"({b} images {h}x{w}) of {ckpt_source.id}",
-        stats=stats, actual=actual, expected=expected, diagnosis=diag.text(),
-        tolerance_source=impl_tolerance.source,
+                 f"({b} images {h}x{w}{implementation.axes_note}) of {ckpt_source.id}",
+        stats=stats, actual=actual, expected=expected, diagnosis=diagnosis,
+        tolerance_source=tol.source,
         snippet=snippet_for(ckpt_path=ckpt_source.path, target=impl_source.display, case=case, stats=stats,
                             kwargs=snippet_kwargs)), pytrace=False)
 
 
-def test_batch_result_equals_single_image_results(implementation, impl_source, parity_cases, ckpt_source,
-                                                  impl_tolerance, snippet_kwargs):
+def test_batch_result_equals_single_image_results(implementation, impl_source, parity_cases, ckpt, ref_model,
+                                                  ckpt_source, impl_tolerance, snippet_kwargs, size_cause, run_case):
     case = parity_cases["seeded"]
-    batched = implementation(case.images)
-    singles = np.concatenate([implementation(case.images[i:i + 1]) for i in range(case.images.shape[0])])
+    what = "the 'seeded' inputs"
+    batched = run_case(case)
+    singles = np.concatenate([outputs(implementation, case.images[i:i + 1], ckpt, ref_model, impl_tolerance,
+                                      what=f"image {i} of {what} alone", size_cause=size_cause)
+                              for i in range(case.images.shape[0])])
     stats = compare_coords(batched, singles, atol=impl_tolerance.atol, rtol=impl_tolerance.rtol)
     if stats.ok:
         return
@@ -102,21 +169,26 @@ def test_batch_result_equals_single_image_results(implementation, impl_source, p
 
 
 @pytest.mark.parametrize("case_name", ["seeded", "golden"])
-def test_flip_test_matches_reference(case_name, case_of, implementation, impl_source, ref_model, ckpt,
-                                     ckpt_source, impl_tolerance, snippet_kwargs):
+def test_flip_test_matches_reference(case_name, case_of, parity_cases, implementation, impl_source, ref_model, ckpt,
+                                     ckpt_source, impl_tolerance, snippet_kwargs, size_cause, run_case):
     """The implementation's own `flip_test` if it has one, else the authors' flip test around it."""
     if ckpt.spec.joint_num not in (17, 18):
         pytest.skip(f"flip pairs are known for the Human3.6M joint sets (17, 18), not {ckpt.spec.joint_num} joints")
     case = case_of(case_name)
     expected = reference_flip_test(ref_model, ckpt.spec, case.images)
     own = implementation.has_flip_test
-    actual = implementation.flip_test(case.images) if own else composed_flip_test(implementation, ckpt.spec,
-                                                                                  case.images)
+    what = f"the '{case.name}' inputs"
+    if own:
+        actual = outputs(implementation, case.images, ckpt, ref_model, impl_tolerance, what=f"{what} (flip_test)",
+                         call=implementation.flip_test, size_cause=size_cause)
+    else:  # the parity cases hold each batch and its horizontal flip
+        coords, flipped = run_case(case), run_case(parity_cases[f"{case.name}-flipped"])
+        actual = composed_flip_test(implementation, ckpt.spec, case.images, coords=coords, flipped=flipped)
     stats = compare_coords(actual, expected, atol=impl_tolerance.atol, rtol=impl_tolerance.rtol)
     if stats.ok:
         return
-    diag = None
-    if own:
+    diag = size_cause(case.images)
+    if own and diag is None:
         diag = flip_diagnosis(implementation, ckpt.spec, case.images, actual, impl_tolerance.atol)
     what = "its flip_test" if own else "the authors' flip test around it"
     pytest.fail(failure_message(

@@ -276,3 +276,9 @@ def dialect_key(canon: str, dialect: Dialect) -> str:
 def from_canonical(sd: Mapping[str, torch.Tensor], dialect: Dialect) -> dict[str, torch.Tensor]:
     """Canonical state dict -> the same tensors under `dialect`'s key names (order kept)."""
     return {dialect_key(k, dialect): v for k, v in sd.items()}
+
+
+def canonical_name(key: str) -> str:
+    """One key in any known dialect (prefixes, `head_net.`, ModuleList or Sequential head) ->
+    its canonical name; keys no rule applies to come back without their known prefixes."""
+    return _canonical_key(_strip_known(key)[1])

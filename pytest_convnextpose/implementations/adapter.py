@@ -12,13 +12,19 @@ Factory contract (docs/reimplementers.md):
 `.spec` an `ArchSpec`). A module is called with a torch tensor on its own device under
 `torch.no_grad()`, in eval mode. A plain callable gets a NumPy array unless it has the
 attribute `accepts = "torch"`. The result may be anything `numpy.asarray` understands.
-An implementation may offer `flip_test(images)`; the suite then checks it too.
+An implementation may offer `flip_test(images)`; the suite then checks it too, and
+`input_size = (H, W)` (read from modules and callables alike) when it takes one size only.
+
+ONNX graphs (onnx_runner) may fix the batch axis (the authors' `torch2onnx.py` exports a
+1x3x256x256 input): such a graph is run on chunks of its batch, one image at a time for
+batch 1, and its fixed axes are described in `fixed_axes` for the report and the messages.
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -34,17 +40,29 @@ class ImplementationError(Exception):
 
 @dataclass
 class Implementation:
-    """One implementation under test behind a common call: NumPy in, NumPy out."""
+    """One implementation under test behind a common call: NumPy in, NumPy out.
+
+    The user's objects are kept out of the repr (`repr=False`): a failure message must never
+    dump a module's repr or a graph session."""
 
     name: str
     kind: str  # "module" | "callable" | "onnx"
-    fn: Callable[[Any], Any]
+    fn: Callable[[Any], Any] = field(repr=False)
     accepts: str = INPUT_NUMPY
     #: (H, W) when the implementation takes only one input size (an ONNX file with fixed dims)
     input_size: Optional[tuple[int, int]] = None
-    flip_fn: Optional[Callable[[Any], Any]] = None
+    flip_fn: Optional[Callable[[Any], Any]] = field(default=None, repr=False)
     device: Any = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    #: the batch size a graph is fixed to (images then go through in chunks of it), else None
+    fixed_batch: Optional[int] = None
+    #: True when the implementation declares dynamic height and width (an ONNX graph with
+    #: symbolic H, W): it is then also tested at a second size
+    dynamic_size: bool = False
+    #: what the factory returned (a module is inspected when its outputs are wrong)
+    obj: Any = field(default=None, repr=False)
+    #: the ONNX file, for its initializers
+    path: Optional[Path] = None
 
     def _to_input(self, images: Any) -> Any:
         arr = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
@@ -62,8 +80,23 @@ class Implementation:
         return fn(self._to_input(images))
 
     def raw(self, images: Any) -> Any:
-        """What the implementation itself returns for `images` (tensor, array, ...)."""
-        return self._call(self.fn, images)
+        """What the implementation itself returns for `images` (tensor, array, ...).
+
+        A graph with a fixed batch N gets the images N at a time (the last chunk padded with
+        copies of the last image, whose outputs are dropped); the outputs are concatenated."""
+        n = self.fixed_batch
+        if not n or len(images) == n:
+            return self._call(self.fn, images)
+        images = np.asarray(images, dtype=np.float32)
+        outs = []
+        for start in range(0, len(images), n):
+            chunk = images[start:start + n]
+            pad = n - len(chunk)
+            if pad:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+            out = to_numpy(self._call(self.fn, chunk))
+            outs.append(out[:len(out) - pad] if pad else out)
+        return np.concatenate(outs)
 
     def __call__(self, images: Any) -> np.ndarray:
         """Coordinates `(B, J, 3)` as a NumPy array (dtype as returned, not cast)."""
@@ -73,6 +106,31 @@ class Implementation:
     def has_flip_test(self) -> bool:
         return self.flip_fn is not None
 
+    @property
+    def fixed_axes(self) -> str:
+        """Which input axes are fixed, in words (for the report header and the messages)."""
+        parts = []
+        if self.fixed_batch:
+            parts.append(f"fixed batch {self.fixed_batch}" +
+                         (" (images run one at a time)" if self.fixed_batch == 1 else
+                          f" (images run {self.fixed_batch} at a time)"))
+        if self.input_size:
+            parts.append(f"fixed input {self.input_size[0]}x{self.input_size[1]}")
+        elif self.dynamic_size:
+            parts.append("dynamic height x width (also tested at a second size)")
+        return ", ".join(parts) if parts else "no fixed axes"
+
+    @property
+    def axes_note(self) -> str:
+        """`; <fixed axes>` for a message's parenthesis, or "" when nothing is fixed."""
+        return "" if self.fixed_axes == "no fixed axes" else f"; {self.fixed_axes}"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description for the conformance report."""
+        return {"name": self.name, "kind": self.kind, "fixed_batch": self.fixed_batch,
+                "input_size": list(self.input_size) if self.input_size else None,
+                "dynamic_size": self.dynamic_size, "fixed_axes": self.fixed_axes}
+
     def flip_test(self, images: Any) -> np.ndarray:
         if self.flip_fn is None:
             raise ImplementationError(f"{self.name}: has no flip_test")
@@ -80,9 +138,13 @@ class Implementation:
 
 
 def to_numpy(value: Any) -> np.ndarray:
-    """Torch tensors (any device, with grad), lists and array-likes -> NumPy, dtype kept."""
+    """Torch tensors (any device, with grad), lists and array-likes -> NumPy, dtype kept (bfloat16,
+    which NumPy lacks, becomes float32: the dtype check reads the raw output)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            value = value.float()
+        value = value.numpy()
     return np.asarray(value)
 
 
@@ -158,19 +220,82 @@ def wrap(obj: Any, name: str) -> Implementation:
         obj.eval()
         param = next(iter(obj.parameters()), None)
         device = param.device if param is not None else None
-        return Implementation(name=name, kind="module", fn=obj, accepts=INPUT_TORCH, flip_fn=flip, device=device)
+        return Implementation(name=name, kind="module", fn=obj, accepts=INPUT_TORCH, flip_fn=flip, device=device,
+                              input_size=_input_size(obj, name), obj=obj)
     if not callable(obj):
         raise ImplementationError(f"{name}: the factory returned {type(obj).__name__}, "
                                   "expected a torch.nn.Module or a callable")
     accepts = getattr(obj, "accepts", INPUT_NUMPY)
     if accepts not in (INPUT_NUMPY, INPUT_TORCH):
         raise ImplementationError(f"{name}: attribute accepts={accepts!r}, expected 'numpy' or 'torch'")
-    size = getattr(obj, "input_size", None)
     return Implementation(name=name, kind="callable", fn=obj, accepts=accepts, flip_fn=flip,
-                          input_size=tuple(size) if size else None)
+                          input_size=_input_size(obj, name), obj=obj)
+
+
+def _input_size(obj: Any, name: str) -> Optional[tuple[int, int]]:
+    """The optional `input_size = (H, W)` attribute of what a factory returned (any kind)."""
+    try:
+        size = getattr(obj, "input_size", None)
+    except Exception:  # a TorchScript module or a proxy may raise for unknown attributes
+        return None
+    if size is None:
+        return None
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ImplementationError(f"{name}: input_size={size!r}, expected (H, W)") from None
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise ImplementationError(f"{name}: input_size={size!r}, expected (H, W) positive multiples of 32")
+    return (h, w)
 
 
 def load_implementation(target: str, checkpoint: Any) -> Implementation:
     """`--impl module:factory` applied to a loaded checkpoint -> `Implementation`."""
-    factory = load_factory(target)
-    return wrap(factory(checkpoint), name=target)
+    return build_implementation(load_factory(target), target, checkpoint)
+
+
+def build_implementation(factory: Callable[[Any], Any], target: str, checkpoint: Any) -> Implementation:
+    """Call the factory and wrap its result; anything it raises becomes one `ImplementationError`:
+    the exception in one line at the user's own frame, then what a load error means in the
+    checkpoint's terms (load_errors)."""
+    try:
+        obj = factory(checkpoint)
+    except Exception as exc:
+        from .load_errors import explain_load_error, summarize_load_error
+
+        lines = [f"--impl {target!r}: the factory raised {one_line_error(exc, summarize_load_error(exc))}"]
+        lines += explain_load_error(exc, checkpoint.spec)
+        raise ImplementationError("\n".join(lines)) from None
+    return wrap(obj, name=target)
+
+
+#: frames inside these packages are not the user's: the message names the first frame above them
+_LIBRARY_PARTS = ("/torch/", "/numpy/", "/onnxruntime/", "/pytest_convnextpose/", "/importlib/", "/_pytest/",
+                  "/pluggy/", "<frozen ")
+
+
+def user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
+    """The innermost traceback frame in the user's own code (not torch, numpy, this plugin, ...)."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ is not None else []
+    for frame in reversed(frames):
+        if not any(part in frame.filename.replace("\\", "/") for part in _LIBRARY_PARTS):
+            return frame
+    return None  # raised inside a library (onnxruntime running a graph): its message says enough
+
+
+def one_line_error(exc: BaseException, text: Optional[str] = None) -> str:
+    """`Type: message (file:line)` of an exception, at the user's frame; the message (or `text`)
+    on one line and cut at 400 characters."""
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}:{exc.lineno})"
+    else:
+        frame = user_frame(exc)
+        if frame is not None:
+            where = f" ({frame.filename}:{frame.lineno})"
+    if text is None:
+        text = str(exc.msg if isinstance(exc, SyntaxError) else exc)
+    text = " ".join(text.split())
+    if len(text) > 400:
+        text = text[:400] + " ..."
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"

@@ -77,6 +77,18 @@ def seeded_cases(height: int, width: int) -> list[InputCase]:
             InputCase("seeded-flipped", flip_images(images), f"np.ascontiguousarray({base}[..., ::-1])", setup)]
 
 
+#: second sizes tried for graphs with a dynamic height and width (the first not already tested)
+OTHER_SIZES = ((192, 256), (320, 256), (256, 192))
+
+
+def other_size_case(used: set[tuple[int, int]], name: str) -> InputCase:
+    """The seeded batch at a size not in `used` (non-square, so a height/width mix-up shows too)."""
+    h, w = next(size for size in OTHER_SIZES if size not in used)
+    images = seeded_images(SEEDED_BATCH, h, w)
+    setup = ("from pytest_convnextpose.implementations.inputs import seeded_images",)
+    return InputCase(name, images, f"seeded_images({SEEDED_BATCH}, {h}, {w}, seed={SEED})", setup)
+
+
 def golden_cases(golden: GoldenCase) -> list[InputCase]:
     """The golden input batch and its flip."""
     base = f"torch.load({str(golden.expected_path)!r}, weights_only=True)['input'].numpy()"

@@ -7,7 +7,13 @@ Options (`options.py`; docs/reimplementers.md): `--impl MODULE:FACTORY`, `--onnx
 Start-up checks (one usage error, not an error per test): each `--impl` module is imported
 and its factory looked up, each `--onnx` file is opened with onnxruntime. The results are
 kept for the fixtures, so nothing is imported twice. (Skipped on xdist workers: the
-controller checked.)
+controller checked.) An ONNX file whose metadata names the checkpoint it was exported from
+must match one of the checkpoints under test: otherwise that is the start-up error, once.
+
+Failures to build an implementation (a factory that raises) are reported once per
+implementation and checkpoint: the first test that needs it errors with the one-line
+message; the others skip, pointing at it (a session fixture's exception would otherwise
+repeat, traceback and all, in every test).
 
 Import cost: this module is imported by every pytest run (the plugin is an entry point), so
 it imports nothing heavy at module level; numpy, torch and the model come in inside hooks
@@ -29,6 +35,9 @@ TOLERANCE_MARKER = "convnextpose_tolerance"
 XFAIL_ENTRIES_KEY = pytest.StashKey[list]()
 _IMPL_CACHE_KEY = pytest.StashKey[dict]()
 _CHECKED_KEY = pytest.StashKey[dict]()  # what the start-up checks loaded: ("impl"|"onnx", value) -> object
+_REPORTED_KEY = pytest.StashKey[dict]()  # build failure key -> node id of the test that reported it
+#: attribute of the exception a failed implementation build raises (its report-once key)
+_FAILURE_ATTR = "convnextpose_impl_failure"
 
 
 @dataclass(frozen=True)
@@ -71,16 +80,58 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     config.stash[XFAIL_ENTRIES_KEY] = entries
     config.stash[_CHECKED_KEY] = {}
+    config.stash[_REPORTED_KEY] = {}
     # Checked once, on the controller, and not for --help/--version (which must always work).
     if not hasattr(config, "workerinput") and not (config.option.help or config.option.version):
         _check_sources(config)
+        _describe_sources_in_report(config)
+
+
+def _describe_sources_in_report(config: pytest.Config) -> None:
+    """The JSON report's `implementations`: each source and, for ONNX files, which axes are fixed."""
+    from .core import COLLECTOR_NAME
+
+    collector = config.pluginmanager.get_plugin(COLLECTOR_NAME)
+    if collector is None:
+        return
+    checked = config.stash[_CHECKED_KEY]
+    entries = []
+    for source in impl_sources(config):
+        loaded = checked.get((source.kind, source.target))
+        entry = {"source": source.display, "kind": source.kind}
+        if source.kind == "onnx" and loaded is not None:
+            entry.update(loaded.describe())
+        entries.append(entry)
+    if entries:
+        collector.meta["implementations"] = entries
 
 
 def _check_sources(config: pytest.Config) -> None:
     """Import each --impl factory, open each --onnx file: a bad value is one usage error."""
     checked = config.stash[_CHECKED_KEY]
     for source in impl_sources(config):
-        checked[(source.kind, source.target)] = _check_source(source)
+        checked[(source.kind, source.target)] = loaded = _check_source(source)
+        if source.kind == "onnx":
+            _check_onnx_origin(config, source, loaded)
+
+
+def _check_onnx_origin(config: pytest.Config, source: ImplSource, session: Any) -> None:
+    """An ONNX file exported from none of the checkpoints under test fails every parity test
+    alike: say so once, at start-up. (Only when every checkpoint's digest is known from its
+    file; a folder checkpoint's digest is known once loaded, and `_load` checks it then.)"""
+    from ..implementations.onnx_runner import exported_from
+    from .state import get_checkpoints
+
+    origin = exported_from(session)
+    if not origin:
+        return
+    sources = get_checkpoints(config)
+    digests = {s.sha256 for s in sources}
+    if None in digests or origin in digests:
+        return
+    under_test = ", ".join(f"{s.path.name} ({s.sha256[:8]})" for s in sources)
+    raise pytest.UsageError(f"--onnx {source.target}: exported from a checkpoint with sha256 {origin[:8]}..., which "
+                            f"is none of the checkpoints under test: {under_test}; pass that checkpoint with --ckpt")
 
 
 def _check_source(source: ImplSource) -> Any:
@@ -93,22 +144,10 @@ def _check_source(source: ImplSource) -> Any:
     except ImplementationError as exc:
         message = str(exc)
     except Exception as exc:  # the user's module raised while importing: say where, in one line
-        message = f"--{source.kind} {source.target!r}: loading it raised {_one_line(exc)}"
+        from ..implementations.adapter import one_line_error
+
+        message = f"--{source.kind} {source.target!r}: loading it raised {one_line_error(exc)}"
     raise pytest.UsageError(message)
-
-
-def _one_line(exc: BaseException) -> str:
-    """`Type: message (file:line)` of an exception, the line being where it was raised."""
-    import traceback
-
-    where = ""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        where = f" ({exc.filename}:{exc.lineno})"
-    elif exc.__traceback__ is not None:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        where = f" ({frame.filename}:{frame.lineno})"
-    text = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
-    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
 def impl_sources(config: pytest.Config) -> list[ImplSource]:
@@ -117,7 +156,13 @@ def impl_sources(config: pytest.Config) -> list[ImplSource]:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"convnextpose: implementation under test: {s.display}" for s in impl_sources(config)]
+    checked = config.stash.get(_CHECKED_KEY, {})
+    lines = []
+    for source in impl_sources(config):
+        loaded = checked.get((source.kind, source.target))
+        axes = f" ({loaded.fixed_axes})" if source.kind == "onnx" and loaded is not None else ""
+        lines.append(f"convnextpose: implementation under test: {source.display}{axes}")
+    return lines
 
 
 # --------------------------------------------------------------------------- collection
@@ -149,6 +194,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             f"{entry.source}: xfails entry {entry.prefix!r} matches no collected test (stale entry?)"))
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any):
+    """Report a failed implementation build once: later tests needing it skip, naming the first."""
+    outcome = yield
+    report = outcome.get_result()
+    key = getattr(call.excinfo.value, _FAILURE_ATTR, None) if call.excinfo is not None else None
+    if key is not None and report.failed:
+        reported = item.config.stash[_REPORTED_KEY]
+        if key in reported:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), item.location[1] or 0,
+                               f"Skipped: {key[0]} could not be built for {key[1]}: reported once, by {reported[key]}")
+        else:
+            reported[key] = item.nodeid
+
+
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
 def implementation(request: pytest.FixtureRequest, impl_source: Optional[ImplSource], ckpt: Any,
@@ -165,30 +226,36 @@ def implementation(request: pytest.FixtureRequest, impl_source: Optional[ImplSou
 
 
 def _load(config: pytest.Config, source: ImplSource, ckpt: Any, ckpt_source: Any) -> Any:
-    from ..implementations.adapter import ImplementationError, load_implementation, wrap
+    from ..implementations.adapter import ImplementationError, build_implementation, load_factory
     from ..implementations.onnx_runner import exported_from, load_onnx
     from .state import get_checkpoints
 
     checked = config.stash.get(_CHECKED_KEY, {}).get((source.kind, source.target))
     try:
         if source.kind == "impl":
-            if checked is None:
-                return load_implementation(source.target, ckpt)
-            return wrap(checked(ckpt), name=source.target)
+            factory = checked if checked is not None else load_factory(source.target)
+            return build_implementation(factory, source.target, ckpt)
         impl = checked if checked is not None else load_onnx(source.target)
     except ImplementationError as exc:
         message = str(exc)
     else:
         message = None
-    if message is not None:
-        pytest.fail(message, pytrace=False)
+    if message is not None:  # raised outside the except: no "during handling of" chain in the report
+        _fail_once(source, ckpt_source, message)
     origin = exported_from(impl)
     if origin and origin != ckpt.sha256:
         if any(s.sha256 == origin for s in get_checkpoints(config)):
             pytest.skip(f"{source.target} was exported from another --ckpt (sha256 {origin[:8]}), not this one")
-        pytest.fail(f"{source.target} was exported from a checkpoint with sha256 {origin[:8]}..., which is none of "
-                    f"the --ckpt files (this one is {ckpt.sha256[:8]}...)", pytrace=False)
+        _fail_once(source, ckpt_source, f"{source.target} was exported from a checkpoint with sha256 {origin[:8]}..., "
+                                        f"which is none of the --ckpt files (this one is {ckpt.sha256[:8]}...)")
     return impl
+
+
+def _fail_once(source: ImplSource, ckpt_source: Any, message: str) -> None:
+    """Fail without a traceback, tagged so that only the first test reports it (see makereport)."""
+    exc = pytest.fail.Exception(message, pytrace=False)
+    setattr(exc, _FAILURE_ATTR, (source.display, ckpt_source.id))
+    raise exc
 
 
 @pytest.fixture
