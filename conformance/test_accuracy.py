@@ -35,8 +35,8 @@ def _judge(request, label: str, result, variant, opts) -> None:
         pytest.fail(verdict.failure, pytrace=False)
 
 
-def test_h36m_error_within_published_figure(request, ckpt, ckpt_source, torch_device, h36m_options):
-    opts = h36m_options
+def test_h36m_error_within_published_figure(request, convnextpose_ckpt, convnextpose_ckpt_source, convnextpose_torch_device, convnextpose_h36m_options):
+    opts = convnextpose_h36m_options
     if not opts.enabled:
         pytest.skip("no Human3.6M data: pass --h36m-root DIR (the authors' annotation layout)")
     if opts.preds is not None:
@@ -44,14 +44,14 @@ def test_h36m_error_within_published_figure(request, ckpt, ckpt_source, torch_de
     from pytest_convnextpose.h36m import evaluate_checkpoint
 
     result = _evaluated(lambda: evaluate_checkpoint(
-        ckpt, opts.root, device=torch_device, protocol=opts.protocol, use_flip_test=opts.flip_test,
+        convnextpose_ckpt, opts.root, device=convnextpose_torch_device, protocol=opts.protocol, use_flip_test=opts.flip_test,
         bbox_source=opts.bbox_source, rootnet_file=opts.rootnet_file, max_frames=opts.max_frames,
         batch_size=opts.batch_size, workers=opts.workers))
-    _judge(request, ckpt_source.id, result, ckpt.variant, opts)
+    _judge(request, convnextpose_ckpt_source.id, result, convnextpose_ckpt.variant, opts)
 
 
-def test_h36m_predictions_file(request, h36m_options):
-    opts = h36m_options
+def test_h36m_predictions_file(request, convnextpose_h36m_options):
+    opts = convnextpose_h36m_options
     if opts.preds is None:
         pytest.skip("no predictions file: pass --h36m-preds FILE with --h36m-root DIR")
     from pytest_convnextpose.h36m import score_predictions_file

@@ -12,32 +12,32 @@ import pytest
 pytestmark = pytest.mark.conformance
 
 
-def test_architecture_matches_baseline(baseline_comparison):
-    diffs = baseline_comparison.architecture_differences
+def test_architecture_matches_baseline(convnextpose_baseline_comparison):
+    diffs = convnextpose_baseline_comparison.architecture_differences
     if diffs:
-        pytest.fail(f"{len(diffs)} architecture difference(s) from the baseline {baseline_comparison.baseline['path']}: "
+        pytest.fail(f"{len(diffs)} architecture difference(s) from the baseline {convnextpose_baseline_comparison.baseline['path']}: "
                     + "; ".join(diffs[:10]) + (" ..." if len(diffs) > 10 else ""), pytrace=False)
 
 
-def test_output_drift_within_limit(baseline_comparison, pytestconfig, convnextpose_pictures):
+def test_output_drift_within_limit(convnextpose_baseline_comparison, pytestconfig, convnextpose_pictures):
     limit = pytestconfig.getoption("convnextpose_max_output_drift")
-    out = baseline_comparison.output
+    out = convnextpose_baseline_comparison.output
     if out is None:
-        pytest.fail(f"cannot compare outputs with the baseline: {baseline_comparison.output_unavailable}",
+        pytest.fail(f"cannot compare outputs with the baseline: {convnextpose_baseline_comparison.output_unavailable}",
                     pytrace=False)
     if not out.max_mm <= limit:
-        base, cand = baseline_comparison.worst_pair_mm()
+        base, cand = convnextpose_baseline_comparison.worst_pair_mm()
         picture = convnextpose_pictures.compare(
             base, cand, labels=("baseline", "candidate"), unit="mm, Human3.6M scale",
             title=f"output drift, sample {out.worst_sample}: worst joint {out.worst_joint_name} {out.max_mm:.3g} mm "
                   f"(limit {limit:g} mm)")
         pytest.fail(f"output drift {out.max_mm:.4g} mm exceeds --max-output-drift={limit:g} mm\n"
-                    f"{baseline_comparison.output_summary()}\nweights: {baseline_comparison.tensor_summary()}\n"
+                    f"{convnextpose_baseline_comparison.output_summary()}\nweights: {convnextpose_baseline_comparison.tensor_summary()}\n"
                     f"{picture}", pytrace=False)
 
 
-def test_mpjpe_regression_within_limit(baseline_comparison, pytestconfig):
-    mpjpe = baseline_comparison.mpjpe
+def test_mpjpe_regression_within_limit(convnextpose_baseline_comparison, pytestconfig):
+    mpjpe = convnextpose_baseline_comparison.mpjpe
     if mpjpe.get("error"):
         pytest.fail(f"MPJPE difference not computed: {mpjpe['error']}", pytrace=False)
     if not mpjpe.get("computed"):

@@ -23,11 +23,11 @@ SEED = 1234
 
 
 @pytest.fixture(scope="module")
-def latency_device(request: pytest.FixtureRequest, torch_device: torch.device) -> torch.device:
-    if torch_device.type == "cuda":
-        return torch_device
+def latency_device(request: pytest.FixtureRequest, convnextpose_torch_device: torch.device) -> torch.device:
+    if convnextpose_torch_device.type == "cuda":
+        return convnextpose_torch_device
     if state(request.config).options.device == "cpu":  # asked for explicitly (option or ini)
-        return torch_device
+        return convnextpose_torch_device
     pytest.skip("latency benchmarks need CUDA; pass --device cpu to measure on the CPU")
 
 
@@ -45,18 +45,18 @@ def _event_ms(model, images: torch.Tensor, rounds: int) -> list[float]:
 
 
 @pytest.mark.parametrize("batch", BATCHES, ids=[f"batch{b}" for b in BATCHES])
-def test_forward_latency(benchmark, ref_model, ckpt_spec, latency_device, batch):
+def test_forward_latency(benchmark, convnextpose_ref_model, convnextpose_ckpt_spec, latency_device, batch):
     gen = torch.Generator().manual_seed(SEED)
     images = torch.randn(batch, 3, *INPUT_HW, generator=gen).to(latency_device)
     cuda = latency_device.type == "cuda"
 
     def forward():
-        out = ref_model(images)
+        out = convnextpose_ref_model(images)
         if cuda:
             torch.cuda.synchronize(latency_device)
         return out
 
-    benchmark.group = f"forward {ckpt_spec.summary()}"
+    benchmark.group = f"forward {convnextpose_ckpt_spec.summary()}"
     benchmark.extra_info.update({"batch": batch, "device": str(latency_device), "input": list(INPUT_HW)})
     rounds, warmup = (20, 5) if cuda else ((5, 1) if batch == 1 else (2, 1))
     cudnn_benchmark = torch.backends.cudnn.benchmark
@@ -65,9 +65,9 @@ def test_forward_latency(benchmark, ref_model, ckpt_spec, latency_device, batch)
         with torch.inference_mode():
             out = benchmark.pedantic(forward, rounds=rounds, warmup_rounds=warmup, iterations=1)
             if cuda:
-                events = _event_ms(ref_model, images, rounds)
+                events = _event_ms(convnextpose_ref_model, images, rounds)
                 benchmark.extra_info.update({"cuda_event_ms_median": statistics.median(events),
                                              "cuda_event_ms_min": min(events)})
     finally:
         torch.backends.cudnn.benchmark = cudnn_benchmark
-    assert tuple(out.shape) == (batch, ckpt_spec.joint_num, 3), f"output shape {tuple(out.shape)}"
+    assert tuple(out.shape) == (batch, convnextpose_ckpt_spec.joint_num, 3), f"output shape {tuple(out.shape)}"

@@ -32,29 +32,29 @@ def _comparable(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in common or not t.is_floating_point() else t.float()
 
 
-def test_checkpoint_file_loads(ckpt_load_result, ckpt_path):
+def test_checkpoint_file_loads(convnextpose_ckpt_load_result, convnextpose_ckpt_path):
     """The reader recognises the file and the architecture can be determined."""
-    if isinstance(ckpt_load_result, CheckpointError):
-        pytest.fail(f"checkpoint could not be loaded: {ckpt_load_result}", pytrace=False)
-    assert ckpt_load_result.state_dict, f"{ckpt_path}: loaded, but the state dict is empty"
+    if isinstance(convnextpose_ckpt_load_result, CheckpointError):
+        pytest.fail(f"checkpoint could not be loaded: {convnextpose_ckpt_load_result}", pytrace=False)
+    assert convnextpose_ckpt_load_result.state_dict, f"{convnextpose_ckpt_path}: loaded, but the state dict is empty"
 
 
-def test_no_missing_keys(ckpt):
-    missing = sorted(_expected_keys(ckpt) - set(ckpt.state_dict))
+def test_no_missing_keys(convnextpose_ckpt):
+    missing = sorted(_expected_keys(convnextpose_ckpt) - set(convnextpose_ckpt.state_dict))
     assert not missing, (f"{len(missing)} key(s) the reference model for this spec needs are missing: "
                          f"{_listing(missing)}")
 
 
-def test_no_unexpected_keys(ckpt):
-    unexpected = sorted(set(ckpt.state_dict) - _expected_keys(ckpt))
-    origin = getattr(ckpt, "key_origin", {})
+def test_no_unexpected_keys(convnextpose_ckpt):
+    unexpected = sorted(set(convnextpose_ckpt.state_dict) - _expected_keys(convnextpose_ckpt))
+    origin = getattr(convnextpose_ckpt, "key_origin", {})
     where = [f"{k} (in file: {origin[k]})" if origin.get(k, k) != k else k for k in unexpected]
     assert not unexpected, f"{len(unexpected)} unexpected key(s), not part of the spec's model: {_listing(where)}"
 
 
-def test_all_values_are_finite(ckpt):
+def test_all_values_are_finite(convnextpose_ckpt):
     bad = []
-    for key, t in ckpt.state_dict.items():
+    for key, t in convnextpose_ckpt.state_dict.items():
         if t.is_floating_point() or t.is_complex():
             n = int((~torch.isfinite(_comparable(t))).sum())
             if n:
@@ -62,9 +62,9 @@ def test_all_values_are_finite(ckpt):
     assert not bad, f"non-finite values: expected all finite, got {_listing(bad)}"
 
 
-def test_batchnorm_variances_are_positive(ckpt):
+def test_batchnorm_variances_are_positive(convnextpose_ckpt):
     bad = []
-    for key, t in ckpt.state_dict.items():
+    for key, t in convnextpose_ckpt.state_dict.items():
         if key.endswith("running_var") and t.is_floating_point():
             t = _comparable(t)
             n = int((t <= 0).sum())
@@ -73,24 +73,24 @@ def test_batchnorm_variances_are_positive(ckpt):
     assert not bad, f"BatchNorm running_var must be > 0, got {_listing(bad)}"
 
 
-def test_loader_reports_no_other_problems(ckpt):
+def test_loader_reports_no_other_problems(convnextpose_ckpt):
     """Problems outside the five tensor kinds (e.g. stored metadata contradicting the tensors)."""
-    other = [p for p in ckpt.problems
+    other = [p for p in convnextpose_ckpt.problems
              if p.kind not in ("missing", "unexpected", "shape", "nonfinite", "bn_variance", "name")]
     assert not other, "; ".join(f"{p.kind} at {p.key!r}: {p.detail}" for p in other)
 
 
-def test_loads_strictly_into_reference_model(request, ckpt_source, ckpt):
+def test_loads_strictly_into_reference_model(request, convnextpose_ckpt_source, convnextpose_ckpt):
     """`load_state_dict(strict=True)` into the model built from the inferred spec succeeds.
 
     Key and shape defects are reported by their own tests; this checks that nothing else
     (e.g. a dtype or a key the loader failed to flag) stops a strict load."""
-    require_clean(request, ckpt_source, ckpt, KEY_KINDS)
+    require_clean(request, convnextpose_ckpt_source, convnextpose_ckpt, KEY_KINDS)
     with torch.device("meta"):
-        model = build_model(ckpt.spec)
+        model = build_model(convnextpose_ckpt.spec)
     try:
-        model.load_state_dict(ckpt.state_dict, strict=True, assign=True)
+        model.load_state_dict(convnextpose_ckpt.state_dict, strict=True, assign=True)
     except RuntimeError as exc:
         pytest.fail(f"strict load failed: {' '.join(str(exc).split())[:600]}", pytrace=False)
-    floating = [k for k, t in ckpt.state_dict.items() if not k.endswith("num_batches_tracked") and not t.is_floating_point()]
+    floating = [k for k, t in convnextpose_ckpt.state_dict.items() if not k.endswith("num_batches_tracked") and not t.is_floating_point()]
     assert not floating, f"weights must be floating point, got integer tensors at {_listing(floating)}"

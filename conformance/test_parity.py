@@ -33,9 +33,9 @@ def _cases(config, ckpt_source, metadata: dict) -> list[ExpectedCase]:
 
 
 @pytest.fixture(scope="session")
-def expected_cases(pytestconfig, ckpt_source, ckpt_load_result) -> list[tuple[ExpectedCase, dict]]:
-    metadata = getattr(ckpt_load_result, "metadata", None) or {}
-    cases = _cases(pytestconfig, ckpt_source, metadata)
+def expected_cases(pytestconfig, convnextpose_ckpt_source, convnextpose_ckpt_load_result) -> list[tuple[ExpectedCase, dict]]:
+    metadata = getattr(convnextpose_ckpt_load_result, "metadata", None) or {}
+    cases = _cases(pytestconfig, convnextpose_ckpt_source, metadata)
     if not cases:
         pytest.skip("no expected outputs for this checkpoint: not a golden case (no manifest.json lists its "
                     "sha256, or the sha256 of the file it was converted from, next to it or in --golden-dir) "
@@ -77,37 +77,37 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor, case: ExpectedCas
     return errors
 
 
-def test_outputs_match_expected_outputs(ref_model, expected_cases, torch_device, record_property):
+def test_outputs_match_expected_outputs(convnextpose_ref_model, expected_cases, convnextpose_torch_device, record_property):
     errors = []
     for case, data in expected_cases:
         with torch.no_grad():
-            got = ref_model(data["input"].to(torch_device, torch.float32))
+            got = convnextpose_ref_model(data["input"].to(convnextpose_torch_device, torch.float32))
         record_property(f"parity_max_abs[{case.name}]", float((got.cpu().double() - data["coords"].double()).abs().max())
                         if got.shape == data["coords"].shape else None)
         errors += _compare("coords", got, data["coords"], case)
     assert not errors, "; ".join(errors)
 
 
-def test_flip_test_outputs_match_expected_outputs(ref_model, expected_cases, torch_device, ckpt_spec):
+def test_flip_test_outputs_match_expected_outputs(convnextpose_ref_model, expected_cases, convnextpose_torch_device, convnextpose_ckpt_spec):
     with_flip = [(c, d) for c, d in expected_cases if "coords_flip_test" in d]
     if not with_flip:
         pytest.skip("the expected outputs hold no coords_flip_test")
     errors = []
     for case, data in with_flip:
-        x = data["input"].to(torch_device, torch.float32)
-        _, w = ckpt_spec.heatmap_size(tuple(x.shape[2:]))
+        x = data["input"].to(convnextpose_torch_device, torch.float32)
+        _, w = convnextpose_ckpt_spec.heatmap_size(tuple(x.shape[2:]))
         with torch.no_grad():
-            got = flip_test(ref_model, x, w, H36M_FLIP_PAIRS)
+            got = flip_test(convnextpose_ref_model, x, w, H36M_FLIP_PAIRS)
         errors += _compare("coords_flip_test", got, data["coords_flip_test"], case)
     assert not errors, "; ".join(errors)
 
 
-def test_heatmap_shape_matches_expected(ref_model, expected_cases, torch_device):
+def test_heatmap_shape_matches_expected(convnextpose_ref_model, expected_cases, convnextpose_torch_device):
     with_shape = [(c, d) for c, d in expected_cases if "heatmap_shape" in d]
     if not with_shape:
         pytest.skip("the expected outputs hold no heatmap_shape")
     for case, data in with_shape:
         want = tuple(int(v) for v in data["heatmap_shape"])
         with torch.no_grad():
-            got = tuple(ref_model.heatmaps(data["input"].to(torch_device, torch.float32)).shape)
+            got = tuple(convnextpose_ref_model.heatmaps(data["input"].to(convnextpose_torch_device, torch.float32)).shape)
         assert got == want, f"heatmap shape vs {case.origin} {case.name}: expected {want}, got {got}"

@@ -12,8 +12,8 @@ import pytest
 pytestmark = pytest.mark.conformance
 
 
-def test_file_name_agrees_with_the_tensors(ckpt, record_property):
-    record_property("variant", ckpt.variant)
-    record_property("nearest_variant", ckpt.nearest_variant)
-    wrong = [p for p in ckpt.problems if p.kind == "name"]
+def test_file_name_agrees_with_the_tensors(convnextpose_ckpt, record_property):
+    record_property("variant", convnextpose_ckpt.variant)
+    record_property("nearest_variant", convnextpose_ckpt.nearest_variant)
+    wrong = [p for p in convnextpose_ckpt.problems if p.kind == "name"]
     assert not wrong, f"{wrong[0].key}: {wrong[0].detail}"

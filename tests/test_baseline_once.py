@@ -61,6 +61,6 @@ def test_baseline_model_runs_once_for_several_checkpoints(pytester):
                                            "--max-output-drift=1000")
     result.assert_outcomes(passed=4, skipped=2)
     builds = json.loads((pytester.path / "builds.json").read_text())
-    # three files, each built exactly once: two candidates (ref_model) and the baseline (baseline_coords)
+    # three files, each built exactly once: two candidates (convnextpose_ref_model) and the baseline (convnextpose_baseline_coords)
     assert builds == {str(first): 1, str(second): 1, str(TINY): 1}, \
         f"expected one reference-model build per file, got {builds}"

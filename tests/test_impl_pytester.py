@@ -99,11 +99,11 @@ def test_tolerance_marker_overrides_the_command_line(pytester):
         import pytest
 
         @pytest.mark.convnextpose_tolerance(atol=0.5, rtol=0)
-        def test_marked(impl_tolerance):
-            assert (impl_tolerance.atol, impl_tolerance.rtol, impl_tolerance.source) == (0.5, 0, "marker")
+        def test_marked(convnextpose_impl_tolerance):
+            assert (convnextpose_impl_tolerance.atol, convnextpose_impl_tolerance.rtol, convnextpose_impl_tolerance.source) == (0.5, 0, "marker")
 
-        def test_unmarked(impl_tolerance):
-            assert (impl_tolerance.atol, impl_tolerance.rtol, impl_tolerance.source) == (0.25, 1e-4, "command line")
+        def test_unmarked(convnextpose_impl_tolerance):
+            assert (convnextpose_impl_tolerance.atol, convnextpose_impl_tolerance.rtol, convnextpose_impl_tolerance.source) == (0.25, 1e-4, "command line")
     """)
     pytester.runpytest("--atol=0.25", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 

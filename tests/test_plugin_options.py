@@ -15,7 +15,7 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny_snapshot_83.pth.tar"
 
 # A user's own test module, reusing the plugin's fixtures.
 SHOW_IDS = """
-def test_show(ckpt_path):
+def test_show(convnextpose_ckpt_path):
     pass
 """
 
@@ -82,10 +82,10 @@ def test_option_beats_env_beats_ini(pytester, user_tests, two_files, monkeypatch
 
 def test_joints_and_head_upsample_reach_load_checkpoint(pytester):
     pytester.makepyfile(test_spec="""
-        def test_spec(ckpt_spec, ckpt):
-            assert ckpt_spec.joint_num == 9 and ckpt_spec.depth_dim == 16, ckpt_spec
-            assert ckpt_spec.head_upsample == (True, False, True), ckpt_spec
-            assert ckpt.head_upsample_source == "user"
+        def test_spec(convnextpose_ckpt_spec, convnextpose_ckpt):
+            assert convnextpose_ckpt_spec.joint_num == 9 and convnextpose_ckpt_spec.depth_dim == 16, convnextpose_ckpt_spec
+            assert convnextpose_ckpt_spec.head_upsample == (True, False, True), convnextpose_ckpt_spec
+            assert convnextpose_ckpt.head_upsample_source == "user"
     """)
     result = pytester.runpytest("test_spec.py", f"--ckpt={TINY}", "--joints=9", "--head-upsample=up,no,up")
     result.assert_outcomes(passed=1)
@@ -95,9 +95,9 @@ def test_ini_fallbacks_for_joints_head_upsample_and_device(pytester):
     pytester.makeini("[pytest]\nconvnextpose_joints = 9\nconvnextpose_head_upsample = no,no,up\n"
                      "convnextpose_device = cpu\n")
     pytester.makepyfile(test_spec="""
-        def test_spec(ckpt_spec, torch_device):
-            assert ckpt_spec.joint_num == 9 and ckpt_spec.head_upsample == (False, False, True), ckpt_spec
-            assert torch_device.type == "cpu"
+        def test_spec(convnextpose_ckpt_spec, convnextpose_torch_device):
+            assert convnextpose_ckpt_spec.joint_num == 9 and convnextpose_ckpt_spec.head_upsample == (False, False, True), convnextpose_ckpt_spec
+            assert convnextpose_torch_device.type == "cpu"
     """)
     pytester.runpytest("test_spec.py", f"--ckpt={TINY}").assert_outcomes(passed=1)
 
@@ -122,9 +122,9 @@ def test_device_cuda_without_cuda_is_a_usage_error(pytester):
 
 def test_device_option_selects_the_torch_device(pytester):
     pytester.makepyfile(test_dev="""
-        def test_dev(torch_device, sample_inputs):
-            assert torch_device.type == "cpu" and sample_inputs.device.type == "cpu"
-            assert tuple(sample_inputs.shape) == (4, 3, 256, 256)
+        def test_dev(convnextpose_torch_device, convnextpose_sample_inputs):
+            assert convnextpose_torch_device.type == "cpu" and convnextpose_sample_inputs.device.type == "cpu"
+            assert tuple(convnextpose_sample_inputs.shape) == (4, 3, 256, 256)
     """)
     pytester.runpytest("test_dev.py", "--device=cpu").assert_outcomes(passed=1)
 
@@ -185,7 +185,7 @@ def test_disabled_plugin_has_no_options_and_no_fixtures(pytester, user_tests):
     assert pytester.runpytest("-p", "no:convnextpose", "--ckpt=x").ret == pytest.ExitCode.USAGE_ERROR
     result = pytester.runpytest("-p", "no:convnextpose", "test_user.py")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*fixture 'ckpt_path' not found*"])
+    result.stdout.fnmatch_lines(["*fixture 'convnextpose_ckpt_path' not found*"])
 
 
 def test_unrelated_runs_are_left_alone(pytester, tmp_path, monkeypatch):

@@ -232,3 +232,46 @@ def test_a_name_that_lies_fails_only_the_name_test(pytester):
     result = pytester.runpytest(f"--ckpt={path}", str(SUITE / "test_variant.py"), "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*NAME: file name says XS; tensors are no published variant (nearest XS)*",
                                  "*ConvNeXtPose_XS.pth.tar: file name says XS; tensors are no published variant*"])
+
+
+USER_CONFTEST = """
+import pytest
+
+# A pose project's own fixtures, with the names people give them (and other scopes).
+@pytest.fixture
+def ckpt():
+    return "the user's checkpoint path"
+
+@pytest.fixture
+def ref_model():
+    return "the user's model"
+
+@pytest.fixture
+def implementation():
+    return "the user's implementation"
+
+@pytest.fixture
+def torch_device():
+    return "the user's device"
+
+@pytest.fixture
+def sample_inputs():
+    return "the user's inputs"
+"""
+
+
+def test_a_users_own_fixtures_neither_break_the_suite_nor_are_replaced(pytester):
+    """Issue: a project whose conftest defines `ckpt` turned `pytest --ckpt=X` into failures and
+    scope-mismatch errors. The plugin's fixtures are `convnextpose_*`: the suite runs as without the
+    conftest, and the user's own tests still get their own fixtures."""
+    pytester.makeconftest(USER_CONFTEST)
+    pytester.makepyfile(test_mine="""
+        def test_mine(ckpt, ref_model, convnextpose_ckpt):
+            assert ckpt == "the user's checkpoint path" and ref_model == "the user's model"
+            assert convnextpose_ckpt.spec.joint_num == 18
+    """)
+    result = pytester.runpytest(f"--ckpt={TINY}", *CHECK_MODULES, "test_mine.py", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and "error" not in outcomes and "errors" not in outcomes, result.stdout.str()
+    assert outcomes.get("passed") == 20, outcomes  # the 19 checks of the golden tiny case + the user's test
+    assert result.ret == pytest.ExitCode.OK

@@ -37,7 +37,7 @@ def test_quiet_runs_keep_the_verdict_and_group_skips_by_cause(pytester):
     out = result.stdout.str()
     assert re.search(r"tiny_snapshot_83\.pth\.tar-63144b81: PASS \(\d+ check\(s\)\)", out), out
     line = next(ln for ln in out.splitlines() if " skipped: " in ln)
-    assert "--impl/--onnx not given (8)" in line and "--baseline not given (3)" in line, line
+    assert "--impl/--onnx not given (9)" in line and "--baseline not given (3)" in line, line
     assert f"report: {report}" in out
 
 

@@ -94,7 +94,7 @@ def _check_data_paths(opts: AccuracyOptions) -> None:
 
 
 @pytest.fixture(scope="session")
-def h36m_options(pytestconfig: pytest.Config) -> AccuracyOptions:
+def convnextpose_h36m_options(pytestconfig: pytest.Config) -> AccuracyOptions:
     """The Human3.6M options of this run (`AccuracyOptions`)."""
     return read_accuracy_options(pytestconfig)
 

@@ -64,7 +64,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
 
 
 @pytest.fixture(scope="session")
-def baseline_checkpoint(request: pytest.FixtureRequest) -> Any:
+def convnextpose_baseline_checkpoint(request: pytest.FixtureRequest) -> Any:
     """`--baseline` loaded like the checkpoints under test (same --joints / --head-upsample)."""
     path = request.config.getoption("convnextpose_baseline")
     if not path:
@@ -79,34 +79,34 @@ def baseline_checkpoint(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture(scope="session")
-def baseline_coords(baseline_checkpoint: Any, sample_inputs: Any) -> Any:
-    """The baseline's reference output on `sample_inputs`, `(B, J, 3)` numpy: computed once per
+def convnextpose_baseline_coords(convnextpose_baseline_checkpoint: Any, convnextpose_sample_inputs: Any) -> Any:
+    """The baseline's reference output on `convnextpose_sample_inputs`, `(B, J, 3)` numpy: computed once per
     run, not once per checkpoint compared with it (the baseline never changes within a run)."""
     from ..checkpoint.model import run_reference
     from .fixtures import build_reference_model
 
-    model = build_reference_model(baseline_checkpoint, sample_inputs.device)
-    return run_reference(model, sample_inputs.detach().cpu().numpy())
+    model = build_reference_model(convnextpose_baseline_checkpoint, convnextpose_sample_inputs.device)
+    return run_reference(model, convnextpose_sample_inputs.detach().cpu().numpy())
 
 
 @pytest.fixture(scope="session")
-def baseline_comparison(request: pytest.FixtureRequest, baseline_checkpoint: Any, ckpt: Any, ckpt_source: Any,
-                        sample_inputs: Any, ref_coords: Any) -> Any:
-    """`baseline.BaselineComparison` of this checkpoint against --baseline, on `sample_inputs`."""
+def convnextpose_baseline_comparison(request: pytest.FixtureRequest, convnextpose_baseline_checkpoint: Any, convnextpose_ckpt: Any, convnextpose_ckpt_source: Any,
+                        convnextpose_sample_inputs: Any, convnextpose_ref_coords: Any) -> Any:
+    """`baseline.BaselineComparison` of this checkpoint against --baseline, on `convnextpose_sample_inputs`."""
     from ..baseline.compare import compare_checkpoints
     from .fixtures import SAMPLE_SEED
 
-    images = sample_inputs.detach().cpu().numpy()
-    same_joints = ckpt.spec.joint_num == baseline_checkpoint.spec.joint_num
+    images = convnextpose_sample_inputs.detach().cpu().numpy()
+    same_joints = convnextpose_ckpt.spec.joint_num == convnextpose_baseline_checkpoint.spec.joint_num
     # Requested only when the outputs are compared (compare_checkpoints skips other joint counts).
-    base = request.getfixturevalue("baseline_coords") if same_joints else None
+    base = request.getfixturevalue("convnextpose_baseline_coords") if same_joints else None
     result = compare_checkpoints(
-        ckpt, baseline_checkpoint, images=images, candidate_coords=ref_coords.detach().cpu().numpy(),
+        convnextpose_ckpt, convnextpose_baseline_checkpoint, images=images, candidate_coords=convnextpose_ref_coords.detach().cpu().numpy(),
         baseline_coords=base,
         inputs=f"sample_inputs ({images.shape[0]} seeded images {images.shape[2]}x{images.shape[3]}, "
                f"seed {SAMPLE_SEED})")
-    result.mpjpe = _mpjpe(request.config, ckpt, baseline_checkpoint)
-    request.config.stash[BASELINE_RESULTS_KEY][ckpt_source.id] = result.to_dict()
+    result.mpjpe = _mpjpe(request.config, convnextpose_ckpt, convnextpose_baseline_checkpoint)
+    request.config.stash[BASELINE_RESULTS_KEY][convnextpose_ckpt_source.id] = result.to_dict()
     return result
 
 

@@ -136,12 +136,12 @@ def _header_lines(src: Any, loaded: Any) -> list[str]:
 
 # --------------------------------------------------------------------------- collection
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "ckpt_source" not in metafunc.fixturenames:
+    if "convnextpose_ckpt_source" not in metafunc.fixturenames:
         return
-    if any(m.name == "parametrize" and "ckpt_source" in str(m.args[0]) for m in metafunc.definition.iter_markers()):
+    if any(m.name == "parametrize" and "convnextpose_ckpt_source" in str(m.args[0]) for m in metafunc.definition.iter_markers()):
         return  # the test parametrizes it itself
     sources = get_checkpoints(metafunc.config)
-    metafunc.parametrize("ckpt_source", sources, ids=[s.id for s in sources], indirect=True, scope="session")
+    metafunc.parametrize("convnextpose_ckpt_source", sources, ids=[s.id for s in sources], indirect=True, scope="session")
 
 
 @pytest.hookimpl(trylast=True)
@@ -158,7 +158,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _item_source(item: Any) -> Any:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("ckpt_source") if callspec is not None else None
+    return callspec.params.get("convnextpose_ckpt_source") if callspec is not None else None
 
 
 # --------------------------------------------------------------------------- running

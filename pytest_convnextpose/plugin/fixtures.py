@@ -1,7 +1,10 @@
 """Fixtures of the plugin, for the conformance suite and for users' own tests.
 
-All are session-scoped and (except `torch_device` and `sample_inputs`) parametrized per
-checkpoint through `ckpt_source`, with ids `<file name>-<first 8 hex of sha256>`.
+All are session-scoped and (except `convnextpose_torch_device` and `convnextpose_sample_inputs`)
+parametrized per checkpoint through `convnextpose_ckpt_source`, with ids
+`<file name>-<first 8 hex of sha256>`. Every fixture of the plugin is named `convnextpose_*`, as
+pytest plugins name theirs: a user's own `ckpt` or `ref_model` fixture (common names in pose
+projects) then never replaces one the suite depends on, and the suite never resolves theirs.
 
 A defect is reported by exactly one test — the one whose invariant it breaks (see
 `OWNER_TESTS`). Fixtures that cannot be built because of a defect *skip* the tests that
@@ -66,46 +69,46 @@ def require_clean(request: pytest.FixtureRequest, source: CheckpointSource, ckpt
 
 
 @pytest.fixture(scope="session")
-def ckpt_source(request: pytest.FixtureRequest) -> CheckpointSource:
+def convnextpose_ckpt_source(request: pytest.FixtureRequest) -> CheckpointSource:
     """The checkpoint under test (parametrized by the plugin; see `get_checkpoints`)."""
     if not hasattr(request, "param"):
-        pytest.fail("ckpt_source is parametrized by the convnextpose plugin; it was requested without a "
+        pytest.fail("convnextpose_ckpt_source is parametrized by the convnextpose plugin; it was requested without a "
                     "parameter (is the plugin enabled?)", pytrace=False)
     return request.param
 
 
 @pytest.fixture(scope="session")
-def ckpt_path(ckpt_source: CheckpointSource) -> Path:
+def convnextpose_ckpt_path(convnextpose_ckpt_source: CheckpointSource) -> Path:
     """Path of the checkpoint file (or folder) under test."""
-    return ckpt_source.path
+    return convnextpose_ckpt_source.path
 
 
 @pytest.fixture(scope="session")
-def ckpt_load_result(request: pytest.FixtureRequest, ckpt_source: CheckpointSource) -> Any:
+def convnextpose_ckpt_load_result(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource) -> Any:
     """The `Checkpoint`, or the `CheckpointError` that refused it (never raises)."""
-    return load_cached(request.config, ckpt_source)
+    return load_cached(request.config, convnextpose_ckpt_source)
 
 
 @pytest.fixture(scope="session")
-def ckpt(request: pytest.FixtureRequest, ckpt_source: CheckpointSource, ckpt_load_result: Any) -> Any:
+def convnextpose_ckpt(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource, convnextpose_ckpt_load_result: Any) -> Any:
     """`load_checkpoint(path, joint_num=--joints, head_upsample=--head-upsample)`.
 
     A file that cannot be loaded is reported by test_checkpoint_file_loads; dependants skip."""
     from ..errors import CheckpointError
 
-    if isinstance(ckpt_load_result, CheckpointError):
-        defer_to_owner(request, ckpt_source, "load", f"could not be loaded: {ckpt_load_result}")
-    return ckpt_load_result
+    if isinstance(convnextpose_ckpt_load_result, CheckpointError):
+        defer_to_owner(request, convnextpose_ckpt_source, "load", f"could not be loaded: {convnextpose_ckpt_load_result}")
+    return convnextpose_ckpt_load_result
 
 
 @pytest.fixture(scope="session")
-def ckpt_spec(ckpt: Any) -> Any:
+def convnextpose_ckpt_spec(convnextpose_ckpt: Any) -> Any:
     """The checkpoint's `reference_model.ArchSpec`."""
-    return ckpt.spec
+    return convnextpose_ckpt.spec
 
 
 @pytest.fixture(scope="session")
-def torch_device(pytestconfig: pytest.Config) -> Any:
+def convnextpose_torch_device(pytestconfig: pytest.Config) -> Any:
     """`torch.device` from `--device` (auto: cuda when available, else cpu); xdist worker gwK
     uses `cuda:(K mod GPU count)`."""
     from .xdist_groups import worker_index
@@ -114,15 +117,15 @@ def torch_device(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def ref_model(request: pytest.FixtureRequest, ckpt_source: CheckpointSource, ckpt: Any, torch_device: Any) -> Any:
-    """Reference model for the checkpoint's spec, strictly loaded, in eval mode, on `torch_device`."""
+def convnextpose_ref_model(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource, convnextpose_ckpt: Any, convnextpose_torch_device: Any) -> Any:
+    """Reference model for the checkpoint's spec, strictly loaded, in eval mode, on `convnextpose_torch_device`."""
     st = state(request.config)
-    if ckpt_source.path not in st.models:
-        require_clean(request, ckpt_source, ckpt)
+    if convnextpose_ckpt_source.path not in st.models:
+        require_clean(request, convnextpose_ckpt_source, convnextpose_ckpt)
         st.models.clear()  # one model at a time: pytest groups tests by checkpoint
         st.outputs.clear()
-        st.models[ckpt_source.path] = build_reference_model(ckpt, torch_device)
-    return st.models[ckpt_source.path]
+        st.models[convnextpose_ckpt_source.path] = build_reference_model(convnextpose_ckpt, convnextpose_torch_device)
+    return st.models[convnextpose_ckpt_source.path]
 
 
 def build_reference_model(ckpt: Any, device: Any) -> Any:
@@ -137,23 +140,23 @@ def build_reference_model(ckpt: Any, device: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def sample_inputs(torch_device: Any) -> Any:
+def convnextpose_sample_inputs(convnextpose_torch_device: Any) -> Any:
     """Deterministic float32 batch `SAMPLE_SHAPE` = (4, 3, 256, 256), standard normal, seed
-    `SAMPLE_SEED` (own generator, independent of torch's global RNG), on `torch_device`."""
+    `SAMPLE_SEED` (own generator, independent of torch's global RNG), on `convnextpose_torch_device`."""
     import torch
 
     gen = torch.Generator().manual_seed(SAMPLE_SEED)
-    return torch.randn(SAMPLE_SHAPE, generator=gen, dtype=torch.float32).to(torch_device)
+    return torch.randn(SAMPLE_SHAPE, generator=gen, dtype=torch.float32).to(convnextpose_torch_device)
 
 
 @pytest.fixture(scope="session")
-def ref_coords(request: pytest.FixtureRequest, ckpt_source: CheckpointSource, ref_model: Any,
-               sample_inputs: Any) -> Any:
+def convnextpose_ref_coords(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource, convnextpose_ref_model: Any,
+               convnextpose_sample_inputs: Any) -> Any:
     """`ref_model(sample_inputs)` computed once per checkpoint, shape (4, J, 3)."""
     import torch
 
     st = state(request.config)
-    if ckpt_source.path not in st.outputs:
+    if convnextpose_ckpt_source.path not in st.outputs:
         with torch.no_grad():
-            st.outputs[ckpt_source.path] = ref_model(sample_inputs)
-    return st.outputs[ckpt_source.path]
+            st.outputs[convnextpose_ckpt_source.path] = convnextpose_ref_model(convnextpose_sample_inputs)
+    return st.outputs[convnextpose_ckpt_source.path]

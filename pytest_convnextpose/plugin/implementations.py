@@ -167,11 +167,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 # --------------------------------------------------------------------------- collection
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "impl_source" in metafunc.fixturenames:
+    if "convnextpose_impl_source" in metafunc.fixturenames:
         sources = impl_sources(metafunc.config)
         params = sources or [None]
         ids = [s.id for s in sources] or ["no-impl"]
-        metafunc.parametrize("impl_source", params, ids=ids, scope="session")
+        metafunc.parametrize("convnextpose_impl_source", params, ids=ids, scope="session")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -212,16 +212,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
-def implementation(request: pytest.FixtureRequest, impl_source: Optional[ImplSource], ckpt: Any,
-                   ckpt_source: Any) -> Any:
+def convnextpose_implementation(request: pytest.FixtureRequest, convnextpose_impl_source: Optional[ImplSource], convnextpose_ckpt: Any,
+                   convnextpose_ckpt_source: Any) -> Any:
     """The implementation under test for this checkpoint (`Implementation`), or a skip."""
-    if impl_source is None:
+    if convnextpose_impl_source is None:
         pytest.skip("no --impl or --onnx given: these tests check an implementation under test against the "
                     "reference model (see docs/reimplementers.md)")
     cache = request.config.stash[_IMPL_CACHE_KEY]
-    key = (impl_source, ckpt_source.id)
+    key = (convnextpose_impl_source, convnextpose_ckpt_source.id)
     if key not in cache:
-        cache[key] = _load(request.config, impl_source, ckpt, ckpt_source)
+        cache[key] = _load(request.config, convnextpose_impl_source, convnextpose_ckpt, convnextpose_ckpt_source)
     return cache[key]
 
 
@@ -259,7 +259,7 @@ def _fail_once(source: ImplSource, ckpt_source: Any, message: str) -> None:
 
 
 @pytest.fixture
-def impl_tolerance(request: pytest.FixtureRequest) -> Tolerance:
+def convnextpose_impl_tolerance(request: pytest.FixtureRequest) -> Tolerance:
     """Parity tolerance: the test's `convnextpose_tolerance` marker, else --atol/--rtol, else defaults."""
     config = request.config
     atol, rtol = config.getoption("convnextpose_atol"), config.getoption("convnextpose_rtol")
@@ -275,13 +275,13 @@ def impl_tolerance(request: pytest.FixtureRequest) -> Tolerance:
 
 
 @pytest.fixture(scope="session")
-def golden_for_ckpt(request: pytest.FixtureRequest, ckpt: Any, ckpt_source: Any) -> Any:
+def convnextpose_golden_for_ckpt(request: pytest.FixtureRequest, convnextpose_ckpt: Any, convnextpose_ckpt_source: Any) -> Any:
     """The golden case (`implementations.inputs.GoldenCase`) matching this checkpoint, or None."""
     from ..implementations.golden import golden_case_for
     from ..implementations.inputs import golden_inputs
     from .state import state
 
-    case = golden_case_for(ckpt_source.path, ckpt.sha256, ckpt.metadata, state(request.config).options.golden_dirs)
+    case = golden_case_for(convnextpose_ckpt_source.path, convnextpose_ckpt.sha256, convnextpose_ckpt.metadata, state(request.config).options.golden_dirs)
     return None if case is None else golden_inputs(case)
 
 
