@@ -128,3 +128,28 @@ def test_missing_impl_module_is_one_clear_error(pytester):
     result = run_impl(pytester, "--impl=surely_missing_port_xyz:build", "-k", "test_output_is")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *module 'surely_missing_port_xyz' not found*"])
+
+
+def plain_pytest(folder: Path, *args: str):
+    """The `pytest` console script (not `python -m pytest`, which puts the folder on sys.path by itself),
+    run from `folder` as a user would."""
+    import subprocess
+
+    script = Path(sys.executable).with_name("pytest")
+    return subprocess.run([str(script), *args, "-p", "no:cacheprovider", "-q"], cwd=folder, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_impl_module_in_the_invocation_folder_is_found_by_plain_pytest(tmp_path):
+    (tmp_path / "my_port.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(TESTS)!r})\nfrom wrong_impls import faithful as build\n")
+    done = plain_pytest(tmp_path, suite_file("test_impl.py"), f"--ckpt={TINY}", "--impl=my_port:build",
+                        "-k", "test_output_is")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout, done.stdout
+
+
+def test_missing_impl_module_error_suggests_the_file_form(tmp_path):
+    done = plain_pytest(tmp_path, suite_file("test_impl.py"), f"--ckpt={TINY}", "--impl=ports.my_port:build")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "name the file instead: --impl path/to/ports/my_port.py:build" in done.stderr, done.stderr

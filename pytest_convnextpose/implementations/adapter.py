@@ -187,10 +187,29 @@ def _import(module: str, target: str) -> Any:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise ImplementationError(
-                f"--impl {target!r}: module {module!r} not found (is it installed or on sys.path?)") from exc
-        raise
+        if not (exc.name and module.startswith(exc.name)):
+            raise  # the user's module was found and failed to import one of its own dependencies
+        if _add_invocation_folder(module):
+            return _import(module, target)
+        file_form = module.replace(".", "/") + ".py"
+        raise ImplementationError(
+            f"--impl {target!r}: module {module!r} not found: not installed, not on sys.path and not in "
+            f"{Path.cwd()}; name the file instead: --impl path/to/{file_form}:{target.rpartition(':')[2]}") from exc
+
+
+def _add_invocation_folder(module: str) -> bool:
+    """Put the folder pytest (or the CLI) was started from on sys.path when `module` lives there.
+
+    `python -m pytest` does this by itself and plain `pytest` does not, so the same
+    `--impl my_port:build` worked with one and not the other; users expect the folder they run
+    from to be searched. True when the folder was added (and was not there before)."""
+    here = Path.cwd()
+    top = module.partition(".")[0]
+    if str(here) in sys.path or not ((here / f"{top}.py").is_file() or (here / top).is_dir()):
+        return False
+    sys.path.insert(0, str(here))
+    importlib.invalidate_caches()
+    return True
 
 
 def load_factory(target: str) -> Callable[[Any], Any]:
