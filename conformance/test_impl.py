@@ -118,7 +118,8 @@ def test_output_is_float32_batch_by_joints_by_3(convnextpose_implementation, par
 
 @pytest.mark.parametrize("case_name", ["seeded", "seeded-flipped", "golden", "golden-flipped", OTHER_SIZE])
 def test_matches_reference_model(case_name, case_of, convnextpose_implementation, convnextpose_impl_source, convnextpose_ref_model, convnextpose_ckpt, convnextpose_ckpt_source,
-                                 convnextpose_impl_tolerance, snippet_kwargs, diagnosis_hints, size_cause, run_case):
+                                 convnextpose_impl_tolerance, snippet_kwargs, diagnosis_hints, size_cause, run_case,
+                                 convnextpose_pictures):
     case = case_of(case_name)
     expected = run_reference(convnextpose_ref_model, case.images)
     tol = convnextpose_impl_tolerance
@@ -135,13 +136,17 @@ def test_matches_reference_model(case_name, case_of, convnextpose_implementation
             diagnosis_hints[key] = diag.mistake.name
         diagnosis = diag.text()
     b, _, h, w = case.images.shape
+    worst = stats.worst_sample
+    picture = convnextpose_pictures.compare(
+        expected[worst], actual[worst], labels=("reference", convnextpose_implementation.name),
+        title=f"'{case.name}' image {worst}: worst joint {stats.worst_joint_name}, max error {stats.max_abs:.3g} cells")
     pytest.fail(failure_message(
         headline=f"{convnextpose_implementation.name} differs from the reference model on the '{case.name}' inputs "
                  f"({b} images {h}x{w}{convnextpose_implementation.axes_note}) of {convnextpose_ckpt_source.id}",
         stats=stats, actual=actual, expected=expected, diagnosis=diagnosis,
         tolerance_source=tol.source,
         snippet=snippet_for(ckpt_path=convnextpose_ckpt_source.path, target=convnextpose_impl_source.display, case=case, stats=stats,
-                            kwargs=snippet_kwargs)), pytrace=False)
+                            kwargs=snippet_kwargs)) + f"\n{picture}", pytrace=False)
 
 
 def test_batch_result_equals_single_image_results(convnextpose_implementation, convnextpose_impl_source, parity_cases, convnextpose_ckpt, convnextpose_ref_model,
