@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -35,6 +35,7 @@ from .budget import Budget
 from .directory_format import read_directory
 from .errors import layer_of
 from .file_io import read_all
+from .digest import records_sha256
 from .graph import check_graph
 from .limits import DEFAULT_LIMITS, Limits
 from .pickles import load_legacy, load_plain_pickle, load_record_archive
@@ -127,10 +128,14 @@ def _read_member(member: Member, budget: Budget, digest: list[str], source: str,
                  archive_size: int) -> RawFile:
     """The checkpoint inside a wrapper, on the wrapper's budget. Its sha256 is that of the member's
     bytes (what the file would be once extracted); a refusal names `ARCHIVE::MEMBER`."""
-    sha = hashlib.sha256(member.data).hexdigest()
+    sha = records_sha256(member.records) if member.records is not None else hashlib.sha256(member.data).hexdigest()
     digest.append(sha)
     try:
-        raw = _read_opened(open_container(member.data, budget, nested=True), member.data, budget, sha)
+        if member.records is not None:  # an unzipped checkpoint folder inside the archive: read as a folder is
+            raw = _records_checkpoint("directory", member.records, member.offsets or {}, budget, sha,
+                                      sum(len(v) for v in member.records.values()), kind="folder in the archive")
+        else:
+            raw = _read_opened(open_container(member.data, budget, nested=True), member.data, budget, sha)
         budget.finish()
     except CheckpointError as err:
         if source:
@@ -195,12 +200,18 @@ def _read_folder(p: Path, limits: Limits, digest: list[str]) -> RawFile:
     folder = read_directory(p, limits)
     digest.append(folder.sha256)
     budget = Budget(limits, folder.size)
-    records, offsets, root = split_root(folder.records, folder.offsets, kind="folder")
-    obj = load_record_archive(records, offsets, budget=budget)
-    raw = RawFile("directory", check_graph(obj, budget), {"root": root} if root else {},
-                  folder.sha256, folder.size, root)
+    raw = _records_checkpoint("directory", folder.records, folder.offsets, budget, folder.sha256, folder.size,
+                              kind="folder")
     budget.finish()
     return raw
+
+
+def _records_checkpoint(container: str, records: Mapping[str, memoryview], offsets: Mapping[str, int],
+                        budget: Budget, sha: str, size: int, *, kind: str) -> RawFile:
+    """An unzipped torch checkpoint's files (a folder on disk, or one inside a wrapper)."""
+    records, offsets, root = split_root(records, offsets, kind=kind)
+    obj = load_record_archive(records, offsets, budget=budget)
+    return RawFile(container, check_graph(obj, budget), {"root": root} if root else {}, sha, size, root)
 
 
 def _target_device(map_location: Any) -> Any:

@@ -55,9 +55,12 @@ class Member:
     """The checkpoint member chosen from a wrapper."""
 
     format: str        # zip | tar | tar.gz | gzip
-    name: str          # as the archive lists it (a gzip: the file's name without .gz)
-    data: memoryview   # its bytes (a view of the archive where stored, else a fresh inflated buffer)
+    name: str          # as the archive lists it (a gzip: the file's name without .gz; a folder: no trailing /)
+    data: memoryview   # its bytes (a view of the archive where stored, else a fresh inflated buffer); empty for a folder
     offset: int        # where its bytes start in the archive (in the inflated tar for a tar.gz)
+    #: a checkpoint *folder* (an unzipped torch zip: `data.pkl`, `data/0`, ...): its files by name relative to it
+    records: Optional[dict[str, memoryview]] = None
+    offsets: Optional[dict[str, int]] = None
 
 
 @dataclass
@@ -169,23 +172,32 @@ def _open_archive(opened: Opened, records: Mapping[str, memoryview], offsets: Ma
 
 def choose_member(records: Mapping[str, memoryview], offsets: Mapping[str, int], fmt: str, *, limits: object,
                   source: str = "", wanted: Optional[str] = None) -> Optional[Member]:
-    """The checkpoint member of a wrapper: `wanted` if given, else the only one; None when it holds none."""
+    """The checkpoint member of a wrapper: `wanted` if given, else the only one; None when it holds none.
+
+    A member is a checkpoint file, or a checkpoint folder: the folder of a `data.pkl` below the top
+    level (`ConvNeXtPose/archive/data.pkl` in a Drive download of an unzipped torch zip), whose files
+    are then its records and no members of their own."""
     names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
     refuse_case_twins(names, f"{fmt} archive")
     for name in names:
         _check_name(name, fmt, offsets.get(name, 0))
+    folders = sorted({n[: -len("/data.pkl")] for n in names if n.endswith("/data.pkl")})
+    nested = [f for f in folders if any(f.startswith(g + "/") for g in folders)]
+    if nested:
+        raise ContainerUnsupportedError(f"holds a checkpoint folder inside another ({nested[0]!r}): which one is "
+                                        "meant is unclear; extract the one you need")
+    loose = [n for n in names if not any(n.startswith(f + "/") for f in folders)]
     if wanted is not None:
-        found = _find(names, wanted)
+        found = _find(loose + folders, wanted)
         if found is None:
-            ckpts = [n for n in names if classify(records[n], limits) == "checkpoint"]
+            ckpts = folders + [n for n in loose if classify(records[n], limits) == "checkpoint"]
             listed = f"its checkpoints: {_listing(ckpts)}" if ckpts else f"its members: {_listing(names) or 'none'}"
             raise MemberNotFoundError(f"no member named {wanted!r} in this {fmt} archive; {listed}")
-        return Member(fmt, found, records[found], offsets.get(found, 0))
-    folders = sorted({n[: -len("/data.pkl")] for n in names if n.endswith("/data.pkl")})
-    kinds = {n: classify(records[n], limits) for n in names if not any(n.startswith(f + "/") for f in folders)}
-    ckpts = [n for n, k in kinds.items() if k == "checkpoint"]
+        return _member(fmt, found, records, offsets, folder=found in folders)
+    kinds = {n: classify(records[n], limits) for n in loose}
+    ckpts = [n for n in loose if kinds[n] == "checkpoint"] + folders
     if len(ckpts) == 1:
-        return Member(fmt, ckpts[0], records[ckpts[0]], offsets.get(ckpts[0], 0))
+        return _member(fmt, ckpts[0], records, offsets, folder=bool(folders))
     if ckpts:
         raise SeveralCheckpointsError(f"holds {len(ckpts)} checkpoints: {_listing(ckpts)}; choose one with "
                                       f"ARCHIVE{SEPARATOR}MEMBER, e.g. {source or 'ARCHIVE'}{SEPARATOR}{ckpts[0]}",
@@ -194,11 +206,18 @@ def choose_member(records: Mapping[str, memoryview], offsets: Mapping[str, int],
     if archives:
         raise NestedArchiveError(f"holds no checkpoint file, only archives ({_listing(archives)}): archives inside "
                                  "archives are not read (one level only); extract the one you need")
-    if folders:
-        raise ContainerUnsupportedError(f"holds an unpacked checkpoint folder below its top level "
-                                        f"({_listing(folders)}): torch reads such a folder only as an archive's "
-                                        "root; extract the folder, or archive it on its own")
     return None
+
+
+def _member(fmt: str, name: str, records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
+            folder: bool) -> Member:
+    if not folder:
+        return Member(fmt, name, records[name], offsets.get(name, 0))
+    prefix = name + "/"
+    inside = {n[len(prefix):]: v for n, v in records.items()
+              if n.startswith(prefix) and not (n.endswith("/") and len(v) == 0)}
+    return Member(fmt, name, memoryview(b""), offsets.get(prefix + "data.pkl", 0), records=inside,
+                  offsets={n: offsets.get(prefix + n, 0) for n in inside})
 
 
 def classify(data: memoryview, limits: object) -> str:
