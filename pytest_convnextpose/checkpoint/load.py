@@ -66,7 +66,11 @@ class Checkpoint:
 
     @property
     def short_id(self) -> str:
-        """`<file name>-<first 8 hex of sha256>`: the pytest parametrization id."""
+        """`<file name>-<first 8 hex of sha256>`: the pytest parametrization id. For a checkpoint read
+        from inside an archive, the member's own name and digest (`ConvNeXtPose_L.pth-…`)."""
+        archive = self.metadata.get("archive") if self.metadata else None
+        if isinstance(archive, dict) and archive.get("member"):
+            return f"{str(archive['member']).rsplit('/', 1)[-1]}-{self.sha256[:8]}"
         return f"{Path(self.path).name}-{self.sha256[:8]}"
 
 

@@ -35,7 +35,6 @@ from .budget import Budget
 from .directory_format import read_directory
 from .errors import layer_of
 from .file_io import read_all
-from .digest import records_sha256
 from .graph import check_graph
 from .limits import DEFAULT_LIMITS, Limits
 from .pickles import load_legacy, load_plain_pickle, load_record_archive
@@ -128,7 +127,7 @@ def _read_member(member: Member, budget: Budget, digest: list[str], source: str,
                  archive_size: int) -> RawFile:
     """The checkpoint inside a wrapper, on the wrapper's budget. Its sha256 is that of the member's
     bytes (what the file would be once extracted); a refusal names `ARCHIVE::MEMBER`."""
-    sha = records_sha256(member.records) if member.records is not None else hashlib.sha256(member.data).hexdigest()
+    sha = member.sha256()
     digest.append(sha)
     try:
         if member.records is not None:  # an unzipped checkpoint folder inside the archive: read as a folder is

@@ -29,13 +29,18 @@ gunzip ignores it by default): it is named as gunzip names its output, the file'
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Optional
 
 from ..errors import CheckpointError
 from .archive import refuse_case_twins
 from .budget import Budget
+from .digest import records_sha256
+from .file_io import read_all
+from .limits import DEFAULT_LIMITS, Limits
 from .errors import (ContainerUnsafeError, ContainerUnsupportedError, MemberNotFoundError, NestedArchiveError,
                      SeveralCheckpointsError)
 from .gzip_format import gunzip
@@ -62,6 +67,28 @@ class Member:
     records: Optional[dict[str, memoryview]] = None
     offsets: Optional[dict[str, int]] = None
 
+    def sha256(self) -> str:
+        """The digest of the member as extracted: a file's bytes, a folder's digest (`digest.py`)."""
+        return records_sha256(self.records) if self.records is not None else hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def display_name(self) -> str:
+        """The member's own name without its folders (test ids, `Checkpoint.short_id`)."""
+        return self.name.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class WrappedIdentity:
+    """Which checkpoint a path names inside an archive, known without reading the checkpoint."""
+
+    archive: str   # the archive file's path
+    member: str    # the member's name in the archive
+    sha256: str    # the member's digest (`Member.sha256`)
+
+    @property
+    def display_name(self) -> str:
+        return self.member.rsplit("/", 1)[-1]
+
 
 @dataclass
 class Opened:
@@ -85,6 +112,36 @@ def split_member_path(path: str | os.PathLike) -> Optional[tuple[str, str]]:
             return text[:i], text[i + len(SEPARATOR):]
         start = i + 1
     return None
+
+
+def wrapped_identity(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Optional[WrappedIdentity]:
+    """The member `path` names: `ARCHIVE::MEMBER`, or an archive wrapping one checkpoint; None for a
+    path that is a checkpoint itself (or no file). Raises the reader's errors for a bad archive or
+    member. Torch-free and validated as the reader validates: the plugin names a wrapped checkpoint by
+    its member while pytest collects. A checkpoint that is a zip is told apart by its central directory
+    alone (nothing inflated), so plain checkpoints cost one look at their first bytes."""
+    split = split_member_path(path)
+    archive, wanted = split if split else (os.fspath(path), None)
+    if wanted is None:
+        if not os.path.isfile(archive):
+            return None
+        with open(archive, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        size = os.path.getsize(archive)
+        try:
+            kind = identify(head, size)
+        except CheckpointError:
+            return None
+        if kind not in ("zip", "tar", "gzip"):
+            return None
+        if kind == "zip" and holds_checkpoint_layout(zip_names(memoryview(read_all(Path(archive), limits)), limits)):
+            return None
+    buf = memoryview(read_all(Path(archive), limits))
+    opened = open_container(buf, Budget(limits, len(buf)), file_name=os.path.basename(archive), source=archive,
+                            member=wanted)
+    if opened.member is None:
+        return None
+    return WrappedIdentity(archive, opened.member.name, opened.member.sha256())
 
 
 def archive_path(path: str | os.PathLike) -> str:
