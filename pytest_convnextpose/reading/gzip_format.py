@@ -31,7 +31,7 @@ RESERVED_FLAGS = 0xE0
 MAX_TEXT_FIELD = 1 << 16
 #: input fed to the inflater per call, and the most output taken per call
 IN_CHUNK = 1 << 20
-OUT_CHUNK = 1 << 24
+OUT_CHUNK = 1 << 20
 
 
 def gunzip(buf: memoryview, budget: Budget) -> bytearray:
