@@ -136,13 +136,14 @@ def job_read(job: dict) -> dict:
     seconds = time.perf_counter() - start
     hwm = proc_status("VmHWM")
     unordered = raw.container in ("torchscript", "safetensors")
-    out = {"status": "loaded", "seconds": seconds, "read_hwm_kb": hwm, "container": raw.container, "root": raw.root}
+    out = {"status": "loaded", "seconds": seconds, "read_hwm_kb": hwm, "container": raw.container, "root": raw.root,
+           "sha256": raw.sha256, "member": getattr(raw, "member", "")}
     try:
         out["digest"] = digest(raw.obj, unordered=unordered)
     except BaseException as exc:  # noqa: BLE001 - the digest is ours, not the reader's: report, do not fail
         out["digest"] = f"digest failed: {type(exc).__name__}"
-    if raw.container == "safetensors":
-        out["metadata"] = raw.metadata
+    if raw.container == "safetensors":  # the file's __metadata__ (without what the reader adds for a wrapper)
+        out["metadata"] = {k: v for k, v in raw.metadata.items() if k != "archive"}
     return out
 
 
@@ -207,6 +208,8 @@ def job_torch(job: dict) -> dict:
     import torch
 
     path, container = job["path"], job["container"]
+    if container.startswith("wrapped|"):
+        return _torch_wrapped(path, container)
     _arm_strict_audit()
     try:
         if container in ("torch-zip", "torch-legacy"):
@@ -235,6 +238,42 @@ def job_torch(job: dict) -> dict:
     except BaseException as exc:  # noqa: BLE001 - the reference reader refusing is an answer
         return {"status": "refused", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
     return {"status": "loaded", "digest": digest(obj)}
+
+
+def _torch_wrapped(path: str, container: str) -> dict:
+    """A checkpoint inside a wrapper: its member taken out by zipfile, tarfile or gzip (the readers users
+    extract with) into a temporary file or folder this child made, then read by the inner container's
+    reference reader. Reports the member's sha256 as extracted (a folder's: `digest.records_sha256`)."""
+    import gzip
+    import tarfile
+    import zipfile
+    _, inner, member = container.split("|", 2)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                records = [(i.filename, zf.read(i)) for i in zf.infolist() if not i.is_dir()]
+        elif Path(path).name.endswith(".gz") and not Path(path).name.endswith(".tar.gz"):
+            records = [(member, gzip.decompress(Path(path).read_bytes()))]
+        else:
+            records = [(n, d) for n, k, d in _tarfile_members(path) if k == "file"]
+    except BaseException as exc:  # noqa: BLE001 - the reference reader refusing is an answer
+        return {"status": "refused", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        if inner == "directory":
+            from pytest_convnextpose.reading.digest import records_sha256
+            folder = [(n[len(member) + 1:], d) for n, d in records if n.startswith(member + "/")]
+            sha = records_sha256(dict(folder))
+            target = Path(tmp) / "extracted"
+            for name, data in folder:
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                (target / name).write_bytes(data)
+        else:
+            data = dict(records)[member]
+            sha = _sha(data)
+            target = Path(tmp) / "extracted"
+            target.write_bytes(data)
+        result = job_torch({"path": str(target), "container": inner})
+    return {**result, "sha256": sha}
 
 
 def job_zipfile(job: dict) -> dict:

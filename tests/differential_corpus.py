@@ -35,10 +35,18 @@ import torch
 
 from archive_builders import (GNU_MAGIC, Call, StorageRef, TorchPickle, ZipEntry, build_zip,
                               deflated, descriptor, gnu_longname, legacy_stream, pax_header, placeholders,
-                              record_archive, stored_entries, tar_end, tar_file, tar_header, tensor_ref)
+                              record_archive, stored_entries, tar_end, tar_file, tar_header, tar_of, tensor_ref)
 from hostile_corpus import payloads, small_state, torchscript_records
 
-CLASSES = ("zip", "tar", "views", "amplification", "above", "legit", "safetensors")
+CLASSES = ("zip", "tar", "views", "amplification", "above", "legit", "safetensors", "wrapper")
+
+#: `DiffCase.container` of a checkpoint inside a wrapper archive: `wrapped|<inner container>|<member>`;
+#: the reference reader takes the member out with zipfile, tarfile or gzip, then reads it as `<inner>`
+WRAPPED = "wrapped"
+
+
+def wrapped(inner: str, member: str) -> str:
+    return f"{WRAPPED}|{inner}|{member}"
 
 
 @dataclass
@@ -71,6 +79,7 @@ def cases(tmp: Path, marker: Path, *, big: bool = True) -> Iterator[DiffCase]:
     yield from _above_cases(ctx)
     yield from _legit_cases(ctx, big)
     yield from _safetensors_cases(ctx)
+    yield from _wrapper_cases(ctx)
 
 
 class _Ctx:
@@ -694,3 +703,96 @@ def _st_with_metadata() -> bytes:
     from safetensors.torch import save
     return save({"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2, dtype=torch.int64)},
                 metadata={"convnextpose.note": "\u00fc\u6f22 text"})
+
+
+# -- 8. archives that wrap a checkpoint (Drive/Kaggle zips, tar.gz, .gz) ------------------------------
+def _zip_bytes(records: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in records:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _tar_gz_bytes(records: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in records:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _wrapper_cases(c: _Ctx) -> Iterator[DiffCase]:
+    import gzip
+    w = "wrapper"
+    pose = _pose_state()
+    zip_pth = c.tmp / "w-inner.pth"
+    torch.save({"network": pose, "epoch": 3}, zip_pth)
+    tz = zip_pth.read_bytes()
+    legacy_path = c.tmp / "w-inner-legacy.pth.tar"
+    torch.save({"network": pose}, legacy_path, _use_new_zipfile_serialization=False)
+    legacy = legacy_path.read_bytes()
+    from safetensors.torch import save as st_save
+    st = st_save({k: v.contiguous() for k, v in pose.items()})
+    with zipfile.ZipFile(zip_pth) as zf:  # our own freshly written file: its records, unpacked as a folder
+        unpacked = [(i.filename, zf.read(i)) for i in zf.infolist()]
+    drive = "ConvNeXtPose/ConvNeXtPose_L.pth"
+    yield DiffCase("wrapped-drive-zip-of-torch-zip", w, c.write("ConvNeXtPose-20230423T040706Z-001.zip",
+                   _zip_bytes([(drive, tz)])), "load", wrapped("torch-zip", drive))
+    yield DiffCase("wrapped-zip-stored", w, c.write("w-stored.zip", _zip_bytes([("model.pth", tz)], zipfile.ZIP_STORED)),
+                   "load", wrapped("torch-zip", "model.pth"))
+    yield DiffCase("wrapped-zip-of-legacy", w, c.write("w-legacy.zip", _zip_bytes([("k/snapshot_68.pth.tar", legacy)])),
+                   "load", wrapped("torch-legacy", "k/snapshot_68.pth.tar"))
+    yield DiffCase("wrapped-zip-of-checkpoint-folder", w,
+                   c.write("w-folder.zip", _zip_bytes([(f"ConvNeXtPose/{n}", d) for n, d in unpacked])),
+                   "load", wrapped("directory", "ConvNeXtPose/" + unpacked[0][0].split("/")[0]))
+    yield DiffCase("wrapped-zip-readme-and-one", w,
+                   c.write("w-readme.zip", _zip_bytes([("d/README.txt", b"weights\n"), ("d/notes.json", b"{}"),
+                                                        ("d/model.pth", tz)])), "load", wrapped("torch-zip", "d/model.pth"))
+    yield DiffCase("wrapped-zip-of-safetensors", w, c.write("w-st.zip", _zip_bytes([("m.safetensors", st)])),
+                   "load", wrapped("safetensors", "m.safetensors"))
+    yield DiffCase("wrapped-tar-gz-of-pth", w, c.write("w.tar.gz", _tar_gz_bytes([("ConvNeXtPose/model.pth", tz)])),
+                   "load", wrapped("torch-zip", "ConvNeXtPose/model.pth"))
+    yield DiffCase("wrapped-plain-tar-of-legacy", w, c.write("w-plain.tar", tar_of([("x/old.pth.tar", legacy)])),
+                   "load", wrapped("torch-legacy", "x/old.pth.tar"))
+    yield DiffCase("wrapped-gz-of-pth", w, c.write("model.pth.gz", gzip.compress(tz)), "load",
+                   wrapped("torch-zip", "model.pth"))
+    # refused: ambiguous, nested, hostile
+    yield DiffCase("wrapped-zip-two-checkpoints", w, c.write("w-two.zip", _zip_bytes([("a.pth", tz), ("b.pth", legacy)])),
+                   "refuse", "zip", "several: the user names one as ARCHIVE::MEMBER")
+    yield DiffCase("wrapped-nested-zip", w, c.write("w-nested.zip", _zip_bytes([("inner.zip", _zip_bytes([("m.pth", tz)]))])),
+                   "refuse", "zip")
+    yield DiffCase("wrapped-tar-gz-in-zip", w, c.write("w-nested-tgz.zip", _zip_bytes([("m.tar.gz", _tar_gz_bytes([("m.pth", tz)]))])),
+                   "refuse", "zip")
+    yield DiffCase("wrapped-zip-case-twins", w, c.write("w-twins.zip", _zip_bytes([("d/Model.pth", tz), ("d/model.pth", legacy)])),
+                   "refuse", "zip", "case-insensitive extractors keep one of the two")
+    yield DiffCase("wrapped-zip-dotdot-member", w, c.write("w-dotdot.zip", _zip_bytes([("../evil.pth", tz)])),
+                   "refuse", "zip", "extracting it would write outside the folder")
+    small = io.BytesIO()
+    torch.save({"x": torch.full((3,), 7.0)}, small, _use_new_zipfile_serialization=False)
+    second = build_zip(stored_entries([("other.pth", small.getvalue())]))
+    yield DiffCase("wrapped-zip-second-archive-in-comment", w,
+                   c.write("w-comment.zip", build_zip(stored_entries([("model.pth", tz)]), comment=second)),
+                   "refuse", "zip")
+    yield DiffCase("wrapped-tar-gz-pax-path", w, c.write("w-pax.tar.gz", gzip.compress(
+        pax_header([("path", "other.pth")]) + tar_file(b"model.pth", tz) + tar_end())), "refuse", "tar")
+    bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = bomb.compress(bytes(64 << 20)) + bomb.flush()  # 64 MiB of zeros in ~64 KiB: past 2 x size + 48 MiB
+    yield DiffCase("wrapped-zip-deflate-bomb", w, c.zip("w-bomb.zip", [ZipEntry(b"x.pth", zeros, method=8,
+                   usize=64 << 20, crc=zlib.crc32(bytes(64 << 20)))]), "refuse", "zip")
+    yield DiffCase("wrapped-zip-deflate-bomb-lying-size", w, c.zip("w-bomb-lie.zip", [ZipEntry(b"x.pth", zeros, method=8,
+                   usize=1000, crc=zlib.crc32(bytes(64 << 20)))]), "refuse", "zip", "declares 1000 bytes, inflates to 64 MiB")
+    yield DiffCase("wrapped-gzip-bomb", w, c.write("w-bomb.pth.gz", gzip.compress(bytes(64 << 20), 9)), "refuse", "pickle")
+    yield DiffCase("wrapped-tar-gz-bomb", w, c.write("w-bomb.tar.gz", _tar_gz_bytes([("m.pth", bytes(64 << 20))])),
+                   "refuse", "tar")
+    gz = gzip.compress(tz)
+    yield DiffCase("wrapped-gzip-two-members", w, c.write("w-two-members.pth.gz", gz + gzip.compress(legacy)),
+                   "refuse", "pickle", "gzip.decompress joins members, single-member readers stop after the first")
+    yield DiffCase("wrapped-gzip-trailing-bytes", w, c.write("w-trailing.pth.gz", gz + b"\x00" * 512), "refuse", "pickle")
+    yield DiffCase("wrapped-gzip-reserved-flag", w, c.write("w-flag.pth.gz", gz[:3] + bytes([gz[3] | 0x20]) + gz[4:]),
+                   "refuse", "pickle", "zlib and GNU gzip refuse it, Python's gzip reads it")
+    yield DiffCase("wrapped-gzip-bad-crc", w, c.write("w-crc.pth.gz", gz[:-8] + bytes([gz[-8] ^ 1]) + gz[-7:]),
+                   "refuse", "pickle")
+    yield DiffCase("wrapped-gzip-truncated", w, c.write("w-trunc.pth.gz", gz[: len(gz) // 2]), "refuse", "pickle")

@@ -52,6 +52,16 @@ class Verdict:
         return max(self.read.get("seconds", 0), self.inspect.get("seconds", 0))
 
 
+def _wrapper_listings(case: DiffCase) -> tuple[str, ...]:
+    """The archive readers that list a wrapper's members (a plain .gz has one member: no listing)."""
+    if not case.container.startswith("wrapped|"):
+        return ()
+    head = case.path.read_bytes()[:4] if case.path.is_file() else b""
+    if head.startswith(b"PK"):
+        return ("zipfile",)
+    return ("tarfile",) if not case.path.name.endswith(".pth.gz") else ()
+
+
 def size_of(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -106,7 +116,11 @@ def disagreements(case: DiffCase, read: dict, runner: CaseRunner) -> list[str]:
         out.append("the reference reader loads other tensors or values")
     elif "metadata" in ref and ref["metadata"] != read.get("metadata"):
         out.append("the reference reader sees other safetensors metadata")
-    listings = LISTINGS.get(case.container, ())
+    elif "sha256" in ref and ref["sha256"] != read.get("sha256"):
+        out.append(f"the member as extracted has sha256 {ref['sha256'][:12]}, we read {str(read.get('sha256'))[:12]}")
+    if case.container.startswith("wrapped|") and read.get("member") != case.container.split("|", 2)[2]:
+        out.append(f"we read member {read.get('member')!r}, the case wraps {case.container.split('|', 2)[2]!r}")
+    listings = LISTINGS.get(case.container, ()) or _wrapper_listings(case)
     if not listings:
         return out
     ours = runner.run("members", case.path, container=case.container)

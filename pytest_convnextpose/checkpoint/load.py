@@ -66,7 +66,11 @@ class Checkpoint:
 
     @property
     def short_id(self) -> str:
-        """`<file name>-<first 8 hex of sha256>`: the pytest parametrization id."""
+        """`<file name>-<first 8 hex of sha256>`: the pytest parametrization id. For a checkpoint read
+        from inside an archive, the member's own name and digest (`ConvNeXtPose_L.pth-…`)."""
+        archive = self.metadata.get("archive") if self.metadata else None
+        if isinstance(archive, dict) and archive.get("member"):
+            return f"{str(archive['member']).rsplit('/', 1)[-1]}-{self.sha256[:8]}"
         return f"{Path(self.path).name}-{self.sha256[:8]}"
 
 
@@ -79,9 +83,15 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     Defects that leave the architecture determinable (missing, unexpected, wrong-shaped or
     non-finite tensors, non-positive BatchNorm variances) come back in `.problems`; files
     that are not ConvNeXtPose at all, or whose structure cannot be read, raise.
+
+    An archive wrapping one checkpoint (zip, tar, tar.gz, gzip) is read through, and
+    `ARCHIVE::MEMBER` names one member of an archive wrapping several (`reading/wrapped.py`):
+    then `.path` is `ARCHIVE::MEMBER`, `.sha256` that of the member's bytes, `.container` the
+    member's, `.metadata["archive"]` names the archive, and the name check reads the member's name.
     """
     from ..errors import CheckpointError
     from ..reading import read_file
+    from ..reading.wrapped import SEPARATOR
 
     path = str(path)
     if isinstance(head_upsample, str):  # the command-line form "up,up,no" is accepted too
@@ -90,9 +100,11 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     raw = None
     try:
         raw = read_file(path, map_location=map_location)
+        if raw.member:  # read from inside an archive: name the member
+            path = f"{raw.metadata['archive']['path']}{SEPARATOR}{raw.member}"
         return checkpoint_from_object(raw.obj, path=path, sha256=raw.sha256, container=raw.container,
                                       container_metadata=raw.metadata, joint_num=joint_num,
-                                      head_upsample=head_upsample)
+                                      head_upsample=head_upsample, name=raw.member or None)
     except CheckpointError as exc:
         if raw is not None:  # refused above the reader: the file's digest is known
             exc.sha256 = raw.sha256  # type: ignore[attr-defined]
@@ -102,11 +114,13 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
 def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: str = "object",
                            container_metadata: Optional[dict[str, Any]] = None,
                            joint_num: Optional[int] = None,
-                           head_upsample: Optional[tuple[bool, ...]] = None) -> Checkpoint:
+                           head_upsample: Optional[tuple[bool, ...]] = None,
+                           name: Optional[str] = None) -> Checkpoint:
     """The part of `load_checkpoint` after reading: unwrap, canonicalise, infer, check.
 
     Separate so callers that already hold a loaded object (tests, converters) reuse the
-    exact same path without writing a file."""
+    exact same path without writing a file. `name`: the path whose name (and folder's) the name
+    check reads, when not `path` (a member's path inside its archive, never the archive's name)."""
     from . import dialects
     from .unwrap import unwrap
     from .infer import infer
@@ -116,6 +130,8 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     dialect = dialects.detect_dialect(unwrapped.state_dict)
     canon = dialects.canonicalize(unwrapped.state_dict, dialect)
     metadata = {**(container_metadata or {}), **unwrapped.metadata}
+    if container_metadata and "archive" in container_metadata:  # the reader's, never a same-named entry of the file
+        metadata["archive"] = container_metadata["archive"]
     notes = []
     filled = dialects.fill_legacy_bn_counters(canon.state_dict)
     if filled:
@@ -126,7 +142,7 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
                    head_layout=dialect.head_layout, metadata=container_metadata)
     dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
                     for orig, canon_key in canon.duplicates]
-    misnamed = name_problem(path, result.spec, result.variant, result.nearest_variant)
+    misnamed = name_problem(name or path, result.spec, result.variant, result.nearest_variant)
     return Checkpoint(
         path=path, sha256=sha256, container=container, wrapper=unwrapped.wrapper, dialect=dialect,
         spec=result.spec, head_upsample_source=result.head_upsample_source, variant=result.variant,

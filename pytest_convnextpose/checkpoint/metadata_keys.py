@@ -15,6 +15,9 @@ SOURCE_SHA256 = PREFIX + "source_sha256"
 SOURCE_CONTAINER = PREFIX + "source_container"
 SOURCE_DIALECT = PREFIX + "source_dialect"
 SOURCE_WRAPPER = PREFIX + "source_wrapper"
+#: JSON {"format", "member", "sha256", "size"} of the archive (zip, tar, tar.gz, gzip download) the source was
+#: read from: `source_sha256` is then the member's, the file as extracted; absent when the source was no member
+SOURCE_ARCHIVE = PREFIX + "source_archive"
 CONVERTER_VERSION = PREFIX + "converter_version"
 VERIFICATION = PREFIX + "verification"
 EPOCH = PREFIX + "epoch"

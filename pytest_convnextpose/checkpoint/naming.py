@@ -5,7 +5,10 @@ variant, and a folder `ConvNeXtPose_XS/snapshot_68.pth` may hold S. A name is a 
 tensors are the evidence; when a name claims a published variant (a token `XS`, `S`, `M` or
 `L` between separators, in any case: `_L`, `-M.`, `model_S`, `ConvNeXtPose_XS`) and the tensors
 are another variant or none, the checkpoint gets a problem of kind `name` that names both.
-The file's own name is read first; only when it claims nothing, its folder's name.
+The file's own name is read first; only when it claims nothing, its folder's name. For a checkpoint
+read from inside an archive (`ARCHIVE::MEMBER`) that is the member's name and its folder inside the
+archive; the archive's own name is never read (`ConvNeXtPose-20230423T040706Z-001.zip` claims
+nothing, and a `ConvNeXtPose_L.zip` may hold every variant).
 """
 from __future__ import annotations
 

@@ -91,6 +91,10 @@ def summary(ckpt: Any) -> str:
         f"{spec.depth_dim}x{spec.heatmap_size((256, 256))[0]}x{spec.heatmap_size((256, 256))[1]}",
         f"parameters:    {ckpt.num_parameters:,} learnable",
     ]
+    archive = ckpt.metadata.get("archive")
+    if isinstance(archive, dict):  # read from inside a zip/tar/gzip download: say which one
+        lines.insert(1, f"archive:       {archive.get('format')} {archive.get('path')}, member {archive.get('member')} "
+                        f"(archive sha256 {archive.get('sha256')})")
     for d in ckpt.variant_differences if ckpt.variant is None else ():
         lines.append(f"  differs from {ckpt.nearest_variant}: {d}")
     lines.extend(f"note:          {n}" for n in ckpt.notes)

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from ..reading.wrapped import archive_path
+
 
 class OutputExistsError(FileExistsError):
     """The target exists and `force` was not given; nothing was written."""
@@ -70,6 +72,7 @@ def check_output(target: str | Path, *, force: bool = False, inputs: Iterable[st
     """
     target = Path(target)
     for src in inputs:
+        src = archive_path(src)  # `ARCHIVE::MEMBER`: writing over the archive destroys the source too
         if same_file(target, src):
             raise OutputIsInputError(target, src)
     if target.exists() and not force:

@@ -107,6 +107,9 @@ def build_metadata(ckpt: Checkpoint, verification: Mapping[str, Any]) -> dict[st
         keys.CONVERTER_VERSION: CONVERTER_VERSION,
         keys.VERIFICATION: _compact_json(dict(verification)),
     }
+    archive = ckpt.metadata.get("archive") if ckpt.metadata else None
+    if isinstance(archive, dict):  # read from inside a download archive: which one (no path: it would not survive renames)
+        md[keys.SOURCE_ARCHIVE] = _compact_json({k: archive.get(k) for k in ("format", "member", "sha256", "size")})
     epoch = source_epoch(ckpt)
     if epoch is not None:
         md[keys.EPOCH] = str(epoch)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..checkpoint import metadata_keys as keys
+from ..reading.wrapped import archive_path
 
 TINY_MAX_ABS = 1e-4
 FULL_MAX_ABS = 1e-3
@@ -66,7 +67,8 @@ def golden_case_for(path: str | Path, sha256: Optional[str], metadata: Optional[
     """The golden case of a checkpoint: its hashes (`provenance_hashes`) listed in a manifest.json
     beside the file (links resolved) or in one of `golden_dirs` (--golden-dir), else None.
     The one lookup used by the parity tests and the implementation tests."""
-    return find_golden_case(provenance_hashes(sha256, metadata), [Path(path).resolve().parent, *golden_dirs])
+    beside = Path(archive_path(path)).resolve().parent  # `ARCHIVE::MEMBER`: beside the archive
+    return find_golden_case(provenance_hashes(sha256, metadata), [beside, *golden_dirs])
 
 
 def find_golden_case(sha256: Optional[str] | list[str], search_dirs: list[Path]) -> Optional[ExpectedCase]:

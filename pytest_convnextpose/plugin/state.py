@@ -16,6 +16,7 @@ import pytest
 
 from ..cli.args import head_upsample_arg, positive_int
 from .options import option_or_ini
+from ..reading.wrapped import SEPARATOR, split_member_path
 from .sources import ENV_VAR, CheckpointSource, dedupe, explicit_paths, make_source
 
 #: xdist: the controller hands its default-checkpoint folder to workers under this key
@@ -58,10 +59,15 @@ def read_options(config: pytest.Config) -> Options:
     """Resolve options; raises pytest.UsageError for values that cannot work."""
     ini_ckpts = config.getini("convnextpose_ckpt") or []
     paths, origin = explicit_paths(config.getoption("convnextpose_ckpt") or [], os.environ.get(ENV_VAR), ini_ckpts)
+    where = _origin_name(origin)
     for path in paths:
-        if not os.path.lexists(os.path.expanduser(path)):
-            where = {"option": "--ckpt", "env": ENV_VAR, "ini": "ini convnextpose_ckpt"}[origin]
-            raise pytest.UsageError(f"{where} {path}: no such file or folder (from {os.getcwd()})")
+        full = os.path.expanduser(path)
+        if os.path.lexists(full) or split_member_path(full) is not None:  # a file, a folder or ARCHIVE::MEMBER
+            continue
+        if SEPARATOR in path:
+            raise pytest.UsageError(f"{where} {path}: no such file or folder, and no archive "
+                                    f"{path.split(SEPARATOR, 1)[0]!r} to read {SEPARATOR}MEMBER from (from {os.getcwd()})")
+        raise pytest.UsageError(f"{where} {path}: no such file or folder (from {os.getcwd()})")
     joints = option_or_ini(config, "joints", positive_int)
     head_upsample = option_or_ini(config, "head_upsample", head_upsample_arg)
     device = config.getoption("convnextpose_device") or config.getini("convnextpose_device") or "auto"
@@ -88,10 +94,26 @@ def get_checkpoints(config: pytest.Config) -> list[CheckpointSource]:
     st = state(config)
     if st.sources is None:
         if st.options.ckpt_paths:
-            st.sources = dedupe([make_source(p, origin=st.options.ckpt_origin) for p in st.options.ckpt_paths])
+            st.sources = dedupe([_user_source(p, st.options.ckpt_origin) for p in st.options.ckpt_paths])
         else:
             st.sources = _default_sources(config, st)
     return st.sources
+
+
+def _user_source(path: str, origin: str) -> CheckpointSource:
+    """`make_source`, with a wrong `ARCHIVE::MEMBER`, or an archive of several checkpoints given without
+    one, reported as the usage error it is (the archive's checkpoints listed) rather than as a failing test."""
+    from ..reading.errors import MemberNotFoundError, SeveralCheckpointsError
+
+    try:
+        return make_source(path, origin=origin)
+    except (MemberNotFoundError, SeveralCheckpointsError) as exc:
+        raise pytest.UsageError(f"{_origin_name(origin)} {path}: {exc.message}") from None
+
+
+def _origin_name(origin: str) -> str:
+    """How a message names where a checkpoint path came from."""
+    return {"option": "--ckpt", "env": ENV_VAR, "ini": "ini convnextpose_ckpt"}.get(origin, origin)
 
 
 def uses_default(config: pytest.Config) -> bool:

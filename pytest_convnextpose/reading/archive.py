@@ -14,7 +14,7 @@ from typing import Mapping
 
 from ..errors import UnsupportedFormatError
 from .errors import ContainerUnsafeError, ContainerUnsupportedError
-from .torch_tar_format import MEMBERS as TORCH_TAR_MEMBERS
+from .magic import TORCH_TAR_MEMBERS
 
 TORCHSCRIPT_MARKERS = ("constants.pkl", "code/", "bytecode.pkl", "extra/producer_info.json")
 #: records torch's loader opens by name (besides `data/<key>`); a record that equals one of these only
@@ -37,7 +37,7 @@ def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
     require_root: the records must sit in a folder (torch's zip reader refuses top-level records).
     """
     names = [n for n in records if not (n.endswith("/") and len(records[n]) == 0)]  # folder entries
-    _refuse_case_twins(names, kind)
+    refuse_case_twins(names, kind)
     pkls = [n for n in names if n == "data.pkl" or (n.endswith("/data.pkl") and n.count("/") == 1)]
     ancient = sorted(set(TORCH_TAR_MEMBERS) & set(names))
     if ancient and pkls:  # torch.load would read the pre-1.0 members of a tar, a scanner data.pkl
@@ -72,7 +72,7 @@ def split_root(records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
     return out, out_offsets, root.rstrip("/")
 
 
-def _refuse_case_twins(names: list[str], kind: str) -> None:
+def refuse_case_twins(names: list[str], kind: str) -> None:
     """Two names equal but for ASCII case: readers that ignore case keep one, others both."""
     seen: dict[str, str] = {}
     for name in names:

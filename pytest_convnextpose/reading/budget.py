@@ -51,6 +51,10 @@ class Budget:
                         f"{self.max_bytes // MIB} MiB of memory ({self.limits.memory_ratio} x its size + "
                         f"{self.limits.memory_floor_bytes // MIB} MiB)", offset=offset)
 
+    def remaining(self) -> int:
+        """Bytes the memory account has left (negative once spent): the most a decompressor may produce next."""
+        return self.max_bytes - self.charged - self.ops * OP_BYTES
+
     def over_ops(self) -> bool:
         """True once the pickle operations also spent the memory account (checked every 64k ops)."""
         return self.charged + self.ops * OP_BYTES > self.max_bytes

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import stat
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 _CHUNK = 1 << 20
 
@@ -19,6 +19,16 @@ _CHUNK = 1 << 20
 def member_header(rel: str, size: int) -> bytes:
     """What precedes a member's bytes in the folder digest: its name, NUL, its length as 8 LE bytes."""
     return rel.encode("utf-8", "surrogateescape") + b"\x00" + size.to_bytes(8, "little")
+
+
+def records_sha256(records: Mapping[str, "bytes | memoryview"]) -> str:
+    """The folder digest of files held in memory (relative POSIX name -> bytes): a folder inside an
+    archive hashes as the same folder extracted would."""
+    h = hashlib.sha256()
+    for rel in sorted(records):
+        h.update(member_header(rel, len(records[rel])))
+        h.update(records[rel])
+    return h.hexdigest()
 
 
 def file_sha256(path: Path) -> Optional[str]:

@@ -5,13 +5,12 @@ is refused rather than followed. Files are read into memory once; nothing is wri
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .digest import member_header
+from .digest import records_sha256
 from ..errors import UnreadableFileError
 from .errors import ContainerLimitError, ContainerUnsafeError
 from .file_io import read_regular
@@ -30,7 +29,6 @@ def read_directory(root: Path, limits: Limits) -> DirArchive:
     """All regular files under `root`, by relative POSIX name; sha256 over (name, length, bytes)."""
     files = _walk(root, limits)
     records: dict[str, memoryview] = {}
-    digest = hashlib.sha256()
     total = 0
 
     def check_size(size: int) -> None:  # the running total, checked before the member is allocated
@@ -41,10 +39,8 @@ def read_directory(root: Path, limits: Limits) -> DirArchive:
         path = root / rel
         data = read_regular(path, check_size, name=str(path))
         records[rel] = memoryview(data)
-        digest.update(member_header(rel, len(data)))
-        digest.update(data)
         total += len(data)
-    return DirArchive(records, {name: 0 for name in records}, digest.hexdigest(), total)
+    return DirArchive(records, {name: 0 for name in records}, records_sha256(records), total)
 
 
 def _walk(root: Path, limits: Limits) -> list[str]:

@@ -14,6 +14,7 @@ __all__ = [
     "layer_of", "ContainerCorruptError", "ContainerUnsafeError", "ContainerLimitError", "ContainerUnsupportedError",
     "PickleCorruptError", "ForbiddenPickleError", "PickleLimitError", "UnsupportedPickleError", "GeometryError",
     "SafetensorsHeaderError", "SafetensorsLimitError", "ObjectGraphError", "ObjectGraphLimitError",
+    "SeveralCheckpointsError", "NestedArchiveError", "MemberNotFoundError",
 ]
 
 
@@ -46,6 +47,27 @@ class ContainerLimitError(ResourceLimitError):
 
 class ContainerUnsupportedError(UnsupportedFormatError):
     """A container torch's own reader would not read (a zip without a root folder or version record)."""
+    layer = "container"
+
+
+class SeveralCheckpointsError(ContainerUnsupportedError):
+    """An archive (zip, tar, tar.gz) wraps more than one checkpoint: the user names one as `ARCHIVE::MEMBER`.
+    `members` lists them, in archive order."""
+
+    def __init__(self, message: str, *, members: list[str], **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.members = list(members)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "members": list(self.members)}
+
+
+class NestedArchiveError(ContainerUnsupportedError):
+    """An archive inside the archive that wraps a checkpoint: wrappers are read one level deep."""
+
+
+class MemberNotFoundError(UnreadableFileError):
+    """`ARCHIVE::MEMBER` names no member of the archive (or the file is no archive of checkpoints)."""
     layer = "container"
 
 

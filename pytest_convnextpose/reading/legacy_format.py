@@ -16,15 +16,16 @@ from typing import Any
 import torch
 
 from .budget import TENSOR_BYTES, Budget
+from .magic import LEGACY_MAGIC, LEGACY_PREFIXES
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize
 from .unpickler import Unpickler
 
-MAGIC = 0x1950A86A20F9469CFC6C
+MAGIC = LEGACY_MAGIC
 PROTOCOL_VERSION = 1001
-#: how every legacy stream starts: pickle protocol 2 (torch's default) or 3, LONG1 of 10 bytes holding MAGIC
-PREFIXES = tuple(bytes([0x80, proto, 0x8A, 0x0A]) + MAGIC.to_bytes(10, "little") for proto in (2, 3))
+#: how every legacy stream starts (`magic.LEGACY_PREFIXES`)
+PREFIXES = LEGACY_PREFIXES
 
 
 @dataclass

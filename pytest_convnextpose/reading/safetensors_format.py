@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .budget import Budget
+from .magic import looks_like_safetensors  # noqa: F401 - re-exported
 from .errors import SafetensorsHeaderError, SafetensorsLimitError
 from .tensors import check_extent, flat_from_bytes, itemsize
 
@@ -32,13 +33,6 @@ for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
                      ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2")):
     if hasattr(torch, _attr):
         DTYPES[_name] = getattr(torch, _attr)
-
-
-def looks_like_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack_from("<Q", head)
-    return 8 + n <= size and head[8:9] == b"{"
 
 
 def read_safetensors(buf: memoryview, budget: Budget) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -1,13 +1,12 @@
 """Identify a file from its first bytes, never from its name (released checkpoints are zips named `.tar`).
 
-Returns the container to read with, or raises a one-line error saying what the file is when it is
+Returns the container to read with (`gzip` for a gzip file: it may wrap a checkpoint, `wrapped.py`), or raises a one-line error saying what the file is when it is
 something we recognise but do not load (ONNX, TFLite, HTML from a failed download, ...).
 """
 from __future__ import annotations
 
 from ..errors import UnknownFormatError, UnsupportedFormatError
-from .legacy_format import PREFIXES as LEGACY_PREFIXES
-from .safetensors_format import looks_like_safetensors
+from .magic import GZIP_MAGIC, LEGACY_PREFIXES, looks_like_safetensors
 from .tar_format import looks_like_tar
 
 HEAD_BYTES = 4096
@@ -21,6 +20,8 @@ def identify(head: bytes, size: int) -> str:
     """Container name for the bytes `head` (the file's first bytes) of a file of `size` bytes."""
     if head.startswith(b"PK\x03\x04"):
         return "zip"
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
     if head.startswith(b"PK\x05\x06"):
         raise UnsupportedFormatError("an empty zip archive, not a checkpoint", offset=0)
     if head.startswith(LEGACY_PREFIXES):
@@ -46,9 +47,9 @@ def _refuse_known(head: bytes, size: int) -> None:
         raise UnsupportedFormatError("a Git LFS pointer file, not the checkpoint: fetch it with git lfs pull", offset=0)
     if head[4:8] == b"TFL3":
         raise UnsupportedFormatError("a TensorFlow Lite model (TFL3 flatbuffer), not a PyTorch checkpoint", offset=0)
-    for magic, name in _COMPRESSED.items():
-        if head.startswith(magic):
-            raise UnsupportedFormatError(f"a {name}-compressed file: decompress it first", offset=0)
+    name = compression_of(head)
+    if name is not None:
+        raise UnsupportedFormatError(f"a {name}-compressed file: decompress it first", offset=0)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         raise UnsupportedFormatError("an HDF5 file (Keras?), not a PyTorch checkpoint", offset=0)
     if head.startswith(b"\x93NUMPY"):
@@ -58,6 +59,11 @@ def _refuse_known(head: bytes, size: int) -> None:
                                      "this tool checks PyTorch weights", offset=0)
     if text.startswith((b"{", b"[")) and size < 1 << 20:
         raise UnsupportedFormatError("a JSON document, not a checkpoint", offset=0)
+
+
+def compression_of(head: bytes) -> str | None:
+    """The compressor whose magic `head` starts with (gzip, bzip2, xz, zstd, 7-Zip), else None."""
+    return next((name for magic, name in _COMPRESSED.items() if head.startswith(magic)), None)
 
 
 def looks_like_onnx(head: bytes, size: int) -> bool:

@@ -28,10 +28,11 @@ from ..errors import UnsupportedFormatError
 from .budget import TENSOR_BYTES, Budget
 from .errors import (ContainerCorruptError, ContainerUnsafeError, ForbiddenPickleError, GeometryError,
                      PickleCorruptError, PickleLimitError)
+from .magic import TORCH_TAR_MEMBERS, is_torch_tar  # noqa: F401 - re-exported
 from .tensors import STORAGE_DTYPES, Storage, check_view, flat_from_bytes, itemsize, view_of
 from .unpickler import Global, Unpickler
 
-MEMBERS = ("sys_info", "pickle", "tensors", "storages")
+MEMBERS = TORCH_TAR_MEMBERS
 SYS_INFO_TYPE_SIZES = {"short": 2, "int": 4, "long": 8}
 PROTOCOL_VERSION = 1001
 
@@ -50,12 +51,6 @@ TENSOR_MARKERS = frozenset((m, n) for m in _MODULES for n in TENSOR_DTYPES)
 _MIN_STORAGE_RECORD = 2 + 8
 _MIN_TENSOR_RECORD = 2 + 8 + 8
 _MAX_KEY = 2**64
-
-
-def is_torch_tar(records: Mapping[str, memoryview]) -> bool:
-    """The tar names a member of the pre-1.0 layout and holds no `data.pkl` (then it is that layout)."""
-    names = set(records)  # tar records are regular members: no folder entries to skip
-    return bool(names & set(MEMBERS)) and not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names)
 
 
 def load_torch_tar(records: Mapping[str, memoryview], offsets: Mapping[str, int], *, budget: Budget,

@@ -69,6 +69,15 @@ def read_zip(buf: memoryview, budget: Budget) -> ZipArchive:
         raise ContainerCorruptError(f"malformed zip structure ({type(exc).__name__}: {exc})") from None
 
 
+def zip_names(buf: memoryview, limits: object) -> list[str]:
+    """The entry names of the central directory (validated as `read_zip` validates it; no entry is
+    inflated): enough to tell a checkpoint from an archive holding checkpoints (`wrapped.py`)."""
+    try:
+        return [e.name for e in _central_directory(buf, limits)[0]]
+    except (struct.error, ValueError, IndexError, OverflowError) as exc:  # defence in depth
+        raise ContainerCorruptError(f"malformed zip structure ({type(exc).__name__}: {exc})") from None
+
+
 def _read_zip(buf: memoryview, budget: Budget) -> ZipArchive:
     entries, cd_offset = _central_directory(buf, budget.limits)
     _check_local_headers(buf, entries, cd_offset)
