@@ -31,9 +31,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pytest_convnextpose.checkpoint.dialects import Dialect, from_canonical  # noqa: E402
 from pytest_convnextpose.checkpoint.load import load_checkpoint  # noqa: E402
 from pytest_convnextpose.convert.to_safetensors import convert_file  # noqa: E402
-from pytest_convnextpose.checkpoint.dialects import Dialect, from_canonical  # noqa: E402
 from pytest_convnextpose.testing.synthetic import random_state_dict  # noqa: E402
 from reference_model import VARIANTS  # noqa: E402
 
@@ -109,7 +109,7 @@ def main() -> int:
             sources.append(("generated L, released layout with AdamW state", released_style_l(Path(tmp) / "L_gen.tar")))
         for i, (label, src) in enumerate(sources):
             out = Path(tmp) / f"converted_{i}.safetensors"
-            t = timed(lambda: convert_file(src, out))
+            t = timed(lambda src=src, out=out: convert_file(src, out))
             print(f"converted {src.name} in {t:.2f} s")
             report(label, src, out, bench(src, out, args.repeats))
     return 0

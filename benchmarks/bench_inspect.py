@@ -11,6 +11,7 @@ tree is timed in the same run, interleaved with this tree's, and the ratio is pr
 
     OMP_NUM_THREADS=1 python benchmarks/bench_inspect.py [--repeat 3] [--keep PATH] [--baseline-tree DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,29 +66,41 @@ def write_checkpoint(path: Path) -> None:
         p.grad = torch.randn_like(p) * 1e-3
     opt.step()
     network = {f"module.{k}": v for k, v in model.state_dict().items()}
-    write_container({"epoch": 83, "network": network, "optimizer": opt.state_dict()}, path, "torch-zip",
-                    root_name="snapshot_83.pth", location="cuda:0")
+    write_container(
+        {"epoch": 83, "network": network, "optimizer": opt.state_dict()},
+        path,
+        "torch-zip",
+        root_name="snapshot_83.pth",
+        location="cuda:0",
+    )
 
 
 def probe(path: Path, what: str, tree: str | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", "")) if tree else None
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path), what], capture_output=True, text=True, check=True,
-                         env=env, cwd=tree)  # `-c` puts the working folder first on sys.path
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path), what], capture_output=True, text=True, check=True, env=env, cwd=tree
+    )  # `-c` puts the working folder first on sys.path
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def probe_cli(path: Path) -> dict | None:
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "r = subprocess.run(['convnextpose', 'inspect', sys.argv[1], '--json'], capture_output=True); "
-               "dt = time.perf_counter() - t; "
-               "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-               "print(r.returncode, dt, peak, r.stderr.decode()[-200:].replace(chr(10), ' '))")
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(['convnextpose', 'inspect', sys.argv[1], '--json'], capture_output=True); "
+        "dt = time.perf_counter() - t; "
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+        "print(r.returncode, dt, peak, r.stderr.decode()[-200:].replace(chr(10), ' '))"
+    )
     out = subprocess.run([sys.executable, "-c", wrapper, str(path)], capture_output=True, text=True)
     parts = out.stdout.strip().split(" ", 3)
     if len(parts) < 3:
         return None
-    return {"exit": int(parts[0]), "seconds": float(parts[1]), "peak_mb": float(parts[2]),
-            "stderr": parts[3] if len(parts) > 3 else ""}
+    return {
+        "exit": int(parts[0]),
+        "seconds": float(parts[1]),
+        "peak_mb": float(parts[2]),
+        "stderr": parts[3] if len(parts) > 3 else "",
+    }
 
 
 def main() -> None:
@@ -108,24 +121,32 @@ def main() -> None:
                 ours.append(probe(path, "read_file"))
                 theirs.append(probe(path, "read_file", args.baseline_tree))
             if not theirs[0]["reader"].startswith(str(Path(args.baseline_tree).resolve())):
-                raise SystemExit(f"the baseline probe imported {theirs[0]['reader']}, not {args.baseline_tree}'s reader")
+                raise SystemExit(
+                    f"the baseline probe imported {theirs[0]['reader']}, not {args.baseline_tree}'s reader"
+                )
             a, b = min(r["seconds"] for r in ours), min(r["seconds"] for r in theirs)
             ga, gb = max(r["peak_growth_mb"] for r in ours), max(r["peak_growth_mb"] for r in theirs)
-            print(f"read_file here {a:.3f} s, baseline tree {b:.3f} s: ratio {a / b:.2f} (best of {args.repeat}); "
-                  f"peak RSS growth {ga:.0f} vs {gb:.0f} MiB")
+            print(
+                f"read_file here {a:.3f} s, baseline tree {b:.3f} s: ratio {a / b:.2f} (best of {args.repeat}); "
+                f"peak RSS growth {ga:.0f} vs {gb:.0f} MiB"
+            )
         for what in ("read_file", "torch.load"):
             runs = [probe(path, what) for _ in range(args.repeat)]
             best = min(r["seconds"] for r in runs)
             growth = max(r["peak_growth_mb"] for r in runs)
-            print(f"{what:>10}: best {best:.3f} s of {args.repeat} (target < 2 s, ratio {best / 2:.2f}); "
-                  f"peak RSS growth {growth:.0f} MiB = {growth / size_mb:.2f}x file (target < 2x); "
-                  f"process peak {max(r['peak_mb'] for r in runs):.0f} MiB")
+            print(
+                f"{what:>10}: best {best:.3f} s of {args.repeat} (target < 2 s, ratio {best / 2:.2f}); "
+                f"peak RSS growth {growth:.0f} MiB = {growth / size_mb:.2f}x file (target < 2x); "
+                f"process peak {max(r['peak_mb'] for r in runs):.0f} MiB"
+            )
         cli = [probe_cli(path) for _ in range(args.repeat)]
         if all(c and c["exit"] in (0, 1) for c in cli):
             best = min(c["seconds"] for c in cli)
             peak = max(c["peak_mb"] for c in cli)
-            print(f"   inspect: best {best:.3f} s wall incl. interpreter start (target < 2 s, ratio {best / 2:.2f}); "
-                  f"process peak RSS {peak:.0f} MiB = {peak / size_mb:.2f}x file (includes torch import)")
+            print(
+                f"   inspect: best {best:.3f} s wall incl. interpreter start (target < 2 s, ratio {best / 2:.2f}); "
+                f"process peak RSS {peak:.0f} MiB = {peak / size_mb:.2f}x file (includes torch import)"
+            )
         else:
             print(f"   inspect: not measured (CLI not ready: {cli[0]})")
 

@@ -32,6 +32,7 @@ clear_refs). No timed assertions: figures for a reader to judge.
 Goal (issue 15): ours <= 1.3x onnxruntime at batch 8 and <= 1.5x at batch 1 on L, CPU,
 2 threads; XS/S no slower than before; peak memory of L at batch 32 not higher.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,9 @@ def _baseline_package(checkout: Path) -> Any:
     init = checkout / "reference_model" / "__init__.py"
     if not init.is_file():
         raise SystemExit(f"--baseline {checkout}: no reference_model/__init__.py there")
-    spec = importlib.util.spec_from_file_location("reference_model_baseline", init,
-                                                  submodule_search_locations=[str(init.parent)])
+    spec = importlib.util.spec_from_file_location(
+        "reference_model_baseline", init, submodule_search_locations=[str(init.parent)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["reference_model_baseline"] = module
     spec.loader.exec_module(module)
@@ -106,8 +108,9 @@ def _authors(spec, state, device: torch.device, code: Optional[authors_repo.Auth
     return run
 
 
-def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, threads: int,
-                 spin: bool = True) -> Optional[Runner]:
+def _onnxruntime(
+    spec, state, model: torch.nn.Module, device: torch.device, threads: int, spin: bool = True
+) -> Optional[Runner]:
     """Our export of `model` in onnxruntime; None (with a note) when the CUDA provider is missing."""
     import onnxruntime as ort
 
@@ -130,8 +133,9 @@ def _onnxruntime(spec, state, model: torch.nn.Module, device: torch.device, thre
         print(f"onnxruntime: no CUDAExecutionProvider in this build ({ort.get_available_providers()}); skipped")
         return None
     index = device.index or 0
-    sess = ort.InferenceSession(data, sess_options=opts,
-                                providers=[("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        data, sess_options=opts, providers=[("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    )
     if sess.get_providers()[0] != "CUDAExecutionProvider":
         print(f"onnxruntime: CUDA provider did not load (providers {sess.get_providers()}); skipped")
         return None
@@ -160,8 +164,9 @@ def _call(fn: Runner, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _interleaved(runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2
-                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def _interleaved(
+    runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall and process-CPU seconds per call of each runner, timed in turns so that machine
     load hits all alike."""
     for _ in range(warmup):
@@ -178,8 +183,14 @@ def _interleaved(runners: dict[str, Runner], x: torch.Tensor, repeats: int, warm
     return wall, cpu
 
 
-def bench(name: str, batch: int, device: torch.device, args: argparse.Namespace,
-          code: Optional[authors_repo.AuthorsCode], baseline: Any) -> Result:
+def bench(
+    name: str,
+    batch: int,
+    device: torch.device,
+    args: argparse.Namespace,
+    code: Optional[authors_repo.AuthorsCode],
+    baseline: Any,
+) -> Result:
     spec = VARIANTS[name].spec
     state = random_state_dict(spec, seed=0)
     ours = _ours(spec, state, device)
@@ -218,8 +229,9 @@ def profile_ours(name: str, batch: int, device: torch.device, repeats: int) -> d
         parts = {
             "backbone": lambda _: model.backbone(x),
             "head up to the last upsampling": lambda _: model.head.pre_upsample(feats),
-            "last upsampling + soft-argmax": lambda _: soft_argmax(low, spec.joint_num, spec.depth_dim,
-                                                                   upsample=model.head.last_upsample),
+            "last upsampling + soft-argmax": lambda _: soft_argmax(
+                low, spec.joint_num, spec.depth_dim, upsample=model.head.last_upsample
+            ),
         }
         times, _ = _interleaved(parts, x, repeats)
     return {k: min(v) for k, v in times.items()}
@@ -269,8 +281,16 @@ def _peak_child(args: argparse.Namespace) -> None:
 
 def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace, runs: int = 3) -> str:
     """Peak RSS growth of one forward, min-max over `runs` fresh processes."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), _PEAK_FLAG, name, str(batch), which,
-           "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        _PEAK_FLAG,
+        name,
+        str(batch),
+        which,
+        "--threads",
+        str(args.threads),
+    ]
     if args.authors_repo:
         cmd += ["--authors-repo", args.authors_repo]
     if args.baseline:
@@ -283,8 +303,9 @@ def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace, run
         data = json.loads(out.stdout.strip().splitlines()[-1])
         growth.append(data["growth_mb"])
         exact = exact and data["exact"]
-    return (f"{min(growth):.0f}-{max(growth):.0f} MiB over {runs} processes"
-            + ("" if exact else " (VmHWM not resettable: upper bound)"))
+    return f"{min(growth):.0f}-{max(growth):.0f} MiB over {runs} processes" + (
+        "" if exact else " (VmHWM not resettable: upper bound)"
+    )
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -292,15 +313,19 @@ def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace, run
 
 def _print_table(results: list[Result], device: torch.device) -> None:
     cpu = device.type == "cpu"
-    print(f"\n{device.type}: ms per forward (wall), min / median of interleaved runs; ratio = runtime / onnxruntime"
-          + ("; cpu = process CPU ms, min (with --no-spin: the work done, whatever the machine's load)" if cpu else ""))
-    print(f"{'variant':7} {'batch':>5}  {'runtime':12} {'min ms':>9} {'median ms':>10} {'ratio min':>10} "
-          f"{'ratio med':>10}" + (f" {'cpu ms':>9} {'ratio cpu':>10}" if cpu else "") + f" {'max|diff| vs ours':>18}")
+    print(
+        f"\n{device.type}: ms per forward (wall), min / median of interleaved runs; ratio = runtime / onnxruntime"
+        + ("; cpu = process CPU ms, min (with --no-spin: the work done, whatever the machine's load)" if cpu else "")
+    )
+    print(
+        f"{'variant':7} {'batch':>5}  {'runtime':12} {'min ms':>9} {'median ms':>10} {'ratio min':>10} "
+        f"{'ratio med':>10}" + (f" {'cpu ms':>9} {'ratio cpu':>10}" if cpu else "") + f" {'max|diff| vs ours':>18}"
+    )
     for r in results:
         ort, ort_cpu = r.times.get("onnxruntime"), r.cpu.get("onnxruntime")
         for k, t in r.times.items():
             lo, med = min(t), statistics.median(t)
-            ratios = (f"{lo / min(ort):>9.2f}x {med / statistics.median(ort):>9.2f}x" if ort else f"{'-':>10} {'-':>10}")
+            ratios = f"{lo / min(ort):>9.2f}x {med / statistics.median(ort):>9.2f}x" if ort else f"{'-':>10} {'-':>10}"
             if cpu:
                 c = min(r.cpu[k])
                 ratios += f" {c * 1e3:>9.1f} " + (f"{c / min(ort_cpu):>9.2f}x" if ort_cpu else f"{'-':>10}")
@@ -328,9 +353,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print where ours spends its time")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile(ours)")
     ap.add_argument("--jit-freeze", action="store_true", help="also time torch.jit.freeze + optimize_for_inference")
-    ap.add_argument("--no-spin", action="store_true",
-                    help="idle threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE for torch, set by re-running "
-                         "this script; onnxruntime allow_spinning=0), so CPU time measures work, not waiting")
+    ap.add_argument(
+        "--no-spin",
+        action="store_true",
+        help="idle threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE for torch, set by re-running "
+        "this script; onnxruntime allow_spinning=0), so CPU time measures work, not waiting",
+    )
     ap.add_argument(_PEAK_FLAG, nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.no_spin and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" and argv is None:
@@ -347,12 +375,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     import onnxruntime as ort
 
-    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime"
-          f"{', no spinning' if args.no_spin else ''}), "
-          f"{args.repeats} interleaved runs, input {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, load average "
-          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print("authors:", code.describe() if code else "benchmarks/authors_port.py (a port; pass --authors-repo DIR "
-                                                   "to run the authors' own code)")
+    print(
+        f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime"
+        f"{', no spinning' if args.no_spin else ''}), "
+        f"{args.repeats} interleaved runs, input {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, load average "
+        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+    print(
+        "authors:",
+        code.describe()
+        if code
+        else "benchmarks/authors_port.py (a port; pass --authors-repo DIR to run the authors' own code)",
+    )
     if baseline is not None:
         print(f"baseline: reference_model from {args.baseline}")
     if device.type == "cuda":
@@ -363,13 +397,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.profile:
                 prof = profile_ours(name, batch, device, args.repeats)
                 total = sum(prof.values())
-                print(f"profile ours {name} b{batch}: " + ", ".join(
-                    f"{k} {v * 1e3:.1f} ms ({v / total:.0%})" for k, v in prof.items()), flush=True)
+                print(
+                    f"profile ours {name} b{batch}: "
+                    + ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})" for k, v in prof.items()),
+                    flush=True,
+                )
             results.append(bench(name, batch, device, args, code, baseline))
             r = results[-1]
-            print(f"  done {name} b{batch}: ours min {min(r.times['ours']) * 1e3:.1f} ms"
-                  + (f", onnxruntime min {min(r.times['onnxruntime']) * 1e3:.1f} ms" if "onnxruntime" in r.times
-                     else ""), flush=True)
+            print(
+                f"  done {name} b{batch}: ours min {min(r.times['ours']) * 1e3:.1f} ms"
+                + (f", onnxruntime min {min(r.times['onnxruntime']) * 1e3:.1f} ms" if "onnxruntime" in r.times else ""),
+                flush=True,
+            )
     _print_table(results, device)
     if not args.no_memory and device.type == "cpu":
         print(f"\npeak RSS growth over one forward of L at batch {args.memory_batch} (fresh process, first call):")

@@ -2,15 +2,15 @@
 inside the heatmap volume, deterministically, row-for-row equal to single-image runs, for the
 sample batch and for any input size and intensity Hypothesis draws (real inputs reach ~1100:
 the authors normalise 0-255 values with ImageNet's 0-1 mean and std)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
-
-from pytest_convnextpose.implementations.compare import worst_position
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_convnextpose.implementations.compare import worst_position
 from pytest_convnextpose.plugin.hypothesis_profiles import suite_settings
 
 pytestmark = pytest.mark.conformance
@@ -27,7 +27,9 @@ def _worst(diff: torch.Tensor) -> str:
 
 def test_output_shape_is_batch_joints_3(convnextpose_ref_coords, convnextpose_sample_inputs, convnextpose_ckpt_spec):
     want = (convnextpose_sample_inputs.shape[0], convnextpose_ckpt_spec.joint_num, 3)
-    assert tuple(convnextpose_ref_coords.shape) == want, f"output shape: expected {want}, got {tuple(convnextpose_ref_coords.shape)}"
+    assert tuple(convnextpose_ref_coords.shape) == want, (
+        f"output shape: expected {want}, got {tuple(convnextpose_ref_coords.shape)}"
+    )
 
 
 def test_outputs_are_finite(convnextpose_ref_coords):
@@ -35,29 +37,43 @@ def test_outputs_are_finite(convnextpose_ref_coords):
     assert not bad, f"non-finite outputs at (image, joint, axis) {bad[:5]}"
 
 
-def test_outputs_lie_inside_the_heatmap_volume(convnextpose_ref_coords, convnextpose_sample_inputs, convnextpose_ckpt_spec):
+def test_outputs_lie_inside_the_heatmap_volume(
+    convnextpose_ref_coords, convnextpose_sample_inputs, convnextpose_ckpt_spec
+):
     h, w = convnextpose_ckpt_spec.heatmap_size(tuple(convnextpose_sample_inputs.shape[2:]))
-    upper = torch.tensor([w - 1, h - 1, convnextpose_ckpt_spec.depth_dim - 1], dtype=convnextpose_ref_coords.dtype, device=convnextpose_ref_coords.device)
+    upper = torch.tensor(
+        [w - 1, h - 1, convnextpose_ckpt_spec.depth_dim - 1],
+        dtype=convnextpose_ref_coords.dtype,
+        device=convnextpose_ref_coords.device,
+    )
     eps = 1e-4 * float(upper.max())  # soft-argmax rounding at the volume's edge
     below = (convnextpose_ref_coords < -eps).nonzero().tolist()
     above = (convnextpose_ref_coords > upper + eps).nonzero().tolist()
     assert not below and not above, (
         f"coordinates must lie in [0, {w - 1}] x [0, {h - 1}] x [0, {convnextpose_ckpt_spec.depth_dim - 1}]; "
         f"out of range at (image, joint, axis) {(below + above)[:5]}, e.g. "
-        f"{convnextpose_ref_coords[tuple((below + above)[0][:2])].tolist()}")
+        f"{convnextpose_ref_coords[tuple((below + above)[0][:2])].tolist()}"
+    )
 
 
 def test_forward_is_deterministic(convnextpose_ref_model, convnextpose_sample_inputs, convnextpose_ref_coords):
     with torch.no_grad():
         again = convnextpose_ref_model(convnextpose_sample_inputs)
     if convnextpose_sample_inputs.device.type == "cpu":
-        assert torch.equal(again, convnextpose_ref_coords), f"two CPU runs differ, max abs {float((again - convnextpose_ref_coords).abs().max()):.3g} at {_worst(again - convnextpose_ref_coords)}"
+        assert torch.equal(again, convnextpose_ref_coords), (
+            f"two CPU runs differ, max abs {float((again - convnextpose_ref_coords).abs().max()):.3g} at "
+            f"{_worst(again - convnextpose_ref_coords)}"
+        )
     else:  # GPU kernels may pick different reduction orders between calls
         diff = (again - convnextpose_ref_coords).abs().max()
-        assert diff <= BATCH_TOL, f"two runs differ by {float(diff):.3g} > {BATCH_TOL} at {_worst(again - convnextpose_ref_coords)}"
+        assert diff <= BATCH_TOL, (
+            f"two runs differ by {float(diff):.3g} > {BATCH_TOL} at {_worst(again - convnextpose_ref_coords)}"
+        )
 
 
-def test_batch_rows_do_not_influence_each_other(convnextpose_ref_model, convnextpose_sample_inputs, convnextpose_ref_coords):
+def test_batch_rows_do_not_influence_each_other(
+    convnextpose_ref_model, convnextpose_sample_inputs, convnextpose_ref_coords
+):
     """Changing image 0 leaves the other rows' outputs bit-for-bit unchanged (same batch size,
     so the same kernels): catches BatchNorm in training mode or any op mixing batch rows."""
     if convnextpose_sample_inputs.shape[0] < 2:
@@ -68,9 +84,14 @@ def test_batch_rows_do_not_influence_each_other(convnextpose_ref_model, convnext
         out = convnextpose_ref_model(changed)
     diff = out[1:] - convnextpose_ref_coords[1:]
     if convnextpose_sample_inputs.device.type == "cpu":
-        assert torch.equal(out[1:], convnextpose_ref_coords[1:]), f"changing image 0 changed other rows, max abs {float(diff.abs().max()):.3g} at {_worst(diff)} (rows counted from 1)"
+        assert torch.equal(out[1:], convnextpose_ref_coords[1:]), (
+            f"changing image 0 changed other rows, max abs {float(diff.abs().max()):.3g} at {_worst(diff)} (rows "
+            "counted from 1)"
+        )
     else:
-        assert float(diff.abs().max()) <= BATCH_TOL, f"changing image 0 changed other rows by {float(diff.abs().max()):.3g}"
+        assert float(diff.abs().max()) <= BATCH_TOL, (
+            f"changing image 0 changed other rows by {float(diff.abs().max()):.3g}"
+        )
 
 
 def test_each_batch_row_equals_its_single_image_run(convnextpose_ref_model, convnextpose_sample_inputs):
@@ -82,21 +103,33 @@ def test_each_batch_row_equals_its_single_image_run(convnextpose_ref_model, conv
     caught exactly by test_batch_rows_do_not_influence_each_other)."""
     with torch.no_grad():
         batched = convnextpose_ref_model.heatmaps(convnextpose_sample_inputs)
-        singles = torch.cat([convnextpose_ref_model.heatmaps(convnextpose_sample_inputs[i:i + 1]) for i in range(convnextpose_sample_inputs.shape[0])])
+        singles = torch.cat(
+            [
+                convnextpose_ref_model.heatmaps(convnextpose_sample_inputs[i : i + 1])
+                for i in range(convnextpose_sample_inputs.shape[0])
+            ]
+        )
     scale = max(1.0, float(batched.abs().max()))
     diff = (singles - batched).abs()
     worst = float(diff.max())
     b, channel, _, _ = worst_position(diff.cpu().numpy())
     assert worst <= BATCH_TOL * scale, (
         f"batched vs single-image heatmaps: expected max abs <= {BATCH_TOL} x {scale:.3g} (largest |logit|), "
-        f"got {worst:.3g} at image {b}, joint {channel // (diff.shape[1] // convnextpose_ref_model.spec.joint_num)}")
+        f"got {worst:.3g} at image {b}, joint {channel // (diff.shape[1] // convnextpose_ref_model.spec.joint_num)}"
+    )
 
 
 @suite_settings()
-@given(batch=st.integers(1, 2), height=st.integers(2, 10), width=st.integers(2, 10),
-       scale=st.sampled_from([1e-2, 1.0, 30.0, 1100.0]), seed=st.integers(0, 2**16))
-def test_any_input_gives_finite_coordinates_inside_the_volume(convnextpose_ref_model, convnextpose_ckpt_spec, convnextpose_torch_device,
-                                                              batch, height, width, scale, seed):
+@given(
+    batch=st.integers(1, 2),
+    height=st.integers(2, 10),
+    width=st.integers(2, 10),
+    scale=st.sampled_from([1e-2, 1.0, 30.0, 1100.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_input_gives_finite_coordinates_inside_the_volume(
+    convnextpose_ref_model, convnextpose_ckpt_spec, convnextpose_torch_device, batch, height, width, scale, seed
+):
     """Sizes 64..320 in steps of 32 and intensities up to the largest a normalised crop can
     have: weights that overflow (tiny BatchNorm variances, huge scales) show here as NaN or inf."""
     h, w = 32 * height, 32 * width
@@ -110,5 +143,7 @@ def test_any_input_gives_finite_coordinates_inside_the_volume(convnextpose_ref_m
     upper = torch.tensor([ww - 1, hh - 1, depth - 1], dtype=coords.dtype, device=coords.device)
     slack = 1e-4 * float(upper.max())  # soft-argmax rounding at the volume's edge
     outside = (coords < -slack) | (coords > upper + slack)
-    assert not outside.any(), (f"{where}: coordinates outside [0, W-1]x[0, H-1]x[0, D-1] = {upper.tolist()} "
-                               f"at {_worst(outside.to(coords.dtype))}")
+    assert not outside.any(), (
+        f"{where}: coordinates outside [0, W-1]x[0, H-1]x[0, D-1] = {upper.tolist()} "
+        f"at {_worst(outside.to(coords.dtype))}"
+    )

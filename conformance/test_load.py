@@ -2,6 +2,7 @@
 finite, every BatchNorm variance is positive, and it loads strictly into the reference model.
 
 Each defect kind fails exactly one test here (or in test_shapes), naming the key."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,9 @@ def test_checkpoint_file_loads(convnextpose_ckpt_load_result, convnextpose_ckpt_
 
 def test_no_missing_keys(convnextpose_ckpt):
     missing = sorted(_expected_keys(convnextpose_ckpt) - set(convnextpose_ckpt.state_dict))
-    assert not missing, (f"{len(missing)} key(s) the reference model for this spec needs are missing: "
-                         f"{_listing(missing)}")
+    assert not missing, (
+        f"{len(missing)} key(s) the reference model for this spec needs are missing: {_listing(missing)}"
+    )
 
 
 def test_no_unexpected_keys(convnextpose_ckpt):
@@ -75,8 +77,11 @@ def test_batchnorm_variances_are_positive(convnextpose_ckpt):
 
 def test_loader_reports_no_other_problems(convnextpose_ckpt):
     """Problems outside the five tensor kinds (e.g. stored metadata contradicting the tensors)."""
-    other = [p for p in convnextpose_ckpt.problems
-             if p.kind not in ("missing", "unexpected", "shape", "nonfinite", "bn_variance", "name")]
+    other = [
+        p
+        for p in convnextpose_ckpt.problems
+        if p.kind not in ("missing", "unexpected", "shape", "nonfinite", "bn_variance", "name")
+    ]
     assert not other, "; ".join(f"{p.kind} at {p.key!r}: {p.detail}" for p in other)
 
 
@@ -92,5 +97,9 @@ def test_loads_strictly_into_reference_model(request, convnextpose_ckpt_source, 
         model.load_state_dict(convnextpose_ckpt.state_dict, strict=True, assign=True)
     except RuntimeError as exc:
         pytest.fail(f"strict load failed: {' '.join(str(exc).split())[:600]}", pytrace=False)
-    floating = [k for k, t in convnextpose_ckpt.state_dict.items() if not k.endswith("num_batches_tracked") and not t.is_floating_point()]
+    floating = [
+        k
+        for k, t in convnextpose_ckpt.state_dict.items()
+        if not k.endswith("num_batches_tracked") and not t.is_floating_point()
+    ]
     assert not floating, f"weights must be floating point, got integer tensors at {_listing(floating)}"

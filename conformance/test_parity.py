@@ -2,6 +2,7 @@
 its sha256, or for a converted file its source's, in a manifest.json next to it or in
 --golden-dir), or the expected outputs of an
 --expected file. Tolerances and their reasons: pytest_convnextpose.implementations.golden."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,13 @@ import pytest
 import torch
 
 from pytest_convnextpose.implementations.compare import ShapeMismatch, compare_coords
-from pytest_convnextpose.implementations.golden import (ExpectedCase, expected_file_case, golden_case_for,
-                                                        load_expected, provenance_hashes)
+from pytest_convnextpose.implementations.golden import (
+    ExpectedCase,
+    expected_file_case,
+    golden_case_for,
+    load_expected,
+    provenance_hashes,
+)
 from pytest_convnextpose.plugin.state import state
 from reference_model import H36M_FLIP_PAIRS, flip_test
 
@@ -33,13 +39,17 @@ def _cases(config, ckpt_source, metadata: dict) -> list[ExpectedCase]:
 
 
 @pytest.fixture(scope="session")
-def expected_cases(pytestconfig, convnextpose_ckpt_source, convnextpose_ckpt_load_result) -> list[tuple[ExpectedCase, dict]]:
+def expected_cases(
+    pytestconfig, convnextpose_ckpt_source, convnextpose_ckpt_load_result
+) -> list[tuple[ExpectedCase, dict]]:
     metadata = getattr(convnextpose_ckpt_load_result, "metadata", None) or {}
     cases = _cases(pytestconfig, convnextpose_ckpt_source, metadata)
     if not cases:
-        pytest.skip("no expected outputs for this checkpoint: not a golden case (no manifest.json lists its "
-                    "sha256, or the sha256 of the file it was converted from, next to it or in --golden-dir) "
-                    "and no --expected file applies")
+        pytest.skip(
+            "no expected outputs for this checkpoint: not a golden case (no manifest.json lists its "
+            "sha256, or the sha256 of the file it was converted from, next to it or in --golden-dir) "
+            "and no --expected file applies"
+        )
     out = []
     for case in cases:
         try:
@@ -60,35 +70,48 @@ def _compare(name: str, got: torch.Tensor, want: torch.Tensor, case: ExpectedCas
         stats = compare_coords(got_np, want_np, atol=case.max_abs, rtol=0.0)
     except ShapeMismatch as exc:
         return [f"{name} vs {case.name}: {exc} (coordinates are (batch, joints, 3))"]
-    where = (f"worst at image {stats.worst_sample}, joint {stats.worst_joint}, {_AXES[stats.worst_coord]}: "
-             f"expected {stats.worst_expected:.6f}, got {stats.worst_actual:.6f}")
+    where = (
+        f"worst at image {stats.worst_sample}, joint {stats.worst_joint}, {_AXES[stats.worst_coord]}: "
+        f"expected {stats.worst_expected:.6f}, got {stats.worst_actual:.6f}"
+    )
     with np.errstate(invalid="ignore"):
         nonfinite = int(np.count_nonzero(~np.isfinite(got_np - want_np)))
     if nonfinite:
-        return [f"{name} vs {case.origin} {case.name}: {nonfinite}/{got_np.size} values are NaN or infinite "
-                f"(in the output or the expected values), expected finite values within max abs {case.max_abs:g}; "
-                f"{where}"]
+        return [
+            f"{name} vs {case.origin} {case.name}: {nonfinite}/{got_np.size} values are NaN or infinite "
+            f"(in the output or the expected values), expected finite values within max abs {case.max_abs:g}; "
+            f"{where}"
+        ]
     errors = []
     if stats.max_abs > case.max_abs:
         errors.append(f"{name} vs {case.origin} {case.name}: max abs {stats.max_abs:.3g} > {case.max_abs:g}; {where}")
     if case.mean_abs is not None and stats.mean_abs > case.mean_abs:
-        errors.append(f"{name} vs {case.origin} {case.name}: mean abs {stats.mean_abs:.3g} > {case.mean_abs:g}; "
-                      f"{where}")
+        errors.append(
+            f"{name} vs {case.origin} {case.name}: mean abs {stats.mean_abs:.3g} > {case.mean_abs:g}; {where}"
+        )
     return errors
 
 
-def test_outputs_match_expected_outputs(convnextpose_ref_model, expected_cases, convnextpose_torch_device, record_property):
+def test_outputs_match_expected_outputs(
+    convnextpose_ref_model, expected_cases, convnextpose_torch_device, record_property
+):
     errors = []
     for case, data in expected_cases:
         with torch.no_grad():
             got = convnextpose_ref_model(data["input"].to(convnextpose_torch_device, torch.float32))
-        record_property(f"parity_max_abs[{case.name}]", float((got.cpu().double() - data["coords"].double()).abs().max())
-                        if got.shape == data["coords"].shape else None)
+        record_property(
+            f"parity_max_abs[{case.name}]",
+            float((got.cpu().double() - data["coords"].double()).abs().max())
+            if got.shape == data["coords"].shape
+            else None,
+        )
         errors += _compare("coords", got, data["coords"], case)
     assert not errors, "; ".join(errors)
 
 
-def test_flip_test_outputs_match_expected_outputs(convnextpose_ref_model, expected_cases, convnextpose_torch_device, convnextpose_ckpt_spec):
+def test_flip_test_outputs_match_expected_outputs(
+    convnextpose_ref_model, expected_cases, convnextpose_torch_device, convnextpose_ckpt_spec
+):
     with_flip = [(c, d) for c, d in expected_cases if "coords_flip_test" in d]
     if not with_flip:
         pytest.skip("the expected outputs hold no coords_flip_test")
@@ -109,5 +132,7 @@ def test_heatmap_shape_matches_expected(convnextpose_ref_model, expected_cases, 
     for case, data in with_shape:
         want = tuple(int(v) for v in data["heatmap_shape"])
         with torch.no_grad():
-            got = tuple(convnextpose_ref_model.heatmaps(data["input"].to(convnextpose_torch_device, torch.float32)).shape)
+            got = tuple(
+                convnextpose_ref_model.heatmaps(data["input"].to(convnextpose_torch_device, torch.float32)).shape
+            )
         assert got == want, f"heatmap shape vs {case.origin} {case.name}: expected {want}, got {got}"

@@ -6,9 +6,17 @@ the loader (which imports torch) only when first used, because the pytest plugin
 this package in every pytest run. docs/architecture.md maps the sub-packages.
 """
 from ._lazy import lazy_exports
-from .errors import (ArchitectureError, CheckpointError, CorruptFileError, ForeignCheckpointError,
-                     ResourceLimitError, UnknownFormatError, UnreadableFileError, UnsafeContentError,
-                     UnsupportedFormatError)
+from .errors import (
+                     ArchitectureError,
+                     CheckpointError,
+                     CorruptFileError,
+                     ForeignCheckpointError,
+                     ResourceLimitError,
+                     UnknownFormatError,
+                     UnreadableFileError,
+                     UnsafeContentError,
+                     UnsupportedFormatError,
+)
 
 __version__ = "0.1.0"
 

@@ -26,7 +26,7 @@ class CheckpointError(Exception):
         self.offset = offset
         super().__init__(self.message)
 
-    def with_path(self, path: str) -> "CheckpointError":
+    def with_path(self, path: str) -> CheckpointError:
         """Attach the file path if a lower layer did not know it; returns self."""
         if self.path is None:
             self.path = str(path)

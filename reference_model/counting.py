@@ -3,6 +3,7 @@
 These are closed-form counts of the architecture, written independently of `model.py`,
 so the tests can check the built model against them and both against docs/spec.md §2.
 """
+
 from __future__ import annotations
 
 from .spec import ArchSpec
@@ -36,7 +37,9 @@ def count_parameters(spec: ArchSpec) -> int:
     n = _conv_params(3, d[0], 4)
     n += sum(_conv_params(d[i], d[i + 1], 2) for i in range(3))
     for i in range(4):
-        per_block = _conv_params(d[i], d[i], 7, groups=d[i]) + _conv_params(d[i], 4 * d[i], 1) + _conv_params(4 * d[i], d[i], 1)
+        per_block = (
+            _conv_params(d[i], d[i], 7, groups=d[i]) + _conv_params(d[i], 4 * d[i], 1) + _conv_params(4 * d[i], d[i], 1)
+        )
         n += spec.depths[i] * per_block
     c_in = d[-1]
     for c_out, k in zip(spec.head_channels, spec.head_kernels):
@@ -66,7 +69,9 @@ def count_conv_macs(spec: ArchSpec, input_size: tuple[int, int] = (256, 256)) ->
         if i > 0:
             h, w = h // 2, w // 2
             total += macs(d[i - 1], d[i], 2, h, w)
-        per_block = macs(d[i], d[i], 7, h, w, groups=d[i]) + macs(d[i], 4 * d[i], 1, h, w) + macs(4 * d[i], d[i], 1, h, w)
+        per_block = (
+            macs(d[i], d[i], 7, h, w, groups=d[i]) + macs(d[i], 4 * d[i], 1, h, w) + macs(4 * d[i], d[i], 1, h, w)
+        )
         total += spec.depths[i] * per_block
     c_in = d[-1]
     for c_out, k, up in zip(spec.head_channels, spec.head_kernels, spec.head_upsample):

@@ -42,11 +42,20 @@ def soft_argmax_reference(heatmaps: torch.Tensor, joint_num: int, depth_dim: int
     _check_channels(heatmaps, joint_num, depth_dim)
     b, _, h, w = heatmaps.shape
     p = F.softmax(heatmaps.reshape(b, joint_num, depth_dim * h * w), dim=2)
-    p = p.reshape(b, joint_num, depth_dim, h, w)
+    return expected_indices(p.reshape(b, joint_num, depth_dim, h, w))
+
+
+def expected_indices(p: torch.Tensor) -> torch.Tensor:
+    """Probability volumes (B, J, D, H, W) -> (B, J, 3): the expectation of each index (x from W,
+    y from H, z from D), summed the way the authors' code sums them.
+
+    Public so that code reproducing a *wrong* softmax (the diagnosis of a port's mistakes) reads
+    the coordinates off its volumes exactly as the reference does."""
+    _, _, d, h, w = p.shape
     dt, dev = p.dtype, p.device
     x = (p.sum(dim=(2, 3)) * torch.arange(w, dtype=dt, device=dev)).sum(dim=2)
     y = (p.sum(dim=(2, 4)) * torch.arange(h, dtype=dt, device=dev)).sum(dim=2)
-    z = (p.sum(dim=(3, 4)) * torch.arange(depth_dim, dtype=dt, device=dev)).sum(dim=2)
+    z = (p.sum(dim=(3, 4)) * torch.arange(d, dtype=dt, device=dev)).sum(dim=2)
     return torch.stack((x, y, z), dim=2)
 
 

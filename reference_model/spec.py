@@ -4,6 +4,7 @@
 frozen dataclass of plain tuples so that it hashes, compares by value, and
 round-trips through JSON (the safetensors converter stores it in metadata).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,24 @@ from typing import Any, Mapping
 
 #: Human3.6M joint order with the added Thorax (18 joints), as the authors use it.
 H36M_JOINT_NAMES: tuple[str, ...] = (
-    "Pelvis", "R_Hip", "R_Knee", "R_Ankle", "L_Hip", "L_Knee", "L_Ankle", "Torso",
-    "Neck", "Nose", "Head", "L_Shoulder", "L_Elbow", "L_Wrist", "R_Shoulder",
-    "R_Elbow", "R_Wrist", "Thorax",
+    "Pelvis",
+    "R_Hip",
+    "R_Knee",
+    "R_Ankle",
+    "L_Hip",
+    "L_Knee",
+    "L_Ankle",
+    "Torso",
+    "Neck",
+    "Nose",
+    "Head",
+    "L_Shoulder",
+    "L_Elbow",
+    "L_Wrist",
+    "R_Shoulder",
+    "R_Elbow",
+    "R_Wrist",
+    "Thorax",
 )
 #: Left/right pairs swapped by the flip test (authors' `flip_pairs` for Human3.6M).
 H36M_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 4), (2, 5), (3, 6), (14, 11), (15, 12), (16, 13))
@@ -70,7 +86,9 @@ class ArchSpec:
         if any(k <= 0 or k % 2 == 0 for k in self.head_kernels):
             raise ValueError(f"ArchSpec head_kernels must be odd and positive, got {self.head_kernels}")
         if self.depth_dim <= 0 or self.joint_num <= 0:
-            raise ValueError(f"ArchSpec depth_dim and joint_num must be positive, got {self.depth_dim}, {self.joint_num}")
+            raise ValueError(
+                f"ArchSpec depth_dim and joint_num must be positive, got {self.depth_dim}, {self.joint_num}"
+            )
 
     # -- derived figures -------------------------------------------------
     @property
@@ -104,7 +122,7 @@ class ArchSpec:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ArchSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> ArchSpec:
         names = {f.name for f in fields(cls)}
         missing = names - set(data)
         extra = set(data) - names
@@ -113,7 +131,7 @@ class ArchSpec:
         return cls(**{k: data[k] for k in names})
 
     @classmethod
-    def from_json(cls, text: str) -> "ArchSpec":
+    def from_json(cls, text: str) -> ArchSpec:
         return cls.from_dict(json.loads(text))
 
 

@@ -40,11 +40,3 @@ VARIANTS: dict[str, Variant] = {
     "L": Variant("L", _spec(*_SMALL, (512,) * 3, (True, True, True), 64),
                  8_380_352, 8_391_354, 4.264, (64, 64, 64), 49.75, 32.8, 4.30, 8.38),
 }
-
-
-def variant_of(spec: ArchSpec) -> Optional[str]:
-    """Name of the published variant whose spec equals `spec` exactly, else None."""
-    for name, v in VARIANTS.items():
-        if v.spec == spec:
-            return name
-    return None

@@ -61,8 +61,8 @@ def main() -> None:
     import utils  # their common/utils package
 
     utils.vis = vis
-    from Human36M import Human36M
     import dataset as their_dataset
+    from Human36M import Human36M
 
     # their paths are '../data/Human36M/...': a work folder with main/ and data/Human36M -> root
     work = Path(work)

@@ -21,6 +21,7 @@ Jobs (`kind`):
 Nothing in a reference job is trusted: an audit hook in the child aborts process spawns, code
 execution and writes, and the child is discarded after the job.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-MIB = 2 ** 20
+MIB = 2**20
 #: SECURITY.md's budget for one read: interpreter baseline + 4 x file size + 64 MiB, 30 s
 BUDGET_RATIO, BUDGET_FLOOR_MB, BUDGET_SECONDS = 4, 64, 30.0
 
@@ -99,13 +100,14 @@ def _tensor_sha(t: Any) -> str:
     """SHA-256 of a tensor's values in row-major order, hashed in slices (a view may be far larger
     than its storage); views of more than 1 GiB are not hashed (their shape and strides still are)."""
     import torch
-    if t.numel() * t.element_size() > 2 ** 30:
+
+    if t.numel() * t.element_size() > 2**30:
         return "unhashed: larger than 1 GiB"
     flat = t.reshape(-1)
     h = hashlib.sha256()
     step = 1 << 20
     for i in range(0, flat.numel(), step):
-        h.update(flat[i:i + step].clone(memory_format=torch.contiguous_format).view(torch.uint8).numpy().tobytes())
+        h.update(flat[i : i + step].clone(memory_format=torch.contiguous_format).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -129,15 +131,28 @@ def job_read(job: dict) -> dict:
         raw = read_file(path)
     except CheckpointError as err:
         seconds = time.perf_counter() - start
-        return {"status": "refused", "seconds": seconds, "read_hwm_kb": proc_status("VmHWM"),
-                "family": family_of(err), "layer": layer_of(err), "message": str(err)[:500],
-                "one_line": "\n" not in str(err) and str(Path(path)) in str(err),
-                "memory_error": _memory_error_in_chain(err)}
+        return {
+            "status": "refused",
+            "seconds": seconds,
+            "read_hwm_kb": proc_status("VmHWM"),
+            "family": family_of(err),
+            "layer": layer_of(err),
+            "message": str(err)[:500],
+            "one_line": "\n" not in str(err) and str(Path(path)) in str(err),
+            "memory_error": _memory_error_in_chain(err),
+        }
     seconds = time.perf_counter() - start
     hwm = proc_status("VmHWM")
     unordered = raw.container in ("torchscript", "safetensors")
-    out = {"status": "loaded", "seconds": seconds, "read_hwm_kb": hwm, "container": raw.container, "root": raw.root,
-           "sha256": raw.sha256, "member": getattr(raw, "member", "")}
+    out = {
+        "status": "loaded",
+        "seconds": seconds,
+        "read_hwm_kb": hwm,
+        "container": raw.container,
+        "root": raw.root,
+        "sha256": raw.sha256,
+        "member": getattr(raw, "member", ""),
+    }
     try:
         out["digest"] = digest(raw.obj, unordered=unordered)
     except BaseException as exc:  # noqa: BLE001 - the digest is ours, not the reader's: report, do not fail
@@ -158,8 +173,11 @@ def job_members(job: dict) -> dict:
     content = hashlib.sha256()
     for data in members.values():
         content.update(data)
-    return {"status": "loaded", "members": [[n, _sha(bytes(d))] for n, d in members.items()],
-            "content": content.hexdigest()}
+    return {
+        "status": "loaded",
+        "members": [[n, _sha(bytes(d))] for n, d in members.items()],
+        "content": content.hexdigest(),
+    }
 
 
 def _our_members(path: str) -> Any:
@@ -170,6 +188,7 @@ def _our_members(path: str) -> Any:
         from pytest_convnextpose.reading import DEFAULT_LIMITS
         from pytest_convnextpose.reading.tar_format import read_tar
         from pytest_convnextpose.reading.zip_format import read_zip
+
         buf = memoryview(bytearray(Path(path).read_bytes()))
         parse = read_zip if bytes(buf[:4]) == b"PK\x03\x04" else read_tar
         return parse(buf, DEFAULT_LIMITS).records
@@ -187,12 +206,20 @@ def job_inspect(job: dict) -> dict:
             code = main(["inspect", "--json", job["path"]])
         except BaseException as exc:  # noqa: BLE001 - a traceback is what we look for
             import traceback
+
             code, traceback_text = None, "".join(traceback.format_exception(exc))[-2000:]
     seconds = time.perf_counter() - start
     stderr = err.getvalue()
-    return {"status": "ran", "exit": code, "seconds": seconds, "inspect_hwm_kb": proc_status("VmHWM"),
-            "stderr": stderr[-1000:], "stderr_lines": len(stderr.splitlines()), "traceback": traceback_text,
-            "json_ok": _json_ok(out.getvalue())}
+    return {
+        "status": "ran",
+        "exit": code,
+        "seconds": seconds,
+        "inspect_hwm_kb": proc_status("VmHWM"),
+        "stderr": stderr[-1000:],
+        "stderr_lines": len(stderr.splitlines()),
+        "traceback": traceback_text,
+        "json_ok": _json_ok(out.getvalue()),
+    }
 
 
 def _json_ok(text: str) -> bool:
@@ -219,11 +246,14 @@ def job_torch(job: dict) -> dict:
         elif container == "pickle":
             obj = _RestrictedUnpickler(open(path, "rb"), encoding="utf-8").load()
         elif container == "torchscript":
-            return {"status": "loaded", "digest": digest(dict(torch.jit.load(path, map_location="cpu").state_dict()),
-                                                         unordered=True)}
+            return {
+                "status": "loaded",
+                "digest": digest(dict(torch.jit.load(path, map_location="cpu").state_dict()), unordered=True),
+            }
         elif container == "safetensors":
             from safetensors import safe_open
             from safetensors.torch import load_file
+
             with safe_open(path, "pt") as fh:
                 meta = fh.metadata() or {}
             return {"status": "loaded", "digest": digest(load_file(path), unordered=True), "metadata": meta}
@@ -245,8 +275,8 @@ def _torch_wrapped(path: str, container: str) -> dict:
     extract with) into a temporary file or folder this child made, then read by the inner container's
     reference reader. Reports the member's sha256 as extracted (a folder's: `digest.records_sha256`)."""
     import gzip
-    import tarfile
     import zipfile
+
     _, inner, member = container.split("|", 2)
     try:
         if zipfile.is_zipfile(path):
@@ -261,7 +291,8 @@ def _torch_wrapped(path: str, container: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if inner == "directory":
             from pytest_convnextpose.reading.digest import records_sha256
-            folder = [(n[len(member) + 1:], d) for n, d in records if n.startswith(member + "/")]
+
+            folder = [(n[len(member) + 1 :], d) for n, d in records if n.startswith(member + "/")]
             sha = records_sha256(dict(folder))
             target = Path(tmp) / "extracted"
             for name, data in folder:
@@ -278,6 +309,7 @@ def _torch_wrapped(path: str, container: str) -> dict:
 
 def job_zipfile(job: dict) -> dict:
     import zipfile
+
     try:
         with zipfile.ZipFile(job["path"]) as zf:
             return {"status": "loaded", "members": [[i.filename, _sha(zf.read(i))] for i in zf.infolist()]}
@@ -287,6 +319,7 @@ def job_zipfile(job: dict) -> dict:
 
 def job_torchzip(job: dict) -> dict:
     import torch
+
     try:
         reader = torch._C.PyTorchFileReader(job["path"])
         names = list(reader.get_all_records())
@@ -310,8 +343,12 @@ def job_tarfile(job: dict) -> dict:
 
 def job_gnutar(job: dict) -> dict:
     env = dict(os.environ, LC_ALL="C")
-    listing = subprocess.run(["tar", "--numeric-owner", "--quoting-style=literal", "-tvf", job["path"]],
-                             capture_output=True, env=env, timeout=60)
+    listing = subprocess.run(
+        ["tar", "--numeric-owner", "--quoting-style=literal", "-tvf", job["path"]],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     content = subprocess.run(["tar", "-xOf", job["path"]], capture_output=True, env=env, timeout=60)
     if listing.returncode or content.returncode:
         return {"status": "refused", "message": (listing.stderr + content.stderr).decode(errors="replace")[:300]}
@@ -323,8 +360,13 @@ def job_gnutar(job: dict) -> dict:
         elif kind != "d":
             other.append([name, kind])
     warnings = (listing.stderr + content.stderr).decode(errors="replace")
-    return {"status": "loaded", "names": regular, "other": other, "content": _sha(content.stdout),
-            "warnings": warnings[:300]}
+    return {
+        "status": "loaded",
+        "names": regular,
+        "other": other,
+        "content": _sha(content.stdout),
+        "warnings": warnings[:300],
+    }
 
 
 def _gnu_name(line: str) -> str:
@@ -334,26 +376,47 @@ def _gnu_name(line: str) -> str:
     return name.split(" -> ")[0].split(" link to ")[0]
 
 
-JOBS = {"read": job_read, "members": job_members, "inspect": job_inspect, "torch": job_torch,
-        "zipfile": job_zipfile, "torchzip": job_torchzip, "tarfile": job_tarfile, "gnutar": job_gnutar}
+JOBS = {
+    "read": job_read,
+    "members": job_members,
+    "inspect": job_inspect,
+    "torch": job_torch,
+    "zipfile": job_zipfile,
+    "torchzip": job_torchzip,
+    "tarfile": job_tarfile,
+    "gnutar": job_gnutar,
+}
 
 
 # -- reference-reader helpers ---------------------------------------------------------------------------
-_ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"),
-            ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"),
-            ("torch.storage", "_load_from_bytes"), ("_codecs", "encode"), ("builtins", "set"),
-            ("builtins", "frozenset"), ("torch", "Size"), ("torch", "device")}
+_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch.storage", "_load_from_bytes"),
+    ("_codecs", "encode"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("torch", "Size"),
+    ("torch", "device"),
+}
 
 
 def _allowed_global(module: str, name: str) -> Any:
     import torch
+
     if (module, name) == ("torch.storage", "_load_from_bytes"):
         # torch itself runs torch.load here (weights_only=False; the storages land where the file says:
         # the reference loads them to the CPU, as our reader does by default)
         return lambda b: torch.load(io.BytesIO(b), weights_only=True, map_location="cpu")
-    if (module, name) in _ALLOWED or (module in ("torch", "torch.cuda") and (
-            name.endswith("Storage") or name.endswith("Tensor") or isinstance(getattr(torch, name, None), torch.dtype))):
+    if (module, name) in _ALLOWED or (
+        module in ("torch", "torch.cuda")
+        and (name.endswith("Storage") or name.endswith("Tensor") or isinstance(getattr(torch, name, None), torch.dtype))
+    ):
         import importlib
+
         return getattr(importlib.import_module(module), name)
     raise RuntimeError(f"global {module}.{name} refused by the reference unpickler")
 
@@ -370,6 +433,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _restricted_pickle_module() -> Any:
     import types
+
     mod = types.ModuleType("restricted_pickle")
     mod.Unpickler = _RestrictedUnpickler  # type: ignore[attr-defined]
     mod.load = lambda f, **kw: _RestrictedUnpickler(f, **kw).load()  # type: ignore[attr-defined]
@@ -379,11 +443,17 @@ def _restricted_pickle_module() -> Any:
 
 def _tarfile_members(path: str) -> list[tuple[str, str, bytes]]:
     import tarfile
+
     out = []
     with tarfile.open(path) as tf:
         for m in tf.getmembers():
-            kind = "file" if m.isreg() else "dir" if m.isdir() else {tarfile.SYMTYPE: "symlink",
-                                                                     tarfile.LNKTYPE: "hardlink"}.get(m.type, repr(m.type))
+            kind = (
+                "file"
+                if m.isreg()
+                else "dir"
+                if m.isdir()
+                else {tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink"}.get(m.type, repr(m.type))
+            )
             out.append((m.name, kind, tf.extractfile(m).read() if m.isreg() else b""))
     return out
 
@@ -404,6 +474,7 @@ def _folder_records(path: str) -> list[tuple[str, bytes]]:
 def _rezip(records: list[tuple[str, bytes]], out: Path) -> None:
     """The records of an unpacked checkpoint as the zip torch would read (root folder added if none)."""
     import zipfile
+
     pkl = [n for n, _ in records if n == "data.pkl" or n.endswith("/data.pkl")]
     if len(pkl) != 1:
         raise RuntimeError(f"{len(pkl)} data.pkl records")
@@ -416,15 +487,34 @@ def _rezip(records: list[tuple[str, bytes]], out: Path) -> None:
 
 def _arm_strict_audit() -> None:
     """Abort anything a reference reader should never do on a hostile file."""
-    blocked = ("os.system", "subprocess.Popen", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "socket.",
-               "os.remove", "shutil.rmtree", "os.unlink", "ctypes.")
+    blocked = (
+        "os.system",
+        "subprocess.Popen",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "socket.",
+        "os.remove",
+        "shutil.rmtree",
+        "os.unlink",
+        "ctypes.",
+    )
 
     def hook(event: str, args: tuple) -> None:
-        if event in ("os.remove", "os.unlink", "shutil.rmtree", "os.rmdir") and args and (
-                _in_tmp(args[0]) or (len(args) > 1 and args[1] is not None)):
+        if (
+            event in ("os.remove", "os.unlink", "shutil.rmtree", "os.rmdir")
+            and args
+            and (_in_tmp(args[0]) or (len(args) > 1 and args[1] is not None))
+        ):
             return  # a reference reader cleaning up its own temporary folder (torch extracts old tars)
-        if event.startswith(blocked) or (event == "open" and len(args) > 1 and isinstance(args[1], str)
-                                         and any(c in args[1] for c in "wax+") and not _in_tmp(args[0])):
+        if event.startswith(blocked) or (
+            event == "open"
+            and len(args) > 1
+            and isinstance(args[1], str)
+            and any(c in args[1] for c in "wax+")
+            and not _in_tmp(args[0])
+        ):
             raise RuntimeError(f"reference reader attempted {event}")
 
     sys.addaudithook(hook)
@@ -479,8 +569,19 @@ def _memory_error_in_chain(err: BaseException) -> bool:
 class _Executions:
     """Audit events that mean code from a file ran (recorded, not raised: the reader must not cause them)."""
 
-    EVENTS = ("os.system", "subprocess.Popen", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "exec",
-              "pickle.find_class", "shutil.rmtree", "os.remove", "socket.connect")
+    EVENTS = (
+        "os.system",
+        "subprocess.Popen",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "exec",
+        "pickle.find_class",
+        "shutil.rmtree",
+        "os.remove",
+        "socket.connect",
+    )
 
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -516,9 +617,13 @@ def _child(job: dict, wfd: int) -> None:
         out = JOBS[job["kind"]](job)
     except BaseException as exc:  # noqa: BLE001 - reported, never raised
         import traceback
-        out = {"status": "crash", "message": f"{type(exc).__name__}: {exc}"[:500],
-               "traceback": "".join(traceback.format_exception(exc))[-2000:],
-               "memory_error": isinstance(exc, MemoryError)}
+
+        out = {
+            "status": "crash",
+            "message": f"{type(exc).__name__}: {exc}"[:500],
+            "traceback": "".join(traceback.format_exception(exc))[-2000:],
+            "memory_error": isinstance(exc, MemoryError),
+        }
     signal.alarm(0)
     out["executed"] = executions.events if executions else []
     hwm_kb = out.get("read_hwm_kb") or out.get("inspect_hwm_kb") or proc_status("VmHWM")
@@ -568,19 +673,24 @@ def serve() -> None:
     out_fd = os.dup(1)
     os.dup2(2, 1)  # anything children print goes to stderr, never into the answers
     import torch
+
     torch.set_num_threads(1)
     import pytest_convnextpose.cli  # noqa: F401 - imported once, inherited by every child
+
     tree = os.environ.get("CASE_RUNNER_TREE")
     if tree and not pytest_convnextpose.cli.__file__.startswith(str(Path(tree).resolve())):
         raise SystemExit(f"case runner: asked for the reader of {tree}, imported {pytest_convnextpose.cli.__file__}")
+    import safetensors.torch  # noqa: F401
+
     import pytest_convnextpose.checkpoint  # noqa: F401
     import pytest_convnextpose.checkpoint.infer  # noqa: F401
     import pytest_convnextpose.reading  # noqa: F401
-    import safetensors.torch  # noqa: F401
+
     warm = os.environ.get("CASE_RUNNER_WARMUP")
     if warm:  # first inspect builds caches (a reference model's shapes) that belong to the baseline
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             from pytest_convnextpose.cli.main import main
+
             main(["inspect", "--json", warm])
     os.write(out_fd, b'{"ready": true}\n')
     for line in sys.stdin:
@@ -596,20 +706,29 @@ class CaseRunner:
     """The test side: start the server once, send jobs, get results (one process per job)."""
 
     def __init__(self, *, warmup: Optional[Path] = None, pythonpath: Optional[str] = None) -> None:
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"))
+        env = dict(
+            os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0")
+        )
         if warmup:
             env["CASE_RUNNER_WARMUP"] = str(warmup)
         if pythonpath:
             env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
             env["CASE_RUNNER_TREE"] = pythonpath
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve())], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
         ready = self.proc.stdout.readline()
         if '"ready"' not in ready:
             raise RuntimeError(f"case runner did not start: {ready!r}")
 
-    def run(self, kind: str, path: Path | str, *, container: str = "", timeout: float = 120,
-            as_limit_mb: int = 0) -> dict:
+    def run(
+        self, kind: str, path: Path | str, *, container: str = "", timeout: float = 120, as_limit_mb: int = 0
+    ) -> dict:
         job = {"kind": kind, "path": str(path), "container": container, "timeout": timeout, "as_limit_mb": as_limit_mb}
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()

@@ -14,6 +14,7 @@ Each case also runs under the memory/time budget of SECURITY.md (`case_runner`).
 Files are generated (no blobs committed) with the byte-level writers of `archive_builders.py` and
 with torch's, Python's and GNU tar's own writers for the legitimate layouts.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,10 +33,27 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import torch
-
-from archive_builders import (GNU_MAGIC, Call, StorageRef, TorchPickle, ZipEntry, build_zip,
-                              deflated, descriptor, gnu_longname, legacy_stream, pax_header, placeholders,
-                              record_archive, stored_entries, tar_end, tar_file, tar_header, tar_of, tensor_ref)
+from archive_builders import (
+    GNU_MAGIC,
+    Call,
+    StorageRef,
+    TorchPickle,
+    ZipEntry,
+    build_zip,
+    deflated,
+    descriptor,
+    gnu_longname,
+    legacy_stream,
+    pax_header,
+    placeholders,
+    record_archive,
+    stored_entries,
+    tar_end,
+    tar_file,
+    tar_header,
+    tar_of,
+    tensor_ref,
+)
 from hostile_corpus import payloads, small_state, torchscript_records
 
 CLASSES = ("zip", "tar", "views", "amplification", "above", "legit", "safetensors", "wrapper")
@@ -54,8 +72,8 @@ class DiffCase:
     name: str
     klass: str
     path: Path
-    expect: str          # refuse | load | verdict
-    container: str       # what the file is (selects the reference readers in case_runner)
+    expect: str  # refuse | load | verdict
+    container: str  # what the file is (selects the reference readers in case_runner)
     note: str = ""
 
 
@@ -63,8 +81,16 @@ def _pose_state() -> dict[str, torch.Tensor]:
     """A tiny ConvNeXtPose state dict (the spec of the tiny golden case), so `inspect` reaches inference."""
     from pytest_convnextpose.testing.synthetic import random_state_dict
     from reference_model import ArchSpec
-    spec = ArchSpec(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64), head_channels=(16, 16, 16),
-                    head_kernels=(3, 3, 3), head_upsample=(True, True, False), depth_dim=8, joint_num=18)
+
+    spec = ArchSpec(
+        depths=(1, 1, 2, 1),
+        dims=(8, 16, 32, 64),
+        head_channels=(16, 16, 16),
+        head_kernels=(3, 3, 3),
+        head_upsample=(True, True, False),
+        depth_dim=8,
+        joint_num=18,
+    )
     return random_state_dict(spec)
 
 
@@ -122,114 +148,349 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
     first_len = len(build_zip(outer, comment=b""))  # the comment starts right after the outer end record
     inner = build_zip([ZipEntry(e.name, e.data, header_offset=None) for e in stored_entries(hidden_records)])
     shifted = _shift_zip(inner, first_len)
-    yield DiffCase("second-archive-in-comment", z, c.zip("eocd2.zip", outer, comment=shifted + b"!"), "refuse",
-                   "torch-zip", "zipfile/torch read the archive in the comment")
-    yield DiffCase("second-archive-is-the-comment", z, c.zip("eocd3.zip", outer, comment=shifted), "refuse",
-                   "torch-zip", "all end records agree on the inner archive; the outer entries are hidden")
-    yield DiffCase("eocd-signature-in-comment", z, c.zip("eocd4.zip", outer, comment=b"PK\x05\x06" + bytes(30)),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "second-archive-in-comment",
+        z,
+        c.zip("eocd2.zip", outer, comment=shifted + b"!"),
+        "refuse",
+        "torch-zip",
+        "zipfile/torch read the archive in the comment",
+    )
+    yield DiffCase(
+        "second-archive-is-the-comment",
+        z,
+        c.zip("eocd3.zip", outer, comment=shifted),
+        "refuse",
+        "torch-zip",
+        "all end records agree on the inner archive; the outer entries are hidden",
+    )
+    yield DiffCase(
+        "eocd-signature-in-comment",
+        z,
+        c.zip("eocd4.zip", outer, comment=b"PK\x05\x06" + bytes(30)),
+        "refuse",
+        "torch-zip",
+    )
     # names that collide when compared without case (torch's zip reader looks names up ignoring case)
     evil_first = [ZipEntry(b"snap/DATA.PKL", c.evil)] + c.entries()
     yield DiffCase("case-collision-data.pkl-first", z, c.zip("case1.zip", evil_first), "refuse", "torch-zip")
-    yield DiffCase("case-collision-data.pkl-last", z, c.zip("case2.zip", c.entries() + [ZipEntry(b"snap/Data.pkl", c.evil)]),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "case-collision-data.pkl-last",
+        z,
+        c.zip("case2.zip", c.entries() + [ZipEntry(b"snap/Data.pkl", c.evil)]),
+        "refuse",
+        "torch-zip",
+    )
     no_order = [e for e in c.entries() if not e.name.endswith(b"/byteorder")]
-    yield DiffCase("byteorder-upper-case-only", z, c.zip("case3.zip", no_order + [ZipEntry(b"snap/BYTEORDER", b"big")]),
-                   "refuse", "torch-zip", "torch byte-swaps every storage")
-    yield DiffCase("byteorder-both-cases", z, c.zip("case4.zip", c.entries() + [ZipEntry(b"snap/ByteOrder", b"big")]),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "byteorder-upper-case-only",
+        z,
+        c.zip("case3.zip", no_order + [ZipEntry(b"snap/BYTEORDER", b"big")]),
+        "refuse",
+        "torch-zip",
+        "torch byte-swaps every storage",
+    )
+    yield DiffCase(
+        "byteorder-both-cases",
+        z,
+        c.zip("case4.zip", c.entries() + [ZipEntry(b"snap/ByteOrder", b"big")]),
+        "refuse",
+        "torch-zip",
+    )
     storage0 = next(n for n, _ in c.records if n.endswith("/data/0"))
-    yield DiffCase("storage-upper-case-twin", z, c.zip("case5.zip", c.entries() + [
-        ZipEntry(storage0.replace("/data/", "/DATA/").encode(), bytes(len(dict(c.records)[storage0])))]),
-        "refuse", "torch-zip")
-    yield DiffCase("version-upper-case", z, c.zip("case6.zip", [e for e in c.entries() if not e.name.endswith(b"/version")]
-                                                   + [ZipEntry(b"snap/VERSION", b"3\n")]), "refuse", "torch-zip")
+    yield DiffCase(
+        "storage-upper-case-twin",
+        z,
+        c.zip(
+            "case5.zip",
+            c.entries()
+            + [ZipEntry(storage0.replace("/data/", "/DATA/").encode(), bytes(len(dict(c.records)[storage0])))],
+        ),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "version-upper-case",
+        z,
+        c.zip(
+            "case6.zip",
+            [e for e in c.entries() if not e.name.endswith(b"/version")] + [ZipEntry(b"snap/VERSION", b"3\n")],
+        ),
+        "refuse",
+        "torch-zip",
+    )
     # NUL bytes and other bytes readers treat differently
-    yield DiffCase("nul-in-name-twin", z, c.zip("nul1.zip", c.entries() + [ZipEntry(b"snap/data.pkl\x00.txt", c.evil)]),
-                   "refuse", "torch-zip", "zipfile cuts names at NUL")
-    yield DiffCase("nul-in-name-only", z, c.zip("nul2.zip", [ZipEntry(b"snap/data.pkl\x00x", e.data)
-                                                               if e.name.endswith(b"data.pkl") else e for e in c.entries()]),
-                   "refuse", "torch-zip")
-    yield DiffCase("backslash-name", z, c.zip("bs.zip", c.entries() + [ZipEntry(b"snap\\data.pkl", c.evil)]), "refuse",
-                   "torch-zip", "zipfile on Windows turns backslashes into slashes")
+    yield DiffCase(
+        "nul-in-name-twin",
+        z,
+        c.zip("nul1.zip", c.entries() + [ZipEntry(b"snap/data.pkl\x00.txt", c.evil)]),
+        "refuse",
+        "torch-zip",
+        "zipfile cuts names at NUL",
+    )
+    yield DiffCase(
+        "nul-in-name-only",
+        z,
+        c.zip(
+            "nul2.zip",
+            [ZipEntry(b"snap/data.pkl\x00x", e.data) if e.name.endswith(b"data.pkl") else e for e in c.entries()],
+        ),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "backslash-name",
+        z,
+        c.zip("bs.zip", c.entries() + [ZipEntry(b"snap\\data.pkl", c.evil)]),
+        "refuse",
+        "torch-zip",
+        "zipfile on Windows turns backslashes into slashes",
+    )
     # local header and central directory disagree
-    yield DiffCase("local-name-other-case", z, c.zip("lh1.zip", [
-        ZipEntry(e.name, e.data, local_name=e.name.upper()) if e.name.endswith(b"data.pkl") else e for e in c.entries()]),
-        "refuse", "torch-zip")
-    yield DiffCase("local-name-other", z, c.zip("lh2.zip", [
-        ZipEntry(e.name, e.data, local_name=b"snap/other.pkl") if e.name.endswith(b"data.pkl") else e
-        for e in c.entries()]), "refuse", "torch-zip")
+    yield DiffCase(
+        "local-name-other-case",
+        z,
+        c.zip(
+            "lh1.zip",
+            [
+                ZipEntry(e.name, e.data, local_name=e.name.upper()) if e.name.endswith(b"data.pkl") else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "local-name-other",
+        z,
+        c.zip(
+            "lh2.zip",
+            [
+                ZipEntry(e.name, e.data, local_name=b"snap/other.pkl") if e.name.endswith(b"data.pkl") else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+    )
     # extra fields
     upath = b"snap/evil.pkl"
     unicode_path = struct.pack("<HHBI", 0x7075, 5 + len(upath), 1, zlib.crc32(b"snap/data.pkl")) + upath
-    yield DiffCase("unicode-path-extra", z, c.zip("ex1.zip", [
-        ZipEntry(e.name, e.data, central_extra=unicode_path) if e.name.endswith(b"data.pkl") else e for e in c.entries()]),
-        "refuse", "torch-zip", "Info-ZIP unicode path field renames the entry for some readers")
-    yield DiffCase("extra-field-overruns", z, c.zip("ex2.zip", [
-        ZipEntry(e.name, e.data, central_extra=struct.pack("<HH", 0xCAFE, 40) + bytes(4)) if e.name.endswith(b"data.pkl")
-        else e for e in c.entries()]), "refuse", "torch-zip", "zipfile raises 'Corrupt extra field'")
+    yield DiffCase(
+        "unicode-path-extra",
+        z,
+        c.zip(
+            "ex1.zip",
+            [
+                ZipEntry(e.name, e.data, central_extra=unicode_path) if e.name.endswith(b"data.pkl") else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+        "Info-ZIP unicode path field renames the entry for some readers",
+    )
+    yield DiffCase(
+        "extra-field-overruns",
+        z,
+        c.zip(
+            "ex2.zip",
+            [
+                ZipEntry(e.name, e.data, central_extra=struct.pack("<HH", 0xCAFE, 40) + bytes(4))
+                if e.name.endswith(b"data.pkl")
+                else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+        "zipfile raises 'Corrupt extra field'",
+    )
     pkl = dict(c.records)["snap/data.pkl"]
-    z64_twice = (struct.pack("<HHQ", 1, 8, len(pkl)) + struct.pack("<HHQ", 1, 8, len(pkl) - 3))
-    yield DiffCase("two-zip64-extras", z, c.zip("ex3.zip", [
-        ZipEntry(e.name, e.data, central_extra=z64_twice, central_sizes=(len(e.data), 0xFFFFFFFF))
-        if e.name.endswith(b"data.pkl") else e for e in c.entries()]), "refuse", "torch-zip")
+    z64_twice = struct.pack("<HHQ", 1, 8, len(pkl)) + struct.pack("<HHQ", 1, 8, len(pkl) - 3)
+    yield DiffCase(
+        "two-zip64-extras",
+        z,
+        c.zip(
+            "ex3.zip",
+            [
+                ZipEntry(e.name, e.data, central_extra=z64_twice, central_sizes=(len(e.data), 0xFFFFFFFF))
+                if e.name.endswith(b"data.pkl")
+                else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+    )
     # zip64 end records readers find in different places
-    yield DiffCase("zip64-record-not-before-locator", z, c.zip("z64a.zip", c.entries(), zip64=True, zip64_gap=bytes(16)),
-                   "refuse", "torch-zip", "zipfile looks right before the locator, miniz where it points")
-    yield DiffCase("zip64-legit-small", z, c.zip("z64b.zip", c.entries(), zip64=True), "load", "torch-zip",
-                   "torch writes these end records for every file")
+    yield DiffCase(
+        "zip64-record-not-before-locator",
+        z,
+        c.zip("z64a.zip", c.entries(), zip64=True, zip64_gap=bytes(16)),
+        "refuse",
+        "torch-zip",
+        "zipfile looks right before the locator, miniz where it points",
+    )
+    yield DiffCase(
+        "zip64-legit-small",
+        z,
+        c.zip("z64b.zip", c.entries(), zip64=True),
+        "load",
+        "torch-zip",
+        "torch writes these end records for every file",
+    )
     # data that is not where the central directory says, or not referenced at all
-    hidden = b"PK\x03\x04" + struct.pack("<HHHHHIIIHH", 20, 0, 0, 0, 0, zlib.crc32(c.evil), len(c.evil), len(c.evil),
-                                         13, 0) + b"snap/data.pkl" + c.evil
-    yield DiffCase("hidden-local-entry-prepended", z, c.write("pre1.zip", hidden + _shift_zip(base, len(hidden))),
-                   "refuse", "torch-zip", "streaming readers see the first local header")
+    hidden = (
+        b"PK\x03\x04"
+        + struct.pack("<HHHHHIIIHH", 20, 0, 0, 0, 0, zlib.crc32(c.evil), len(c.evil), len(c.evil), 13, 0)
+        + b"snap/data.pkl"
+        + c.evil
+    )
+    yield DiffCase(
+        "hidden-local-entry-prepended",
+        z,
+        c.write("pre1.zip", hidden + _shift_zip(base, len(hidden))),
+        "refuse",
+        "torch-zip",
+        "streaming readers see the first local header",
+    )
     yield DiffCase("prepended-garbage", z, c.write("pre2.zip", b"MZ" + bytes(62) + base), "refuse", "torch-zip")
     yield DiffCase("hidden-entry-between", z, c.zip("gap.zip", c.entries(), between={0: hidden}), "refuse", "torch-zip")
-    yield DiffCase("descriptor-disagrees", z, c.zip("dd.zip", [
-        ZipEntry(e.name, e.data, flags=8, descriptor=struct.pack("<4sIII", b"PK\x07\x08", 0, 1, 1))
-        if e.name.endswith(b"data.pkl") else e for e in c.entries()]), "refuse", "torch-zip")
-    yield DiffCase("descriptors-like-torch", z, c.zip("dd2.zip", [
-        ZipEntry(e.name, e.data, flags=8, descriptor=descriptor(e.data)) for e in c.entries()]), "load", "torch-zip")
+    yield DiffCase(
+        "descriptor-disagrees",
+        z,
+        c.zip(
+            "dd.zip",
+            [
+                ZipEntry(e.name, e.data, flags=8, descriptor=struct.pack("<4sIII", b"PK\x07\x08", 0, 1, 1))
+                if e.name.endswith(b"data.pkl")
+                else e
+                for e in c.entries()
+            ],
+        ),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "descriptors-like-torch",
+        z,
+        c.zip("dd2.zip", [ZipEntry(e.name, e.data, flags=8, descriptor=descriptor(e.data)) for e in c.entries()]),
+        "load",
+        "torch-zip",
+    )
     for bit in (5, 6, 13):
-        yield DiffCase(f"flag-bit-{bit}", z, c.zip(f"flag{bit}.zip", [
-            ZipEntry(e.name, e.data, flags=1 << bit) if e.name.endswith(b"data.pkl") else e for e in c.entries()]),
-            "refuse", "torch-zip")
+        yield DiffCase(
+            f"flag-bit-{bit}",
+            z,
+            c.zip(
+                f"flag{bit}.zip",
+                [ZipEntry(e.name, e.data, flags=1 << bit) if e.name.endswith(b"data.pkl") else e for e in c.entries()],
+            ),
+            "refuse",
+            "torch-zip",
+        )
     # what torch's reader itself requires
     rootless = [(n.split("/", 1)[1], d) for n, d in c.records]
-    yield DiffCase("no-root-folder", z, c.zip("noroot.zip", c.entries(rootless)), "refuse", "torch-zip",
-                   "torch: 'file in archive is not in a subdirectory'")
-    yield DiffCase("no-version-record", z, c.zip("nover.zip", c.entries([r for r in c.records if not r[0].endswith("/version")])),
-                   "refuse", "torch-zip")
-    yield DiffCase("version-99", z, c.zip("v99.zip", c.entries(_replace(c.records, "/version", b"99\n"))), "refuse",
-                   "torch-zip")
-    yield DiffCase("data-version-overrides", z, c.zip("dv.zip", c.entries(c.records + [("snap/.data/version", b"99\n")])),
-                   "refuse", "torch-zip", "torch reads .data/version before version")
-    yield DiffCase("storage-alignment-not-a-number", z, c.zip("align.zip", c.entries(
-        c.records + [("snap/.storage_alignment", b"zz")])), "refuse", "torch-zip", "torch: invalid literal for int()")
-    yield DiffCase("byteorder-with-newline", z, c.zip("bo.zip", c.entries(_replace(c.records, "/byteorder", b"little\n"))),
-                   "refuse", "torch-zip", "torch: Unknown endianness type")
+    yield DiffCase(
+        "no-root-folder",
+        z,
+        c.zip("noroot.zip", c.entries(rootless)),
+        "refuse",
+        "torch-zip",
+        "torch: 'file in archive is not in a subdirectory'",
+    )
+    yield DiffCase(
+        "no-version-record",
+        z,
+        c.zip("nover.zip", c.entries([r for r in c.records if not r[0].endswith("/version")])),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "version-99", z, c.zip("v99.zip", c.entries(_replace(c.records, "/version", b"99\n"))), "refuse", "torch-zip"
+    )
+    yield DiffCase(
+        "data-version-overrides",
+        z,
+        c.zip("dv.zip", c.entries(c.records + [("snap/.data/version", b"99\n")])),
+        "refuse",
+        "torch-zip",
+        "torch reads .data/version before version",
+    )
+    yield DiffCase(
+        "storage-alignment-not-a-number",
+        z,
+        c.zip("align.zip", c.entries(c.records + [("snap/.storage_alignment", b"zz")])),
+        "refuse",
+        "torch-zip",
+        "torch: invalid literal for int()",
+    )
+    yield DiffCase(
+        "byteorder-with-newline",
+        z,
+        c.zip("bo.zip", c.entries(_replace(c.records, "/byteorder", b"little\n"))),
+        "refuse",
+        "torch-zip",
+        "torch: Unknown endianness type",
+    )
     # a legacy stream whose sys_info says big-endian: torch reads its storages as little-endian anyway
-    yield DiffCase("legacy-sys_info-big-endian", z, c.write("be.legacy", legacy_stream(
-        {"x": tensor_ref(StorageRef("0", 4), (4,))}, {"0": struct.pack("<4f", 0, 1, 2, 3)}, little_endian=False)),
-        "refuse", "torch-legacy", "we would byte-swap what torch does not")
+    yield DiffCase(
+        "legacy-sys_info-big-endian",
+        z,
+        c.write(
+            "be.legacy",
+            legacy_stream(
+                {"x": tensor_ref(StorageRef("0", 4), (4,))}, {"0": struct.pack("<4f", 0, 1, 2, 3)}, little_endian=False
+            ),
+        ),
+        "refuse",
+        "torch-legacy",
+        "we would byte-swap what torch does not",
+    )
     # pickles torch.load(weights_only=True) does not read
     for proto in (4, 5):
         data: dict[str, bytes] = {}
         obj = placeholders({"x": torch.arange(3.0)}, data)
         pkl4 = TorchPickle(protocol=proto).dumps(obj)
-        recs = [("snap/data.pkl", pkl4), ("snap/byteorder", b"little")] + \
-            [(f"snap/data/{k}", v) for k, v in data.items()] + [("snap/version", b"3\n")]
-        yield DiffCase(f"pickle-protocol-{proto}-in-zip", z, c.zip(f"p{proto}.zip", c.entries(recs)), "refuse", "torch-zip",
-                       "weights_only: Unsupported operand 149")
+        recs = (
+            [("snap/data.pkl", pkl4), ("snap/byteorder", b"little")]
+            + [(f"snap/data/{k}", v) for k, v in data.items()]
+            + [("snap/version", b"3\n")]
+        )
+        yield DiffCase(
+            f"pickle-protocol-{proto}-in-zip",
+            z,
+            c.zip(f"p{proto}.zip", c.entries(recs)),
+            "refuse",
+            "torch-zip",
+            "weights_only: Unsupported operand 149",
+        )
     frozen = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01cbuiltins\nfrozenset\nq\x02]q\x03K\x01a\x85q\x04Rq\x05s."
-    yield DiffCase("frozenset-global-in-zip", z, c.zip("fs.zip", c.entries(_replace(c.records, "data.pkl", frozen))),
-                   "refuse", "torch-zip", "not in torch's weights-only allowlist")
+    yield DiffCase(
+        "frozenset-global-in-zip",
+        z,
+        c.zip("fs.zip", c.entries(_replace(c.records, "data.pkl", frozen))),
+        "refuse",
+        "torch-zip",
+        "not in torch's weights-only allowlist",
+    )
     alias = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01ctorch\nfloat\nq\x02s."
-    yield DiffCase("dtype-alias-global-in-zip", z, c.zip("alias.zip", c.entries(_replace(c.records, "data.pkl", alias))),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "dtype-alias-global-in-zip",
+        z,
+        c.zip("alias.zip", c.entries(_replace(c.records, "data.pkl", alias))),
+        "refuse",
+        "torch-zip",
+    )
     text_ops = b"\x80\x02}(Vx\nI5\nu."
-    yield DiffCase("text-opcodes-in-zip", z, c.zip("text.zip", c.entries(_replace(c.records, "data.pkl", text_ops))),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "text-opcodes-in-zip",
+        z,
+        c.zip("text.zip", c.entries(_replace(c.records, "data.pkl", text_ops))),
+        "refuse",
+        "torch-zip",
+    )
 
 
 def _shift_zip(data: bytes, by: int) -> bytes:
@@ -255,103 +516,328 @@ def _tar_cases(c: _Ctx) -> Iterator[DiffCase]:
     evil_member = tar_file(b"snap/data.pkl", c.evil)
     # a non-regular member whose header (or pax record) claims a size: tarfile reads what follows as
     # headers, GNU tar skips it as data
-    yield DiffCase("directory-with-size", t, c.write("dirsize.tar", body + tar_header(b"snap/x/", len(evil_member), b"5")
-                                                     + evil_member + tar_end()), "refuse", "tar-directory")
-    yield DiffCase("directory-with-pax-size", t, c.write("dirpax.tar", body + pax_header([("size", str(len(evil_member)))])
-                                                         + tar_header(b"snap/x/", 0, b"5") + evil_member + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("fifo-with-size", t, c.write("fifosize.tar", body + tar_header(b"snap/f", len(evil_member), b"6")
-                                                + evil_member + tar_end()), "refuse", "tar-directory")
+    yield DiffCase(
+        "directory-with-size",
+        t,
+        c.write("dirsize.tar", body + tar_header(b"snap/x/", len(evil_member), b"5") + evil_member + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "directory-with-pax-size",
+        t,
+        c.write(
+            "dirpax.tar",
+            body
+            + pax_header([("size", str(len(evil_member)))])
+            + tar_header(b"snap/x/", 0, b"5")
+            + evil_member
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "fifo-with-size",
+        t,
+        c.write("fifosize.tar", body + tar_header(b"snap/f", len(evil_member), b"6") + evil_member + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
     # pax records that change what a member is
     pkl = dict(recs)["snap/data.pkl"]
     no_pkl = b"".join(tar_file(n.encode(), d) for n, d in recs if not n.endswith("data.pkl"))
-    yield DiffCase("pax-size-disagrees-with-header", t, c.write("paxsize.tar", no_pkl + pax_header([("size", str(len(pkl)))])
-                                                                + tar_header(b"snap/data.pkl", len(c.evil)) + _pad(pkl)
-                                                                + tar_end()), "refuse", "tar-directory")
-    yield DiffCase("pax-path-renames", t, c.write("paxpath.tar", no_pkl + tar_file(b"snap/decoy.pkl", c.evil)
-                                                  + pax_header([("path", "snap/data.pkl")])
-                                                  + tar_file(b"snap/notes.txt", pkl) + tar_end()),
-                   "refuse", "tar-directory", "readers without pax see notes.txt")
-    yield DiffCase("pax-path-trailing-slash", t, c.write("paxslash.tar", no_pkl + pax_header([("path", "snap/data.pkl/")])
-                                                         + tar_file(b"snap/data.pkl", pkl) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("global-pax-path", t, c.write("gpath.tar", pax_header([("path", "snap/data.pkl")], b"g")
-                                                 + body + tar_end()), "refuse", "tar-directory")
-    yield DiffCase("global-pax-size", t, c.write("gsize.tar", pax_header([("size", "512")], b"g") + body + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("global-pax-comment", t, c.write("gcomment.tar", pax_header([("comment", "git archive")], b"g")
-                                                    + body + tar_end()), "load", "tar-directory",
-                   "git archive writes one")
-    sparse = [("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", "snap/data.pkl"),
-              ("GNU.sparse.realsize", str(len(pkl)))]
-    yield DiffCase("gnu-sparse-pax", t, c.write("sparse.tar", no_pkl + pax_header(sparse)
-                                                + tar_file(b"snap/GNUSparseFile.0/data.pkl", pkl) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("pax-hdrcharset-binary", t, c.write("charset.tar", no_pkl + pax_header([("hdrcharset", "BINARY")])
-                                                       + tar_file(b"snap/data.pkl", pkl) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("pax-linkpath-on-file", t, c.write("linkpath.tar", no_pkl + pax_header([("linkpath", "/etc/passwd")])
-                                                      + tar_file(b"snap/data.pkl", pkl) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("two-pax-headers", t, c.write("pax2.tar", no_pkl + pax_header([("path", "snap/data.pkl")])
-                                                 + pax_header([("path", "snap/other.pkl")])
-                                                 + tar_file(b"snap/x", pkl) + tar_end()), "refuse", "tar-directory")
-    yield DiffCase("pax-header-at-end", t, c.write("paxend.tar", body + pax_header([("path", "snap/x")]) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("pax-record-after-nul", t, c.write("paxnul.tar", no_pkl + tar_file(
-        b"././@PaxHeader", b"11 a=bcde\n\x0020 path=snap/evil\n", b"x") + tar_file(b"snap/data.pkl", pkl) + tar_end()),
-        "refuse", "tar-directory", "tarfile stops at the NUL")
+    yield DiffCase(
+        "pax-size-disagrees-with-header",
+        t,
+        c.write(
+            "paxsize.tar",
+            no_pkl
+            + pax_header([("size", str(len(pkl)))])
+            + tar_header(b"snap/data.pkl", len(c.evil))
+            + _pad(pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "pax-path-renames",
+        t,
+        c.write(
+            "paxpath.tar",
+            no_pkl
+            + tar_file(b"snap/decoy.pkl", c.evil)
+            + pax_header([("path", "snap/data.pkl")])
+            + tar_file(b"snap/notes.txt", pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "readers without pax see notes.txt",
+    )
+    yield DiffCase(
+        "pax-path-trailing-slash",
+        t,
+        c.write(
+            "paxslash.tar",
+            no_pkl + pax_header([("path", "snap/data.pkl/")]) + tar_file(b"snap/data.pkl", pkl) + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "global-pax-path",
+        t,
+        c.write("gpath.tar", pax_header([("path", "snap/data.pkl")], b"g") + body + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "global-pax-size",
+        t,
+        c.write("gsize.tar", pax_header([("size", "512")], b"g") + body + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "global-pax-comment",
+        t,
+        c.write("gcomment.tar", pax_header([("comment", "git archive")], b"g") + body + tar_end()),
+        "load",
+        "tar-directory",
+        "git archive writes one",
+    )
+    sparse = [
+        ("GNU.sparse.major", "1"),
+        ("GNU.sparse.minor", "0"),
+        ("GNU.sparse.name", "snap/data.pkl"),
+        ("GNU.sparse.realsize", str(len(pkl))),
+    ]
+    yield DiffCase(
+        "gnu-sparse-pax",
+        t,
+        c.write(
+            "sparse.tar", no_pkl + pax_header(sparse) + tar_file(b"snap/GNUSparseFile.0/data.pkl", pkl) + tar_end()
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "pax-hdrcharset-binary",
+        t,
+        c.write(
+            "charset.tar", no_pkl + pax_header([("hdrcharset", "BINARY")]) + tar_file(b"snap/data.pkl", pkl) + tar_end()
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "pax-linkpath-on-file",
+        t,
+        c.write(
+            "linkpath.tar",
+            no_pkl + pax_header([("linkpath", "/etc/passwd")]) + tar_file(b"snap/data.pkl", pkl) + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "two-pax-headers",
+        t,
+        c.write(
+            "pax2.tar",
+            no_pkl
+            + pax_header([("path", "snap/data.pkl")])
+            + pax_header([("path", "snap/other.pkl")])
+            + tar_file(b"snap/x", pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "pax-header-at-end",
+        t,
+        c.write("paxend.tar", body + pax_header([("path", "snap/x")]) + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "pax-record-after-nul",
+        t,
+        c.write(
+            "paxnul.tar",
+            no_pkl
+            + tar_file(b"././@PaxHeader", b"11 a=bcde\n\x0020 path=snap/evil\n", b"x")
+            + tar_file(b"snap/data.pkl", pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "tarfile stops at the NUL",
+    )
     # v7 names ending in '/', type flags readers disagree on
-    yield DiffCase("v7-regular-with-slash", t, c.write("v7slash.tar", no_pkl + tar_header(
-        b"snap/data.pkl/", len(evil_member) + len(pkl) + 512, b"\x00", magic=None) + evil_member + tar_file(b"snap/pad", pkl)
-        + tar_end()), "refuse", "tar-directory", "tarfile and GNU tar call it a directory")
-    yield DiffCase("regtype-with-slash", t, c.write("regslash.tar", body + tar_file(b"snap/notes/", b"x" * 10) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("v7-directory-with-slash", t, c.write("v7dir.tar", tar_header(b"snap/", 0, b"\x00", magic=None)
-                                                         + b"".join(tar_file(n.encode(), d, magic=None) for n, d in recs)
-                                                         + tar_end()), "load", "tar-directory",
-                   "how GNU tar --format=v7 writes folders")
-    yield DiffCase("contiguous-type-7", t, c.write("type7.tar", b"".join(tar_file(n.encode(), d, b"7") for n, d in recs)
-                                                   + tar_end()), "load", "tar-directory")
+    yield DiffCase(
+        "v7-regular-with-slash",
+        t,
+        c.write(
+            "v7slash.tar",
+            no_pkl
+            + tar_header(b"snap/data.pkl/", len(evil_member) + len(pkl) + 512, b"\x00", magic=None)
+            + evil_member
+            + tar_file(b"snap/pad", pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "tarfile and GNU tar call it a directory",
+    )
+    yield DiffCase(
+        "regtype-with-slash",
+        t,
+        c.write("regslash.tar", body + tar_file(b"snap/notes/", b"x" * 10) + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "v7-directory-with-slash",
+        t,
+        c.write(
+            "v7dir.tar",
+            tar_header(b"snap/", 0, b"\x00", magic=None)
+            + b"".join(tar_file(n.encode(), d, magic=None) for n, d in recs)
+            + tar_end(),
+        ),
+        "load",
+        "tar-directory",
+        "how GNU tar --format=v7 writes folders",
+    )
+    yield DiffCase(
+        "contiguous-type-7",
+        t,
+        c.write("type7.tar", b"".join(tar_file(n.encode(), d, b"7") for n, d in recs) + tar_end()),
+        "load",
+        "tar-directory",
+    )
     for flag in (b"D", b"N", b"X", b"A", b"E", b"I", b"Z"):
-        yield DiffCase(f"typeflag-{flag.decode()}", t, c.write(f"type-{flag.decode()}.tar", body + tar_file(
-            b"snap/odd", b"x" * 100, flag) + tar_end()), "refuse", "tar-directory")
+        yield DiffCase(
+            f"typeflag-{flag.decode()}",
+            t,
+            c.write(f"type-{flag.decode()}.tar", body + tar_file(b"snap/odd", b"x" * 100, flag) + tar_end()),
+            "refuse",
+            "tar-directory",
+        )
     # GNU long names
-    yield DiffCase("gnu-longname-renames", t, c.write("long.tar", no_pkl + gnu_longname(b"snap/data.pkl")
-                                                      + tar_file(b"snap/shortname", pkl, magic=GNU_MAGIC) + tar_end()),
-                   "refuse", "tar-directory", "readers without GNU long names read snap/shortname")
+    yield DiffCase(
+        "gnu-longname-renames",
+        t,
+        c.write(
+            "long.tar",
+            no_pkl + gnu_longname(b"snap/data.pkl") + tar_file(b"snap/shortname", pkl, magic=GNU_MAGIC) + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "readers without GNU long names read snap/shortname",
+    )
     long_root = "snap" + "x" * 120
-    long_recs = [(long_root + n[len("snap"):], d) for n, d in recs]
-    yield DiffCase("gnu-longname-as-gnu-tar-writes", t, c.write("long-ok.tar", b"".join(
-        gnu_longname(n.encode()) + tar_file(n.encode()[:100], d, magic=GNU_MAGIC) for n, d in long_recs) + tar_end()),
-        "load", "tar-directory")
-    yield DiffCase("gnu-longname-twice", t, c.write("long2.tar", no_pkl + gnu_longname(b"snap/data.pkl")
-                                                    + gnu_longname(b"snap/other.pkl")
-                                                    + tar_file(b"snap/x", pkl, magic=GNU_MAGIC) + tar_end()),
-                   "refuse", "tar-directory", "tarfile keeps the first, a last-wins reader the second")
-    yield DiffCase("gnu-longname-and-pax-path", t, c.write("longpax.tar", no_pkl + gnu_longname(b"snap/other.pkl")
-                                                           + pax_header([("path", "snap/data.pkl")])
-                                                           + tar_file(b"snap/x", pkl) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("gnu-longlink", t, c.write("longlink.tar", body + tar_file(b"././@LongLink", b"/etc/passwd\x00", b"K",
-                                                                              magic=GNU_MAGIC)
-                                              + tar_file(b"snap/link", b"", b"2", magic=GNU_MAGIC) + tar_end()),
-                   "refuse", "tar-directory")
+    long_recs = [(long_root + n[len("snap") :], d) for n, d in recs]
+    yield DiffCase(
+        "gnu-longname-as-gnu-tar-writes",
+        t,
+        c.write(
+            "long-ok.tar",
+            b"".join(gnu_longname(n.encode()) + tar_file(n.encode()[:100], d, magic=GNU_MAGIC) for n, d in long_recs)
+            + tar_end(),
+        ),
+        "load",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "gnu-longname-twice",
+        t,
+        c.write(
+            "long2.tar",
+            no_pkl
+            + gnu_longname(b"snap/data.pkl")
+            + gnu_longname(b"snap/other.pkl")
+            + tar_file(b"snap/x", pkl, magic=GNU_MAGIC)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "tarfile keeps the first, a last-wins reader the second",
+    )
+    yield DiffCase(
+        "gnu-longname-and-pax-path",
+        t,
+        c.write(
+            "longpax.tar",
+            no_pkl
+            + gnu_longname(b"snap/other.pkl")
+            + pax_header([("path", "snap/data.pkl")])
+            + tar_file(b"snap/x", pkl)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "gnu-longlink",
+        t,
+        c.write(
+            "longlink.tar",
+            body
+            + tar_file(b"././@LongLink", b"/etc/passwd\x00", b"K", magic=GNU_MAGIC)
+            + tar_file(b"snap/link", b"", b"2", magic=GNU_MAGIC)
+            + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+    )
     # the prefix field read by one reader and not another
-    yield DiffCase("prefix-in-v7-header", t, c.write("v7prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, magic=None,
-                                                                                        tail=b"snap") + tar_end()),
-                   "refuse", "tar-directory", "tarfile prepends it, GNU tar ignores it")
-    yield DiffCase("gnu-header-with-atime", t, c.write("gnuatime.tar", no_pkl + tar_file(
-        b"snap/data.pkl", pkl, magic=GNU_MAGIC, tail=b"14657035412\x00") + tar_end()),
-        "refuse", "tar-directory", "tarfile reads GNU atime as a name prefix")
-    yield DiffCase("posix-prefix", t, c.write("prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, prefix=b"snap")
-                                              + tar_end()), "load", "tar-directory")
+    yield DiffCase(
+        "prefix-in-v7-header",
+        t,
+        c.write("v7prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, magic=None, tail=b"snap") + tar_end()),
+        "refuse",
+        "tar-directory",
+        "tarfile prepends it, GNU tar ignores it",
+    )
+    yield DiffCase(
+        "gnu-header-with-atime",
+        t,
+        c.write(
+            "gnuatime.tar",
+            no_pkl + tar_file(b"snap/data.pkl", pkl, magic=GNU_MAGIC, tail=b"14657035412\x00") + tar_end(),
+        ),
+        "refuse",
+        "tar-directory",
+        "tarfile reads GNU atime as a name prefix",
+    )
+    yield DiffCase(
+        "posix-prefix",
+        t,
+        c.write("prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, prefix=b"snap") + tar_end()),
+        "load",
+        "tar-directory",
+    )
     # names that collide without case (extraction on macOS/Windows keeps one)
-    yield DiffCase("case-collision", t, c.write("tcase.tar", body + tar_file(b"snap/DATA.PKL", c.evil) + tar_end()),
-                   "refuse", "tar-directory")
-    yield DiffCase("signed-checksum", t, c.write("signed.tar", _signed_checksum(tar_file(b"snap/data.pkl", pkl)[:512])
-                                                 + _pad(pkl) + no_pkl + tar_end()), "refuse", "tar-directory",
-                   "tarfile accepts it, GNU tar too; we only read unsigned sums")
+    yield DiffCase(
+        "case-collision",
+        t,
+        c.write("tcase.tar", body + tar_file(b"snap/DATA.PKL", c.evil) + tar_end()),
+        "refuse",
+        "tar-directory",
+    )
+    yield DiffCase(
+        "signed-checksum",
+        t,
+        c.write("signed.tar", _signed_checksum(tar_file(b"snap/data.pkl", pkl)[:512]) + _pad(pkl) + no_pkl + tar_end()),
+        "refuse",
+        "tar-directory",
+        "tarfile accepts it, GNU tar too; we only read unsigned sums",
+    )
 
 
 def _pad(data: bytes) -> bytes:
@@ -378,20 +864,47 @@ def _view_cases(c: _Ctx) -> Iterator[DiffCase]:
         return c.zip(name, stored_entries(recs))
 
     for exp in (28, 40, 62):
-        yield DiffCase(f"stride0-2^{exp}", v, zip_with({"x": tensor_ref(s, (2 ** exp,), (0,))}, f"s0-{exp}.zip"),
-                       "refuse", "torch-zip")
-    yield DiffCase("stride0-2^122", v, zip_with({"x": tensor_ref(s, (2 ** 61, 2 ** 61), (0, 0))}, "s0-122.zip"),
-                   "refuse", "torch-zip", "torch: numel: integer multiplication overflow")
-    yield DiffCase("stride0-2^93-three-dims", v, zip_with({"x": tensor_ref(s, (2 ** 31,) * 3, (0, 0, 0))}, "s0-93.zip"),
-                   "refuse", "torch-zip")
-    yield DiffCase("overlapping-view", v, zip_with({"x": tensor_ref(s, (16, 16), (1, 0))}, "overlap.zip"), "refuse",
-                   "torch-zip", "256 elements from 16")
-    yield DiffCase("zero-size-with-huge-dims", v, zip_with({"x": tensor_ref(s, (0, 2 ** 62, 2 ** 62), (0, 0, 0))},
-                                                           "zero-huge.zip"), "refuse", "torch-zip")
+        yield DiffCase(
+            f"stride0-2^{exp}",
+            v,
+            zip_with({"x": tensor_ref(s, (2**exp,), (0,))}, f"s0-{exp}.zip"),
+            "refuse",
+            "torch-zip",
+        )
+    yield DiffCase(
+        "stride0-2^122",
+        v,
+        zip_with({"x": tensor_ref(s, (2**61, 2**61), (0, 0))}, "s0-122.zip"),
+        "refuse",
+        "torch-zip",
+        "torch: numel: integer multiplication overflow",
+    )
+    yield DiffCase(
+        "stride0-2^93-three-dims",
+        v,
+        zip_with({"x": tensor_ref(s, (2**31,) * 3, (0, 0, 0))}, "s0-93.zip"),
+        "refuse",
+        "torch-zip",
+    )
+    yield DiffCase(
+        "overlapping-view",
+        v,
+        zip_with({"x": tensor_ref(s, (16, 16), (1, 0))}, "overlap.zip"),
+        "refuse",
+        "torch-zip",
+        "256 elements from 16",
+    )
+    yield DiffCase(
+        "zero-size-with-huge-dims",
+        v,
+        zip_with({"x": tensor_ref(s, (0, 2**62, 2**62), (0, 0, 0))}, "zero-huge.zip"),
+        "refuse",
+        "torch-zip",
+    )
     # the issue's example: a 64-byte storage, a stride-0 view of 2^28 elements, under 1000 keys of a pose state dict
     data: dict[str, bytes] = {}
     pose = placeholders(_pose_state(), data)
-    big_view = tensor_ref(StorageRef("big", 16), (2 ** 28,), (0,))
+    big_view = tensor_ref(StorageRef("big", 16), (2**28,), (0,))
     data["big"] = raw
     shared = dict(pose) | {f"extra.{i}": big_view for i in range(1000)}
     yield DiffCase("stride0-view-under-1000-keys", v, zip_with(shared, "s0-1000.zip", data), "refuse", "torch-zip")
@@ -401,16 +914,38 @@ def _view_cases(c: _Ctx) -> Iterator[DiffCase]:
     data2.pop("big")
     data2["m"] = bytes(4 << 20)
     many = dict(pose) | {f"extra.{i}": one for i in range(5000)}
-    yield DiffCase("four-mib-view-under-5000-keys", v, zip_with(many, "mib-5000.zip", data2), "refuse", "torch-zip",
-                   "20 GiB of tensor values to check above the reader")
+    yield DiffCase(
+        "four-mib-view-under-5000-keys",
+        v,
+        zip_with(many, "mib-5000.zip", data2),
+        "refuse",
+        "torch-zip",
+        "20 GiB of tensor values to check above the reader",
+    )
     # the same in the legacy stream and the pre-1.0 tar
-    yield DiffCase("stride0-2^40@legacy", v, c.write("s0.legacy", legacy_stream({"x": tensor_ref(s, (2 ** 40,), (0,))},
-                                                                                 {"0": raw})), "refuse", "torch-legacy")
-    yield DiffCase("stride0-2^122@legacy", v, c.write("s0-122.legacy", legacy_stream(
-        {"x": tensor_ref(s, (2 ** 61, 2 ** 61), (0, 0))}, {"0": raw})), "refuse", "torch-legacy")
+    yield DiffCase(
+        "stride0-2^40@legacy",
+        v,
+        c.write("s0.legacy", legacy_stream({"x": tensor_ref(s, (2**40,), (0,))}, {"0": raw})),
+        "refuse",
+        "torch-legacy",
+    )
+    yield DiffCase(
+        "stride0-2^122@legacy",
+        v,
+        c.write("s0-122.legacy", legacy_stream({"x": tensor_ref(s, (2**61, 2**61), (0, 0))}, {"0": raw})),
+        "refuse",
+        "torch-legacy",
+    )
     from hostile_corpus import tar_bytes, torch_tar_with, tt_tensors
-    yield DiffCase("stride0-2^60@torch-tar", v, c.write("s0.ttar", tar_bytes(torch_tar_with(
-        tensors=tt_tensors(size=(2 ** 60,), stride=(0,))))), "refuse", "torch-tar")
+
+    yield DiffCase(
+        "stride0-2^60@torch-tar",
+        v,
+        c.write("s0.ttar", tar_bytes(torch_tar_with(tensors=tt_tensors(size=(2**60,), stride=(0,))))),
+        "refuse",
+        "torch-tar",
+    )
 
 
 # -- 4. work amplification ----------------------------------------------------------------------------
@@ -419,59 +954,111 @@ def _amplification_cases(c: _Ctx, big: bool) -> Iterator[DiffCase]:
     # one shared `_load_from_bytes` payload called many times: every call allocates its storage
     inner = legacy_stream(StorageRef("0", 1 << 18), {"0": bytes(1 << 20)})
     calls = [Call(torch.storage._load_from_bytes, (inner,)) for _ in range(3000)]
-    yield DiffCase("load_from_bytes-shared-3000-calls", a, c.write("lfb.pkl", pickle.dumps(calls, protocol=2)),
-                   "refuse", "pickle", "3 GiB of storages from a 1 MiB payload")
+    yield DiffCase(
+        "load_from_bytes-shared-3000-calls",
+        a,
+        c.write("lfb.pkl", pickle.dumps(calls, protocol=2)),
+        "refuse",
+        "pickle",
+        "3 GiB of storages from a 1 MiB payload",
+    )
     text = "x" * (1 << 20)
     enc = [Call(_codecs_encode(), (text, "latin1")) for _ in range(3000)]
-    yield DiffCase("codecs-encode-shared-3000-calls", a, c.write("codecs.pkl", _shared_args_pickle(enc)), "refuse",
-                   "pickle")
+    yield DiffCase(
+        "codecs-encode-shared-3000-calls", a, c.write("codecs.pkl", _shared_args_pickle(enc)), "refuse", "pickle"
+    )
     items = list(range(100_000))
     sets = [Call(set, (items,)) for _ in range(3000)]
-    yield DiffCase("set-of-shared-list-3000-calls", a, c.write("sets.pkl", _shared_args_pickle(sets)), "refuse", "pickle")
+    yield DiffCase(
+        "set-of-shared-list-3000-calls", a, c.write("sets.pkl", _shared_args_pickle(sets)), "refuse", "pickle"
+    )
     # DEFLATE'd pickles of millions of cheap opcodes (a 16 MiB data.pkl in a few KB)
-    for name, body in (("empty-dicts", b"}" * (15 << 20)), ("memo-puts", b"N" + b"".join(
-            b"r" + struct.pack("<I", i) for i in range(2_700_000))), ("none-pops", b"N0" * (7 << 20))):
+    for name, body in (
+        ("empty-dicts", b"}" * (15 << 20)),
+        ("memo-puts", b"N" + b"".join(b"r" + struct.pack("<I", i) for i in range(2_700_000))),
+        ("none-pops", b"N0" * (7 << 20)),
+    ):
         recs = [(n, d) for n, d in c.records if not n.endswith("data.pkl")]
         entries = [deflated(b"snap/data.pkl", b"\x80\x02" + body + b"N.", level=1)] + c.entries(recs)
         yield DiffCase(f"deflated-{name}", a, c.zip(f"defl-{name}.zip", entries), "refuse", "torch-zip")
     # a DAG that expands when flattened: TorchScript stand-ins shared under 10 names, 6 levels deep
-    yield DiffCase("torchscript-shared-standins-10^6", a, c.write("ts-dag.pt", _torchscript_dag(c.tmp)), "refuse",
-                   "torchscript", "a million flattened keys from a few KB")
+    yield DiffCase(
+        "torchscript-shared-standins-10^6",
+        a,
+        c.write("ts-dag.pt", _torchscript_dag(c.tmp)),
+        "refuse",
+        "torchscript",
+        "a million flattened keys from a few KB",
+    )
     laughs = [0]
     for _ in range(30):
         laughs = [laughs, laughs]
-    yield DiffCase("list-billion-laughs", a, c.zip("laughs.zip", c.entries(_replace(c.records, "data.pkl",
-                                                                                   pickle.dumps(laughs, protocol=2)))),
-                   "refuse", "torch-zip")
+    yield DiffCase(
+        "list-billion-laughs",
+        a,
+        c.zip("laughs.zip", c.entries(_replace(c.records, "data.pkl", pickle.dumps(laughs, protocol=2)))),
+        "refuse",
+        "torch-zip",
+    )
     # dict keys that all hash alike (ints equal modulo 2**61 - 1)
-    coll = b"\x80\x02}(" + b"".join(_long1(k * (2 ** 61 - 1)) + b"K\x00" for k in range(1, 40_001)) + b"u."
-    yield DiffCase("int-keys-same-hash", a, c.zip("hash.zip", c.entries(_replace(c.records, "data.pkl", coll))),
-                   "refuse", "torch-zip")
+    coll = b"\x80\x02}(" + b"".join(_long1(k * (2**61 - 1)) + b"K\x00" for k in range(1, 40_001)) + b"u."
+    yield DiffCase(
+        "int-keys-same-hash",
+        a,
+        c.zip("hash.zip", c.entries(_replace(c.records, "data.pkl", coll))),
+        "refuse",
+        "torch-zip",
+    )
     # a deep tuple key (40**4 leaves), validated (and hashed) again at every use
-    key = b"(" + b"K\x00" * 40 + b"tq\x00" + b"".join(b"(" + (b"h" + bytes([i])) * 40 + b"tq" + bytes([i + 1])
-                                                       for i in range(3)) + b"0"
+    key = (
+        b"("
+        + b"K\x00" * 40
+        + b"tq\x00"
+        + b"".join(b"(" + (b"h" + bytes([i])) * 40 + b"tq" + bytes([i + 1]) for i in range(3))
+        + b"0"
+    )
     uses = b"\x80\x02" + key + b"](" + b"".join(b"}h\x03K" + bytes([i]) + b"s" for i in range(200)) + b"e."
     yield DiffCase("tuple-key-validated-per-use", a, c.write("tuplekey.pkl", uses), "refuse", "pickle")
     # a graph check that revisits shared children
     wide = {f"k{i}": i for i in range(20_000)}
     revisits = {"x": [wide] * 100_000}
-    yield DiffCase("shared-dict-listed-100000-times", a, c.zip("revisit.zip", c.entries(_replace(
-        c.records, "data.pkl", pickle.dumps(revisits, protocol=2)))), "refuse", "torch-zip")
+    yield DiffCase(
+        "shared-dict-listed-100000-times",
+        a,
+        c.zip("revisit.zip", c.entries(_replace(c.records, "data.pkl", pickle.dumps(revisits, protocol=2)))),
+        "refuse",
+        "torch-zip",
+    )
     # one tensor rebuilt a million times from one memoised call (each call makes a tensor object)
     s = StorageRef("0", 16)
     args = (s, 0, (4,), (1,), False, OrderedDict())
     tensors = [Call(torch._utils._rebuild_tensor_v2, args) for _ in range(1_000_000 if big else 200_000)]
-    yield DiffCase(f"tensor-rebuilt-{len(tensors)}-times", a, c.zip("ten6.zip", stored_entries(record_archive(
-        {"t": tensors}, {"0": bytes(64)}, root="snap"))), "refuse", "torch-zip")
+    yield DiffCase(
+        f"tensor-rebuilt-{len(tensors)}-times",
+        a,
+        c.zip("ten6.zip", stored_entries(record_archive({"t": tensors}, {"0": bytes(64)}, root="snap"))),
+        "refuse",
+        "torch-zip",
+    )
     # a safetensors header made of millions of tiny JSON containers
     header = b'{"pad": [' + b"{}," * (3 << 20) + b'{}]}'
-    yield DiffCase("safetensors-header-of-empty-objects", a, c.write("hdr.safetensors", struct.pack("<Q", len(header))
-                                                                     + header), "refuse", "safetensors")
+    yield DiffCase(
+        "safetensors-header-of-empty-objects",
+        a,
+        c.write("hdr.safetensors", struct.pack("<Q", len(header)) + header),
+        "refuse",
+        "safetensors",
+    )
     # a tar of many empty members (each a 512-byte header)
     many = b"".join(tar_file(f"snap/e{i}".encode(), b"") for i in range(20_000))
-    yield DiffCase("tar-20000-empty-members", a, c.write("many.tar", many + b"".join(
-        tar_file(n.encode(), d) for n, d in c.records) + tar_end()), "load", "tar-directory",
-        "honest: cost linear in the file")
+    yield DiffCase(
+        "tar-20000-empty-members",
+        a,
+        c.write("many.tar", many + b"".join(tar_file(n.encode(), d) for n, d in c.records) + tar_end()),
+        "load",
+        "tar-directory",
+        "honest: cost linear in the file",
+    )
     if big:
         # memo ops in a stored (not deflated) 40 MB pickle: the opcode budget must scale with the file
         body = b"\x80\x02]" + b"(" + b"N" * (40 << 20) + b"e."
@@ -485,6 +1072,7 @@ def _long1(value: int) -> bytes:
 
 def _codecs_encode() -> object:
     import _codecs
+
     return _codecs.encode
 
 
@@ -501,8 +1089,10 @@ _NEW = b"c__torch__.m\nM\n)\x81"
 
 def _torchscript_dag(tmp: Path) -> bytes:
     """A TorchScript archive whose data.pkl shares each level's stand-in under 10 names, 6 levels deep."""
-    leaf = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV99\nVcpu\nK\x02tQK\x00K\x02"
-            b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR")
+    leaf = (
+        b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV99\nVcpu\nK\x02tQK\x00K\x02"
+        b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR"
+    )
     body = b"\x80\x02" + _NEW + b"}(Vw\n" + leaf + b"ubq\x00"
     for level in range(1, 7):
         body += _NEW + b"}(" + b"".join(b"Va%d\nh%c" % (i, level - 1) for i in range(10)) + b"ubq" + bytes([level])
@@ -532,53 +1122,95 @@ def _above_cases(c: _Ctx) -> Iterator[DiffCase]:
         yield DiffCase(f"{dtype}-weight@safetensors", ab, st(f"dt-{dtype}.safetensors", odd), "problem", "safetensors")
         odd = dict(pose)
         odd[var] = pose[var].to(dt) if dtype != "bool" else pose[var] > 0
-        yield DiffCase(f"{dtype}-running_var@safetensors", ab, st(f"dv-{dtype}.safetensors", odd), "problem",
-                       "safetensors")
+        yield DiffCase(
+            f"{dtype}-running_var@safetensors", ab, st(f"dv-{dtype}.safetensors", odd), "problem", "safetensors"
+        )
     for dtype in ("bool", "complex64", "int16"):
         odd = dict(pose)
         odd[var] = pose[var] > 0 if dtype == "bool" else pose[var].to(getattr(torch, dtype))
         data: dict[str, bytes] = {}
-        yield DiffCase(f"{dtype}-running_var@torch-zip", ab, c.zip(f"zv-{dtype}.zip", stored_entries(record_archive(
-            placeholders({"network": odd}, data), data, root="snap"))), "problem", "torch-zip")
+        yield DiffCase(
+            f"{dtype}-running_var@torch-zip",
+            ab,
+            c.zip(
+                f"zv-{dtype}.zip",
+                stored_entries(record_archive(placeholders({"network": odd}, data), data, root="snap")),
+            ),
+            "problem",
+            "torch-zip",
+        )
 
     def pose_zip(name: str, obj: dict) -> Path:
         data: dict[str, bytes] = {}
         return c.zip(name, stored_entries(record_archive(placeholders(obj, data), data, root="snap")))
 
-    yield DiffCase("epoch-huge-int", ab, pose_zip("hugeint.zip", {"network": pose, "epoch": 2 ** 8000}), "verdict",
-                   "torch-zip", "LONG4: torch.load(weights_only=True) does not read it")
+    yield DiffCase(
+        "epoch-huge-int",
+        ab,
+        pose_zip("hugeint.zip", {"network": pose, "epoch": 2**8000}),
+        "verdict",
+        "torch-zip",
+        "LONG4: torch.load(weights_only=True) does not read it",
+    )
     deep: object = 1
     for _ in range(150):
         deep = [deep]
-    yield DiffCase("metadata-nested-150-deep", ab, pose_zip("deep.zip", {"network": pose, "history": deep}), "verdict",
-                   "torch-zip")
+    yield DiffCase(
+        "metadata-nested-150-deep", ab, pose_zip("deep.zip", {"network": pose, "history": deep}), "verdict", "torch-zip"
+    )
     digits = "9" * 5000
-    for name, k in (("stage-block", f"backbone.stages.0.{digits}.dwconv.weight"),
-                    ("head-layer", f"head.deconv_layers_{digits}.dwconv.weight"),
-                    ("modulelist-layer", f"head.deconv_layers.{digits}.0.weight")):
-        yield DiffCase(f"key-with-5000-digits-{name}", ab, pose_zip(f"digits-{name}.zip",
-                                                                    {"network": pose | {k: torch.zeros(1)}}),
-                       "problem", "torch-zip")
-    for name, opt in (("int", 5), ("tensor", torch.zeros(3)), ("param_groups-tensor", {"param_groups": torch.zeros(3)}),
-                      ("param_groups-int", {"param_groups": 7}), ("state-tensor", {"state": torch.zeros(3)}),
-                      ("param_groups-list-of-ints", {"param_groups": [1, 2], "state": [3]}),
-                      ("groups-of-tensors", {"param_groups": [{"lr": torch.zeros(5), "params": [0]}]})):
-        yield DiffCase(f"optimizer-{name}", ab, pose_zip(f"opt-{name}.zip", {"network": pose, "optimizer": opt}),
-                       "verdict", "torch-zip")
+    for name, k in (
+        ("stage-block", f"backbone.stages.0.{digits}.dwconv.weight"),
+        ("head-layer", f"head.deconv_layers_{digits}.dwconv.weight"),
+        ("modulelist-layer", f"head.deconv_layers.{digits}.0.weight"),
+    ):
+        yield DiffCase(
+            f"key-with-5000-digits-{name}",
+            ab,
+            pose_zip(f"digits-{name}.zip", {"network": pose | {k: torch.zeros(1)}}),
+            "problem",
+            "torch-zip",
+        )
+    for name, opt in (
+        ("int", 5),
+        ("tensor", torch.zeros(3)),
+        ("param_groups-tensor", {"param_groups": torch.zeros(3)}),
+        ("param_groups-int", {"param_groups": 7}),
+        ("state-tensor", {"state": torch.zeros(3)}),
+        ("param_groups-list-of-ints", {"param_groups": [1, 2], "state": [3]}),
+        ("groups-of-tensors", {"param_groups": [{"lr": torch.zeros(5), "params": [0]}]}),
+    ):
+        yield DiffCase(
+            f"optimizer-{name}",
+            ab,
+            pose_zip(f"opt-{name}.zip", {"network": pose, "optimizer": opt}),
+            "verdict",
+            "torch-zip",
+        )
     spec_meta = {"convnextpose.spec": json.dumps({"joint_num": 1e308, "depths": [[[[1]]]]})}
     odd = dict(pose)
     odd["head.final_layer.weight"] = torch.zeros(3, 16, 1, 1)
     odd["head.final_layer.bias"] = torch.zeros(3)
-    yield DiffCase("spec-metadata-infinite-joints", ab, st("specinf.safetensors", odd, {
-        "convnextpose.spec": '{"joint_num": Infinity}'}), "verdict", "safetensors")
+    yield DiffCase(
+        "spec-metadata-infinite-joints",
+        ab,
+        st("specinf.safetensors", odd, {"convnextpose.spec": '{"joint_num": Infinity}'}),
+        "verdict",
+        "safetensors",
+    )
     yield DiffCase("spec-metadata-odd-types", ab, st("specodd.safetensors", pose, spec_meta), "verdict", "safetensors")
-    yield DiffCase("spec-metadata-huge-number", ab, st("specbig.safetensors", pose, {
-        "convnextpose.spec": '{"joint_num": ' + "9" * 5000 + "}"}), "verdict", "safetensors")
+    yield DiffCase(
+        "spec-metadata-huge-number",
+        ab,
+        st("specbig.safetensors", pose, {"convnextpose.spec": '{"joint_num": ' + "9" * 5000 + "}"}),
+        "verdict",
+        "safetensors",
+    )
     # a file refused for its size: `inspect --json` must not then hash it (a sparse 65 GiB file)
     sparse = c.tmp / "sparse-65GiB.pt"
     with open(sparse, "wb") as fh:
         fh.write(build_zip(c.entries()))
-        fh.truncate(65 * 2 ** 30)
+        fh.truncate(65 * 2**30)
     yield DiffCase("refused-for-size-not-hashed", ab, sparse, "refuse", "torch-zip")
 
 
@@ -637,10 +1269,12 @@ def _legit_cases(c: _Ctx, big: bool) -> Iterator[DiffCase]:
         for name, data in recs:
             with zf.open(name, "w") as fh:
                 fh.write(data)
-    yield DiffCase("python-zipfile-streamed-descriptors", lg, c.write("streamed.pt", stream.getvalue()), "load",
-                   "torch-zip")
+    yield DiffCase(
+        "python-zipfile-streamed-descriptors", lg, c.write("streamed.pt", stream.getvalue()), "load", "torch-zip"
+    )
     # the other containers, written by their own libraries
     from hostile_corpus import legit_files, torchscript_files
+
     (c.tmp / "writer").mkdir(exist_ok=True)
     for container, (path, _) in legit_files(c.tmp / "writer").items():
         yield DiffCase(f"writer-{container}", lg, path, "load", container)
@@ -650,7 +1284,9 @@ def _legit_cases(c: _Ctx, big: bool) -> Iterator[DiffCase]:
     pose_path = c.tmp / "pose.pt"
     torch.save({"network": {f"module.{k}": v for k, v in pose.items()}, "epoch": 3}, pose_path)
     yield DiffCase("pose-checkpoint", lg, pose_path, "load", "torch-zip")
-    golden = Path(os.environ.get("CONVNEXTPOSE_GOLDEN") or Path(__file__).resolve().parents[1].parent / "shared" / "golden")
+    golden = Path(
+        os.environ.get("CONVNEXTPOSE_GOLDEN") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+    )
     if (golden / "manifest.json").is_file():
         for name, entry in json.loads((golden / "manifest.json").read_text()).items():
             if name in ("tiny", "xs") or big:
@@ -685,24 +1321,45 @@ def _safetensors_cases(c: _Ctx) -> Iterator[DiffCase]:
         return c.write(name, struct.pack("<Q", len(header)) + header + data)
 
     entry = b'{"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}'
-    yield DiffCase("lone-surrogate-name", sf, st("surrogate.safetensors", b'{"a\\ud800": ' + entry + b"}"), "refuse", sf,
-                   "serde_json refuses lone surrogates")
-    yield DiffCase("nan-in-metadata", sf, st("nan.safetensors", b'{"__metadata__": {"a": NaN}, "a": ' + entry + b"}"),
-                   "refuse", sf)
-    yield DiffCase("infinity-in-shape", sf, st("inf.safetensors", b'{"a": {"dtype": "F32", "shape": [Infinity], '
-                                                                  b'"data_offsets": [0, 8]}}'), "refuse", sf)
-    many = b", ".join(b'"k%d": %s' % (i, entry.replace(b"[0, 8]", b"[8, 8]").replace(b"[2]", b"[0]"))
-                      for i in range(24_000))
-    yield DiffCase("duplicate-of-the-last-of-24000-names", sf, st("dup-late.safetensors", b'{"a": ' + entry + b", " +
-                                                                    many + b', "k23999": ' + entry + b"}"), "refuse", sf,
-                   "finding the duplicate must not take quadratic time")
+    yield DiffCase(
+        "lone-surrogate-name",
+        sf,
+        st("surrogate.safetensors", b'{"a\\ud800": ' + entry + b"}"),
+        "refuse",
+        sf,
+        "serde_json refuses lone surrogates",
+    )
+    yield DiffCase(
+        "nan-in-metadata", sf, st("nan.safetensors", b'{"__metadata__": {"a": NaN}, "a": ' + entry + b"}"), "refuse", sf
+    )
+    yield DiffCase(
+        "infinity-in-shape",
+        sf,
+        st("inf.safetensors", b'{"a": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 8]}}'),
+        "refuse",
+        sf,
+    )
+    many = b", ".join(
+        b'"k%d": %s' % (i, entry.replace(b"[0, 8]", b"[8, 8]").replace(b"[2]", b"[0]")) for i in range(24_000)
+    )
+    yield DiffCase(
+        "duplicate-of-the-last-of-24000-names",
+        sf,
+        st("dup-late.safetensors", b'{"a": ' + entry + b", " + many + b', "k23999": ' + entry + b"}"),
+        "refuse",
+        sf,
+        "finding the duplicate must not take quadratic time",
+    )
     yield DiffCase("writer-safetensors-metadata", sf, c.write("meta.safetensors", _st_with_metadata()), "load", sf)
 
 
 def _st_with_metadata() -> bytes:
     from safetensors.torch import save
-    return save({"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2, dtype=torch.int64)},
-                metadata={"convnextpose.note": "\u00fc\u6f22 text"})
+
+    return save(
+        {"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2, dtype=torch.int64)},
+        metadata={"convnextpose.note": "\u00fc\u6f22 text"},
+    )
 
 
 # -- 8. archives that wrap a checkpoint (Drive/Kaggle zips, tar.gz, .gz) ------------------------------
@@ -726,6 +1383,7 @@ def _tar_gz_bytes(records: list[tuple[str, bytes]]) -> bytes:
 
 def _wrapper_cases(c: _Ctx) -> Iterator[DiffCase]:
     import gzip
+
     w = "wrapper"
     pose = _pose_state()
     zip_pth = c.tmp / "w-inner.pth"
@@ -735,64 +1393,174 @@ def _wrapper_cases(c: _Ctx) -> Iterator[DiffCase]:
     torch.save({"network": pose}, legacy_path, _use_new_zipfile_serialization=False)
     legacy = legacy_path.read_bytes()
     from safetensors.torch import save as st_save
+
     st = st_save({k: v.contiguous() for k, v in pose.items()})
     with zipfile.ZipFile(zip_pth) as zf:  # our own freshly written file: its records, unpacked as a folder
         unpacked = [(i.filename, zf.read(i)) for i in zf.infolist()]
     drive = "ConvNeXtPose/ConvNeXtPose_L.pth"
-    yield DiffCase("wrapped-drive-zip-of-torch-zip", w, c.write("ConvNeXtPose-20230423T040706Z-001.zip",
-                   _zip_bytes([(drive, tz)])), "load", wrapped("torch-zip", drive))
-    yield DiffCase("wrapped-zip-stored", w, c.write("w-stored.zip", _zip_bytes([("model.pth", tz)], zipfile.ZIP_STORED)),
-                   "load", wrapped("torch-zip", "model.pth"))
-    yield DiffCase("wrapped-zip-of-legacy", w, c.write("w-legacy.zip", _zip_bytes([("k/snapshot_68.pth.tar", legacy)])),
-                   "load", wrapped("torch-legacy", "k/snapshot_68.pth.tar"))
-    yield DiffCase("wrapped-zip-of-checkpoint-folder", w,
-                   c.write("w-folder.zip", _zip_bytes([(f"ConvNeXtPose/{n}", d) for n, d in unpacked])),
-                   "load", wrapped("directory", "ConvNeXtPose/" + unpacked[0][0].split("/")[0]))
-    yield DiffCase("wrapped-zip-readme-and-one", w,
-                   c.write("w-readme.zip", _zip_bytes([("d/README.txt", b"weights\n"), ("d/notes.json", b"{}"),
-                                                        ("d/model.pth", tz)])), "load", wrapped("torch-zip", "d/model.pth"))
-    yield DiffCase("wrapped-zip-of-safetensors", w, c.write("w-st.zip", _zip_bytes([("m.safetensors", st)])),
-                   "load", wrapped("safetensors", "m.safetensors"))
-    yield DiffCase("wrapped-tar-gz-of-pth", w, c.write("w.tar.gz", _tar_gz_bytes([("ConvNeXtPose/model.pth", tz)])),
-                   "load", wrapped("torch-zip", "ConvNeXtPose/model.pth"))
-    yield DiffCase("wrapped-plain-tar-of-legacy", w, c.write("w-plain.tar", tar_of([("x/old.pth.tar", legacy)])),
-                   "load", wrapped("torch-legacy", "x/old.pth.tar"))
-    yield DiffCase("wrapped-gz-of-pth", w, c.write("model.pth.gz", gzip.compress(tz)), "load",
-                   wrapped("torch-zip", "model.pth"))
+    yield DiffCase(
+        "wrapped-drive-zip-of-torch-zip",
+        w,
+        c.write("ConvNeXtPose-20230423T040706Z-001.zip", _zip_bytes([(drive, tz)])),
+        "load",
+        wrapped("torch-zip", drive),
+    )
+    yield DiffCase(
+        "wrapped-zip-stored",
+        w,
+        c.write("w-stored.zip", _zip_bytes([("model.pth", tz)], zipfile.ZIP_STORED)),
+        "load",
+        wrapped("torch-zip", "model.pth"),
+    )
+    yield DiffCase(
+        "wrapped-zip-of-legacy",
+        w,
+        c.write("w-legacy.zip", _zip_bytes([("k/snapshot_68.pth.tar", legacy)])),
+        "load",
+        wrapped("torch-legacy", "k/snapshot_68.pth.tar"),
+    )
+    yield DiffCase(
+        "wrapped-zip-of-checkpoint-folder",
+        w,
+        c.write("w-folder.zip", _zip_bytes([(f"ConvNeXtPose/{n}", d) for n, d in unpacked])),
+        "load",
+        wrapped("directory", "ConvNeXtPose/" + unpacked[0][0].split("/")[0]),
+    )
+    yield DiffCase(
+        "wrapped-zip-readme-and-one",
+        w,
+        c.write(
+            "w-readme.zip", _zip_bytes([("d/README.txt", b"weights\n"), ("d/notes.json", b"{}"), ("d/model.pth", tz)])
+        ),
+        "load",
+        wrapped("torch-zip", "d/model.pth"),
+    )
+    yield DiffCase(
+        "wrapped-zip-of-safetensors",
+        w,
+        c.write("w-st.zip", _zip_bytes([("m.safetensors", st)])),
+        "load",
+        wrapped("safetensors", "m.safetensors"),
+    )
+    yield DiffCase(
+        "wrapped-tar-gz-of-pth",
+        w,
+        c.write("w.tar.gz", _tar_gz_bytes([("ConvNeXtPose/model.pth", tz)])),
+        "load",
+        wrapped("torch-zip", "ConvNeXtPose/model.pth"),
+    )
+    yield DiffCase(
+        "wrapped-plain-tar-of-legacy",
+        w,
+        c.write("w-plain.tar", tar_of([("x/old.pth.tar", legacy)])),
+        "load",
+        wrapped("torch-legacy", "x/old.pth.tar"),
+    )
+    yield DiffCase(
+        "wrapped-gz-of-pth", w, c.write("model.pth.gz", gzip.compress(tz)), "load", wrapped("torch-zip", "model.pth")
+    )
     # refused: ambiguous, nested, hostile
-    yield DiffCase("wrapped-zip-two-checkpoints", w, c.write("w-two.zip", _zip_bytes([("a.pth", tz), ("b.pth", legacy)])),
-                   "refuse", "zip", "several: the user names one as ARCHIVE::MEMBER")
-    yield DiffCase("wrapped-nested-zip", w, c.write("w-nested.zip", _zip_bytes([("inner.zip", _zip_bytes([("m.pth", tz)]))])),
-                   "refuse", "zip")
-    yield DiffCase("wrapped-tar-gz-in-zip", w, c.write("w-nested-tgz.zip", _zip_bytes([("m.tar.gz", _tar_gz_bytes([("m.pth", tz)]))])),
-                   "refuse", "zip")
-    yield DiffCase("wrapped-zip-case-twins", w, c.write("w-twins.zip", _zip_bytes([("d/Model.pth", tz), ("d/model.pth", legacy)])),
-                   "refuse", "zip", "case-insensitive extractors keep one of the two")
-    yield DiffCase("wrapped-zip-dotdot-member", w, c.write("w-dotdot.zip", _zip_bytes([("../evil.pth", tz)])),
-                   "refuse", "zip", "extracting it would write outside the folder")
+    yield DiffCase(
+        "wrapped-zip-two-checkpoints",
+        w,
+        c.write("w-two.zip", _zip_bytes([("a.pth", tz), ("b.pth", legacy)])),
+        "refuse",
+        "zip",
+        "several: the user names one as ARCHIVE::MEMBER",
+    )
+    yield DiffCase(
+        "wrapped-nested-zip",
+        w,
+        c.write("w-nested.zip", _zip_bytes([("inner.zip", _zip_bytes([("m.pth", tz)]))])),
+        "refuse",
+        "zip",
+    )
+    yield DiffCase(
+        "wrapped-tar-gz-in-zip",
+        w,
+        c.write("w-nested-tgz.zip", _zip_bytes([("m.tar.gz", _tar_gz_bytes([("m.pth", tz)]))])),
+        "refuse",
+        "zip",
+    )
+    yield DiffCase(
+        "wrapped-zip-case-twins",
+        w,
+        c.write("w-twins.zip", _zip_bytes([("d/Model.pth", tz), ("d/model.pth", legacy)])),
+        "refuse",
+        "zip",
+        "case-insensitive extractors keep one of the two",
+    )
+    yield DiffCase(
+        "wrapped-zip-dotdot-member",
+        w,
+        c.write("w-dotdot.zip", _zip_bytes([("../evil.pth", tz)])),
+        "refuse",
+        "zip",
+        "extracting it would write outside the folder",
+    )
     small = io.BytesIO()
     torch.save({"x": torch.full((3,), 7.0)}, small, _use_new_zipfile_serialization=False)
     second = build_zip(stored_entries([("other.pth", small.getvalue())]))
-    yield DiffCase("wrapped-zip-second-archive-in-comment", w,
-                   c.write("w-comment.zip", build_zip(stored_entries([("model.pth", tz)]), comment=second)),
-                   "refuse", "zip")
-    yield DiffCase("wrapped-tar-gz-pax-path", w, c.write("w-pax.tar.gz", gzip.compress(
-        pax_header([("path", "other.pth")]) + tar_file(b"model.pth", tz) + tar_end())), "refuse", "tar")
+    yield DiffCase(
+        "wrapped-zip-second-archive-in-comment",
+        w,
+        c.write("w-comment.zip", build_zip(stored_entries([("model.pth", tz)]), comment=second)),
+        "refuse",
+        "zip",
+    )
+    yield DiffCase(
+        "wrapped-tar-gz-pax-path",
+        w,
+        c.write(
+            "w-pax.tar.gz", gzip.compress(pax_header([("path", "other.pth")]) + tar_file(b"model.pth", tz) + tar_end())
+        ),
+        "refuse",
+        "tar",
+    )
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     zeros = bomb.compress(bytes(64 << 20)) + bomb.flush()  # 64 MiB of zeros in ~64 KiB: past 2 x size + 48 MiB
-    yield DiffCase("wrapped-zip-deflate-bomb", w, c.zip("w-bomb.zip", [ZipEntry(b"x.pth", zeros, method=8,
-                   usize=64 << 20, crc=zlib.crc32(bytes(64 << 20)))]), "refuse", "zip")
-    yield DiffCase("wrapped-zip-deflate-bomb-lying-size", w, c.zip("w-bomb-lie.zip", [ZipEntry(b"x.pth", zeros, method=8,
-                   usize=1000, crc=zlib.crc32(bytes(64 << 20)))]), "refuse", "zip", "declares 1000 bytes, inflates to 64 MiB")
-    yield DiffCase("wrapped-gzip-bomb", w, c.write("w-bomb.pth.gz", gzip.compress(bytes(64 << 20), 9)), "refuse", "pickle")
-    yield DiffCase("wrapped-tar-gz-bomb", w, c.write("w-bomb.tar.gz", _tar_gz_bytes([("m.pth", bytes(64 << 20))])),
-                   "refuse", "tar")
+    yield DiffCase(
+        "wrapped-zip-deflate-bomb",
+        w,
+        c.zip("w-bomb.zip", [ZipEntry(b"x.pth", zeros, method=8, usize=64 << 20, crc=zlib.crc32(bytes(64 << 20)))]),
+        "refuse",
+        "zip",
+    )
+    yield DiffCase(
+        "wrapped-zip-deflate-bomb-lying-size",
+        w,
+        c.zip("w-bomb-lie.zip", [ZipEntry(b"x.pth", zeros, method=8, usize=1000, crc=zlib.crc32(bytes(64 << 20)))]),
+        "refuse",
+        "zip",
+        "declares 1000 bytes, inflates to 64 MiB",
+    )
+    yield DiffCase(
+        "wrapped-gzip-bomb", w, c.write("w-bomb.pth.gz", gzip.compress(bytes(64 << 20), 9)), "refuse", "pickle"
+    )
+    yield DiffCase(
+        "wrapped-tar-gz-bomb", w, c.write("w-bomb.tar.gz", _tar_gz_bytes([("m.pth", bytes(64 << 20))])), "refuse", "tar"
+    )
     gz = gzip.compress(tz)
-    yield DiffCase("wrapped-gzip-two-members", w, c.write("w-two-members.pth.gz", gz + gzip.compress(legacy)),
-                   "refuse", "pickle", "gzip.decompress joins members, single-member readers stop after the first")
-    yield DiffCase("wrapped-gzip-trailing-bytes", w, c.write("w-trailing.pth.gz", gz + b"\x00" * 512), "refuse", "pickle")
-    yield DiffCase("wrapped-gzip-reserved-flag", w, c.write("w-flag.pth.gz", gz[:3] + bytes([gz[3] | 0x20]) + gz[4:]),
-                   "refuse", "pickle", "zlib and GNU gzip refuse it, Python's gzip reads it")
-    yield DiffCase("wrapped-gzip-bad-crc", w, c.write("w-crc.pth.gz", gz[:-8] + bytes([gz[-8] ^ 1]) + gz[-7:]),
-                   "refuse", "pickle")
+    yield DiffCase(
+        "wrapped-gzip-two-members",
+        w,
+        c.write("w-two-members.pth.gz", gz + gzip.compress(legacy)),
+        "refuse",
+        "pickle",
+        "gzip.decompress joins members, single-member readers stop after the first",
+    )
+    yield DiffCase(
+        "wrapped-gzip-trailing-bytes", w, c.write("w-trailing.pth.gz", gz + b"\x00" * 512), "refuse", "pickle"
+    )
+    yield DiffCase(
+        "wrapped-gzip-reserved-flag",
+        w,
+        c.write("w-flag.pth.gz", gz[:3] + bytes([gz[3] | 0x20]) + gz[4:]),
+        "refuse",
+        "pickle",
+        "zlib and GNU gzip refuse it, Python's gzip reads it",
+    )
+    yield DiffCase(
+        "wrapped-gzip-bad-crc", w, c.write("w-crc.pth.gz", gz[:-8] + bytes([gz[-8] ^ 1]) + gz[-7:]), "refuse", "pickle"
+    )
     yield DiffCase("wrapped-gzip-truncated", w, c.write("w-trunc.pth.gz", gz[: len(gz) // 2]), "refuse", "pickle")

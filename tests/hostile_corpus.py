@@ -7,6 +7,7 @@ live by running it through plain `pickle.loads` in a subprocess and seeing the m
 `legit_files(tmp)` writes one legitimate file per container; `hostile_cases(tmp, marker)` yields
 `Case(name, path, family)` where `family` is the `CheckpointError` subclass the reader must raise.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,12 +23,20 @@ from typing import Iterable, Iterator, Optional
 
 import torch
 
-from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, ResourceLimitError,
-                                        UnsafeContentError, UnsupportedFormatError)
+from pytest_convnextpose.errors import (
+    CheckpointError,
+    CorruptFileError,
+    ResourceLimitError,
+    UnsafeContentError,
+    UnsupportedFormatError,
+)
 from pytest_convnextpose.testing.writers import torch_tar_members, torch_zip_bytes, write_container
 
-LEGACY_HEAD = (b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19." + b"\x80\x02M\xe9\x03." +
-               b"\x80\x02}q\x00(X\r\x00\x00\x00little_endianq\x01\x88u.")
+LEGACY_HEAD = (
+    b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+    + b"\x80\x02M\xe9\x03."
+    + b"\x80\x02}q\x00(X\r\x00\x00\x00little_endianq\x01\x88u."
+)
 
 
 # -- small legitimate objects -------------------------------------------------------------------
@@ -46,8 +55,12 @@ def small_state() -> dict:
 
 def flat_state() -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
-    return {"a.weight": torch.randn(3, 2, generator=gen), "a.bias": torch.zeros(3),
-            "n.num_batches_tracked": torch.tensor(7), "h": torch.ones(4, dtype=torch.float16)}
+    return {
+        "a.weight": torch.randn(3, 2, generator=gen),
+        "a.bias": torch.zeros(3),
+        "n.num_batches_tracked": torch.tensor(7),
+        "h": torch.ones(4, dtype=torch.float16),
+    }
 
 
 #: every container the writer produces; `torch-tar` is the pre-1.0 tar format (its reader ignores root names)
@@ -72,8 +85,12 @@ TORCHSCRIPT_LAYOUTS = ("torchscript-trace", "torchscript-script")
 def small_module() -> torch.nn.Module:
     """Conv + BatchNorm (buffers, num_batches_tracked) + a nested ModuleList, seeded, eval mode."""
     gen = torch.Generator().manual_seed(2)
-    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
-                                torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1)))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 1),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.ReLU(),
+        torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1)),
+    )
     with torch.no_grad():
         for t in list(model.parameters()) + [model[1].running_mean, model[1].running_var]:
             t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
@@ -128,15 +145,18 @@ def payloads(marker: Path) -> dict[str, bytes]:
         "eval": b"cbuiltins\neval\n(V" + code + b"\ntR.",
         "exec-proto4": _stack_global_call("builtins", "exec", code.decode()),
         "subprocess": b"csubprocess\ncall\n((Vtouch\nV" + _u(m) + b"\nltR.",
-        "getattr-import": (b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(V" + cmd +
-                           b"\ntR."),
+        "getattr-import": (b"cbuiltins\ngetattr\n(cbuiltins\n__import__\n(Vos\ntRVsystem\ntR(V" + cmd + b"\ntR."),
         "torch-pickle.loads-global": _torch_load_payload(marker),
         "inst-opcode": b"(Vtouch " + _u(m) + b"\nios\nsystem\n.",
         "obj-opcode": b"(cos\nsystem\nV" + cmd + b"\no.",
-        "nested-load_from_bytes": _load_from_bytes_call(legacy_stream(b"\x80\x02" + b"cos\nsystem\n(V" + cmd + b"\ntR.")),
+        "nested-load_from_bytes": _load_from_bytes_call(
+            legacy_stream(b"\x80\x02" + b"cos\nsystem\n(V" + cmd + b"\ntR.")
+        ),
         "double-nested-load_from_bytes": _load_from_bytes_call(
-            legacy_stream(b"\x80\x02" + _load_from_bytes_call(legacy_stream(b"\x80\x02cos\nsystem\n(V" + cmd +
-                                                                            b"\ntR."))[2:])),
+            legacy_stream(
+                b"\x80\x02" + _load_from_bytes_call(legacy_stream(b"\x80\x02cos\nsystem\n(V" + cmd + b"\ntR."))[2:]
+            )
+        ),
     }
 
 
@@ -144,6 +164,7 @@ def _stack_global_call(module: str, name: str, arg: str) -> bytes:
     def s(text: str) -> bytes:
         raw = text.encode()
         return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
+
     return b"\x80\x04" + s(module) + s(name) + b"\x93" + s(arg) + b"\x85R."
 
 
@@ -151,10 +172,20 @@ def _torch_load_payload(marker: Path) -> bytes:
     """`pickle.loads` reached as the dotted name `torch.serialization` / `pickle.loads`: a global
     inside torch that a blocklist knowing only os/subprocess lets through."""
     inner = b"\x80\x02cos\nsystem\n(V" + _u(f"touch {marker}") + b"\ntR."
+
     def s(text: str) -> bytes:
         return b"\x8c" + bytes([len(text)]) + text.encode()
-    return (b"\x80\x04" + s("torch.serialization") + s("pickle.loads") + b"\x93" +
-            b"C" + bytes([len(inner)]) + inner + b"\x85R.")
+
+    return (
+        b"\x80\x04"
+        + s("torch.serialization")
+        + s("pickle.loads")
+        + b"\x93"
+        + b"C"
+        + bytes([len(inner)])
+        + inner
+        + b"\x85R."
+    )
 
 
 def _load_from_bytes_call(blob: bytes) -> bytes:
@@ -163,7 +194,9 @@ def _load_from_bytes_call(blob: bytes) -> bytes:
 
 def legacy_stream(obj_pickle: bytes, keys: Optional[list[str]] = None, tail: bytes = b"") -> bytes:
     """A legacy torch stream around an arbitrary object pickle."""
-    keys_pickle = b"\x80\x02]q\x00(" + b"".join(b"X" + struct.pack("<I", len(k)) + k.encode() for k in keys or []) + b"e."
+    keys_pickle = (
+        b"\x80\x02]q\x00(" + b"".join(b"X" + struct.pack("<I", len(k)) + k.encode() for k in keys or []) + b"e."
+    )
     return LEGACY_HEAD + obj_pickle + keys_pickle + tail
 
 
@@ -266,8 +299,10 @@ def hostile_cases(tmp: Path, marker: Path) -> Iterator[Case]:
 
 
 # -- pickles that mutate or misuse objects without a forbidden global ----------------------------
-_TENSOR = (b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x02tQ"
-           b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rtp0\nR")
+_TENSOR = (
+    b"ctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nK\x02tQ"
+    b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rtp0\nR"
+)
 
 
 def _mutation_cases(tmp: Path) -> Iterator[Case]:
@@ -277,12 +312,12 @@ def _mutation_cases(tmp: Path) -> Iterator[Case]:
         "build-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"}(Vdata\nK\x01ubu.",
         "append-on-tensor": b"\x80\x02}(Vx\n" + _TENSOR + b"K\x01au.",
         "reduce-tensor-from-int": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x00)"
-                                  b")\x89ccollections\nOrderedDict\n)RtRu.",
+        b")\x89ccollections\nOrderedDict\n)RtRu.",
         "backward-hooks": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n((Vstorage\nctorch\nFloatStorage\n"
-                          b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)R"
-                          b"(K\x00cos\nsystem\nutRu.",
+        b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)R"
+        b"(K\x00cos\nsystem\nutRu.",
         "storage-type-os": b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n((Vstorage\ncos\nsystem\n"
-                           b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.",
+        b"V0\nVcpu\nK\x02tQK\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRu.",
         "setitem-on-global": b"\x80\x02ccollections\nOrderedDict\nVx\nK\x01s.",
         "call-storage-class": b"\x80\x02ctorch\nFloatStorage\n(K\x02tR.",
     }
@@ -293,8 +328,9 @@ def _mutation_cases(tmp: Path) -> Iterator[Case]:
         yield Case(f"{name}@torch-zip", path, UnsafeContentError)
         lpath = tmp / f"{name}.legacy"
         # legacy storage ids have 6 fields; mutation checks must fire regardless
-        lpath.write_bytes(legacy_stream(body.replace(b"K\x02tQ", b"K\x02NtQ"), keys=["0"],
-                                        tail=struct.pack("<q", 2) + bytes(8)))
+        lpath.write_bytes(
+            legacy_stream(body.replace(b"K\x02tQ", b"K\x02NtQ"), keys=["0"], tail=struct.pack("<q", 2) + bytes(8))
+        )
         yield Case(f"{name}@torch-legacy", lpath, UnsafeContentError)
 
 
@@ -319,7 +355,9 @@ def _zip_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     small = zlib.compressobj(9, zlib.DEFLATED, -15)
     lie = small.compress(bytes(4096)) + small.flush()
     path = tmp / "deflate-lie.zip"
-    path.write_bytes(_raw_zip([(pkl_name, legit_pkl_for(recs), 0, None), ("archive/data/0", lie, 8, (8, zlib.crc32(bytes(8))))]))
+    path.write_bytes(
+        _raw_zip([(pkl_name, legit_pkl_for(recs), 0, None), ("archive/data/0", lie, 8, (8, zlib.crc32(bytes(8))))])
+    )
     yield Case("deflate-declares-less@torch-zip", path, CorruptFileError)
     # entry size beyond the file
     good = zip_bytes(recs)
@@ -350,8 +388,29 @@ def _raw_zip(entries: list[tuple[str, bytes, int, Optional[tuple[int, int]]]]) -
         off = len(out)
         out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), usize, len(raw), 0)
         out += raw + data
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data),
-                               usize, len(raw), 0, 0, 0, 0, 0, off) + raw
+        central += (
+            struct.pack(
+                "<4sHHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0,
+                crc,
+                len(data),
+                usize,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                off,
+            )
+            + raw
+        )
     cd_off = len(out)
     out += central
     out += struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), cd_off, 0)
@@ -363,7 +422,7 @@ def _patch_central_size(data: bytes, name: str, size: int) -> bytes:
     pos = buf.find(b"PK\x01\x02" + b"", buf.find(b"PK\x01\x02"))
     while pos >= 0:
         n = struct.unpack_from("<H", buf, pos + 28)[0]
-        if bytes(buf[pos + 46:pos + 46 + n]).decode() == name:
+        if bytes(buf[pos + 46 : pos + 46 + n]).decode() == name:
             struct.pack_into("<II", buf, pos + 20, size, size)
             return bytes(buf)
         pos = buf.find(b"PK\x01\x02", pos + 4)
@@ -373,10 +432,24 @@ def _patch_central_size(data: bytes, name: str, size: int) -> bytes:
 # -- declared sizes vs bytes present -------------------------------------------------------------
 def _geometry_cases(tmp: Path) -> Iterator[Case]:
     def tensor_pkl(numel: int, offset: int, size: tuple[int, ...], stride: tuple[int, ...], legacy: bool) -> bytes:
-        ints = lambda vals: b"(" + b"".join(b"J" + struct.pack("<i", v) for v in vals) + b"t"
-        pid = b"((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ" + struct.pack("<i", numel) + (b"N" if legacy else b"") + b"tQ"
-        return (b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n" + pid + b"J" + struct.pack("<i", offset) +
-                ints(size) + ints(stride) + b"\x89ccollections\nOrderedDict\n)RtRu.")
+        def ints(vals: tuple[int, ...]) -> bytes:
+            return b"(" + b"".join(b"J" + struct.pack("<i", v) for v in vals) + b"t"
+
+        pid = (
+            b"((Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ"
+            + struct.pack("<i", numel)
+            + (b"N" if legacy else b"")
+            + b"tQ"
+        )
+        return (
+            b"\x80\x02}(Vx\nctorch._utils\n_rebuild_tensor_v2\n"
+            + pid
+            + b"J"
+            + struct.pack("<i", offset)
+            + ints(size)
+            + ints(stride)
+            + b"\x89ccollections\nOrderedDict\n)RtRu."
+        )
 
     recs = archive_records({"x": torch.zeros(2)})  # data/0 holds 8 bytes
     specs = {
@@ -392,17 +465,27 @@ def _geometry_cases(tmp: Path) -> Iterator[Case]:
         yield Case(f"{name}@torch-zip", path, CorruptFileError)
         lpath = tmp / f"{name}.legacy"
         numel = spec[0]
-        lpath.write_bytes(legacy_stream(tensor_pkl(*spec, legacy=True), keys=["0"],
-                                        tail=struct.pack("<q", numel) + bytes(8)))
+        lpath.write_bytes(
+            legacy_stream(tensor_pkl(*spec, legacy=True), keys=["0"], tail=struct.pack("<q", numel) + bytes(8))
+        )
         yield Case(f"{name}@torch-legacy", lpath, CorruptFileError)
     huge = tmp / "legacy-huge-numel.legacy"
-    huge.write_bytes(legacy_stream(tensor_pkl(2**31 - 1, 0, (1,), (1,), legacy=True), keys=["0"],
-                                   tail=struct.pack("<q", 2**31 - 1) + bytes(8)))
+    huge.write_bytes(
+        legacy_stream(
+            tensor_pkl(2**31 - 1, 0, (1,), (1,), legacy=True), keys=["0"], tail=struct.pack("<q", 2**31 - 1) + bytes(8)
+        )
+    )
     yield Case("declared-numel-beyond-file@torch-legacy", huge, CorruptFileError)
     inner = tmp / "inner-huge-numel.pkl"
-    inner.write_bytes(_load_from_bytes_call(legacy_stream(
-        b"\x80\x02(Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ\xff\xff\xff\x7fNtQ.", keys=["0"],
-        tail=struct.pack("<q", 2**31 - 1) + bytes(8))))
+    inner.write_bytes(
+        _load_from_bytes_call(
+            legacy_stream(
+                b"\x80\x02(Vstorage\nctorch\nFloatStorage\nV0\nVcpu\nJ\xff\xff\xff\x7fNtQ.",
+                keys=["0"],
+                tail=struct.pack("<q", 2**31 - 1) + bytes(8),
+            )
+        )
+    )
     yield Case("declared-numel-beyond-file@pickle", inner, CorruptFileError)
 
 
@@ -421,8 +504,8 @@ def _tar_cases(tmp: Path, marker: Path) -> Iterator[Case]:
         "absolute-member": recs + [("/tmp/evil", b"x")],
         "symlink-member": recs + [link("archive/data/9", tarfile.SYMTYPE, "/etc/passwd")],
         "hardlink-member": recs + [link("archive/data/9", tarfile.LNKTYPE, "/etc/passwd")],
-        "symlink-data.pkl": [r for r in recs if not r[0].endswith("data.pkl")] +
-                            [link("archive/data.pkl", tarfile.SYMTYPE, str(marker))],
+        "symlink-data.pkl": [r for r in recs if not r[0].endswith("data.pkl")]
+        + [link("archive/data.pkl", tarfile.SYMTYPE, str(marker))],
         "duplicate-member": recs + [(recs[0][0], payloads(marker)["os.system"])],
         "fifo-member": recs + [link("archive/fifo", tarfile.FIFOTYPE, "")],
     }
@@ -453,18 +536,24 @@ def _folder_cases(tmp: Path, marker: Path) -> Iterator[Case]:
 # -- safetensors --------------------------------------------------------------------------------
 def _safetensors(header: bytes | dict, data: bytes = b"", length: Optional[int] = None) -> bytes:
     import json
+
     raw = header if isinstance(header, bytes) else json.dumps(header).encode()
     return struct.pack("<Q", len(raw) if length is None else length) + raw + data
 
 
 def _safetensors_cases(tmp: Path) -> Iterator[Case]:
-    t = lambda dtype="F32", shape=(2,), offs=(0, 8): {"dtype": dtype, "shape": list(shape), "data_offsets": list(offs)}
+    def t(dtype="F32", shape=(2,), offs=(0, 8)) -> dict:
+        return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offs)}
+
     cases: dict[str, tuple[bytes, type[CheckpointError]]] = {
         "header-length-beyond-file": (_safetensors({"a": t()}, bytes(8), length=10_000), CheckpointError),
         "header-length-huge": (struct.pack("<Q", 2**62) + b"{}" + bytes(64), CheckpointError),
         "header-not-json": (_safetensors(b"{not json", bytes(8)), CorruptFileError),
         "header-not-utf8": (_safetensors(b'{"\xff": 1}', bytes(8)), CorruptFileError),
-        "duplicate-name": (_safetensors(b'{"a": ' + json_t(t()) + b', "a": ' + json_t(t()) + b"}", bytes(8)), CorruptFileError),
+        "duplicate-name": (
+            _safetensors(b'{"a": ' + json_t(t()) + b', "a": ' + json_t(t()) + b"}", bytes(8)),
+            CorruptFileError,
+        ),
         "overlapping-offsets": (_safetensors({"a": t(), "b": t(offs=(4, 12))}, bytes(12)), CorruptFileError),
         "gap-between-tensors": (_safetensors({"a": t(), "b": t(offs=(12, 20))}, bytes(20)), CorruptFileError),
         "buffer-not-covered": (_safetensors({"a": t()}, bytes(16)), CorruptFileError),
@@ -483,13 +572,17 @@ def _safetensors_cases(tmp: Path) -> Iterator[Case]:
 
 def json_t(entry: dict) -> bytes:
     import json
+
     return json.dumps(entry).encode()
 
 
 # -- object graphs ------------------------------------------------------------------------------
 def _graph_cases(tmp: Path) -> Iterator[Case]:
-    laughs = b"\x80\x02]q\x00(K\x01K\x02e0" + b"".join(
-        b"]q" + bytes([i + 1]) + b"(h" + bytes([i]) + b"h" + bytes([i]) + b"e0" for i in range(40)) + b"h\x28."
+    laughs = (
+        b"\x80\x02]q\x00(K\x01K\x02e0"
+        + b"".join(b"]q" + bytes([i + 1]) + b"(h" + bytes([i]) + b"h" + bytes([i]) + b"e0" for i in range(40))
+        + b"h\x28."
+    )
     cases = {
         "self-containing-dict": (b"\x80\x02}q\x00(Vme\nh\x00u.", CorruptFileError),
         "billion-laughs": (laughs, ResourceLimitError),
@@ -514,9 +607,15 @@ def torchscript_bodies(marker: Path) -> dict[str, tuple[bytes, type[CheckpointEr
     cmd = _u(f"touch {marker}")
     code = _u(f"open({str(marker)!r}, 'w').close()")
     nest = 150  # stand-in + attribute dict per level: 300 levels, over the 200 limit
-    laughs = b"\x80\x02" + _NEW + b"}bq\x000" + b"".join(
-        _NEW + b"}(Va\nh" + bytes([i]) + b"Vb\nh" + bytes([i]) + b"ubq" + bytes([i + 1]) + b"0"
-        for i in range(40)) + b"h\x28."
+    laughs = (
+        b"\x80\x02"
+        + _NEW
+        + b"}bq\x000"
+        + b"".join(
+            _NEW + b"}(Va\nh" + bytes([i]) + b"Vb\nh" + bytes([i]) + b"ubq" + bytes([i + 1]) + b"0" for i in range(40)
+        )
+        + b"h\x28."
+    )
     return {
         "os.system-attribute": (b"\x80\x02" + _NEW + b"}(Vx\ncos\nsystem\n(V" + cmd + b"\ntRub.", UnsafeContentError),
         "eval-attribute": (b"\x80\x02" + _NEW + b"}(Vx\ncbuiltins\neval\n(V" + code + b"\ntRub.", UnsafeContentError),
@@ -533,12 +632,22 @@ def torchscript_bodies(marker: Path) -> dict[str, tuple[bytes, type[CheckpointEr
         "append-on-standin": (b"\x80\x02" + _NEW + b"K\x01a.", UnsafeContentError),
         "standin-as-dict-key": (b"\x80\x02" + _NEW + b"}(" + _NEW + b"K\x01ub.", UnsafeContentError),
         "class-as-attribute": (b"\x80\x02" + _NEW + b"}(Vx\nc__torch__.m\nM\nub.", UnsafeContentError),
-        "standin-as-storage": (b"\x80\x02" + _NEW + b"}(Vw\nctorch._utils\n_rebuild_tensor_v2\n(" + _NEW +
-                               b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRub.", UnsafeContentError),
-        "jit-helper-with-command": (b"\x80\x02" + _NEW + b"}(Vx\nctorch.jit._pickle\nbuild_intlist\n(V" + cmd +
-                                    b"\nt\x85Rub.", CorruptFileError),
-        "standins-nested-too-deep": (b"\x80\x02" + (_NEW + b"}(Vc\n") * nest + b"N" + b"ub" * nest + b".",
-                                     ResourceLimitError),
+        "standin-as-storage": (
+            b"\x80\x02"
+            + _NEW
+            + b"}(Vw\nctorch._utils\n_rebuild_tensor_v2\n("
+            + _NEW
+            + b"K\x00K\x02\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRub.",
+            UnsafeContentError,
+        ),
+        "jit-helper-with-command": (
+            b"\x80\x02" + _NEW + b"}(Vx\nctorch.jit._pickle\nbuild_intlist\n(V" + cmd + b"\nt\x85Rub.",
+            CorruptFileError,
+        ),
+        "standins-nested-too-deep": (
+            b"\x80\x02" + (_NEW + b"}(Vc\n") * nest + b"N" + b"ub" * nest + b".",
+            ResourceLimitError,
+        ),
         "standin-billion-laughs": (laughs, ResourceLimitError),
         "standin-contains-itself": (b"\x80\x02" + _NEW + b"q\x00}(Vself\nh\x00ub.", CorruptFileError),
         "standin-never-built": (b"\x80\x02" + _NEW + b".", CorruptFileError),
@@ -559,8 +668,9 @@ def _torchscript_cases(tmp: Path, marker: Path) -> Iterator[Case]:
     yield Case("torch-class-outside-torchscript@torch-zip", path, UnsafeContentError)
     # NEWOBJ stays refused outside TorchScript, even of an allowlisted class
     path = tmp / "newobj-in-plain-zip.pt"
-    path.write_bytes(zip_bytes(with_data_pkl(archive_records({"x": torch.zeros(2)}),
-                                             b"\x80\x02ccollections\nOrderedDict\n)\x81.")))
+    path.write_bytes(
+        zip_bytes(with_data_pkl(archive_records({"x": torch.zeros(2)}), b"\x80\x02ccollections\nOrderedDict\n)\x81."))
+    )
     yield Case("newobj-outside-torchscript@torch-zip", path, UnsafeContentError)
 
 
@@ -577,26 +687,40 @@ def torch_tar_with(**members: bytes) -> list[tuple[str, bytes]]:
     return [(name, members.get(name, data)) for name, data in _TT_BASE.items()]
 
 
-def tt_storages(key: int = 1, numel: int = 2, data: bytes = bytes(8), stype: bytes = _FLOAT_STORAGE,
-                views: bytes = b"\x80\x02].", record: Optional[bytes] = None) -> bytes:
+def tt_storages(
+    key: int = 1,
+    numel: int = 2,
+    data: bytes = bytes(8),
+    stype: bytes = _FLOAT_STORAGE,
+    views: bytes = b"\x80\x02].",
+    record: Optional[bytes] = None,
+) -> bytes:
     """A `storages` member with one storage record (or `record` as its pickle) and a view list."""
     record = record or b"\x80\x02J" + struct.pack("<i", key) + b"Vcpu\n" + stype + b"\x87."
     return _ONE + record + struct.pack("<q", numel) + data + views
 
 
-def tt_tensors(size: tuple[int, ...] = (2,), stride: tuple[int, ...] = (1,), offset: int = 0, storage: int = 1,
-               ttype: bytes = _FLOAT_TENSOR, ndim: Optional[int] = None, record: Optional[bytes] = None,
-               count: bytes = _ONE) -> bytes:
+def tt_tensors(
+    size: tuple[int, ...] = (2,),
+    stride: tuple[int, ...] = (1,),
+    offset: int = 0,
+    storage: int = 1,
+    ttype: bytes = _FLOAT_TENSOR,
+    ndim: Optional[int] = None,
+    record: Optional[bytes] = None,
+    count: bytes = _ONE,
+) -> bytes:
     """A `tensors` member with one tensor record (key 2) of the given geometry."""
     record = record or b"\x80\x02K\x02J" + struct.pack("<i", storage) + ttype + b"\x87."
     n = len(size) if ndim is None else ndim
-    return (count + record + struct.pack("<ii", n, 0) +
-            struct.pack(f"<{2 * len(size) + 1}q", *size, *stride, offset))
+    return count + record + struct.pack("<ii", n, 0) + struct.pack(f"<{2 * len(size) + 1}q", *size, *stride, offset)
 
 
 def _sys_info(little: bytes = b"\x88", long_size: int = 8) -> bytes:
-    return (b"\x80\x02}(Vprotocol_version\nM\xe9\x03Vlittle_endian\n" + little + b"Vtype_sizes\n}(Vshort\nK\x02"
-            b"Vint\nK\x04Vlong\nK" + bytes([long_size]) + b"uu.")
+    return (
+        b"\x80\x02}(Vprotocol_version\nM\xe9\x03Vlittle_endian\n" + little + b"Vtype_sizes\n}(Vshort\nK\x02"
+        b"Vint\nK\x04Vlong\nK" + bytes([long_size]) + b"uu."
+    )
 
 
 def torch_tar_bodies(marker: Path) -> dict[str, tuple[dict[str, bytes], type[CheckpointError]]]:
@@ -615,10 +739,14 @@ def torch_tar_bodies(marker: Path) -> dict[str, tuple[dict[str, bytes], type[Che
         "storage-type-os.system": ({"storages": tt_storages(stype=b"cos\nsystem\n")}, UnsafeContentError),
         "storage-type-is-tensor-type": ({"storages": tt_storages(stype=_FLOAT_TENSOR)}, UnsafeContentError),
         "tensor-type-os.system": ({"tensors": tt_tensors(ttype=b"cos\nsystem\n")}, UnsafeContentError),
-        "call-storage-type": ({"storages": tt_storages(record=b"\x80\x02" + _FLOAT_STORAGE + b"(K\x02tR.")},
-                              UnsafeContentError),
-        "call-tensor-type": ({"tensors": tt_tensors(record=b"\x80\x02" + _FLOAT_TENSOR + b"(K\x02tR.")},
-                             UnsafeContentError),
+        "call-storage-type": (
+            {"storages": tt_storages(record=b"\x80\x02" + _FLOAT_STORAGE + b"(K\x02tR.")},
+            UnsafeContentError,
+        ),
+        "call-tensor-type": (
+            {"tensors": tt_tensors(record=b"\x80\x02" + _FLOAT_TENSOR + b"(K\x02tR.")},
+            UnsafeContentError,
+        ),
         "tensor-type-in-pickle": ({"pickle": b"\x80\x02}(Vx\n" + _FLOAT_TENSOR + b"u."}, UnsafeContentError),
         "cuda-storage-type-in-pickle": ({"pickle": b"\x80\x02(ctorch.cuda\nFloatStorage\nt."}, UnsafeContentError),
         "module-persistent-id": ({"pickle": b"\x80\x02(" + _FLOAT_STORAGE + b"Vf.py\nVsrc\ntQ."}, UnsafeContentError),
@@ -629,12 +757,18 @@ def torch_tar_bodies(marker: Path) -> dict[str, tuple[dict[str, bytes], type[Che
         "storage-beyond-member": ({"storages": tt_storages(numel=1000)}, CorruptFileError),
         "storage-numel-huge": ({"storages": tt_storages(numel=2**62)}, CorruptFileError),
         "storage-numel-negative": ({"storages": tt_storages(numel=-1)}, CorruptFileError),
-        "storage-view-beyond-storage": ({"storages": tt_storages(views=b"\x80\x02](K\x03K\x01K\x01K\x05ta.")},
-                                        CorruptFileError),
-        "storage-view-of-unknown-storage": ({"storages": tt_storages(views=b"\x80\x02](K\x03K\x09K\x00K\x01ta.")},
-                                            CorruptFileError),
-        "duplicate-storage-key": ({"storages": b"\x80\x02K\x02." + tt_storages()[len(_ONE):-4] +
-                                   tt_storages()[len(_ONE):]}, CorruptFileError),
+        "storage-view-beyond-storage": (
+            {"storages": tt_storages(views=b"\x80\x02](K\x03K\x01K\x01K\x05ta.")},
+            CorruptFileError,
+        ),
+        "storage-view-of-unknown-storage": (
+            {"storages": tt_storages(views=b"\x80\x02](K\x03K\x09K\x00K\x01ta.")},
+            CorruptFileError,
+        ),
+        "duplicate-storage-key": (
+            {"storages": b"\x80\x02K\x02." + tt_storages()[len(_ONE) : -4] + tt_storages()[len(_ONE) :]},
+            CorruptFileError,
+        ),
         "view-beyond-storage": ({"tensors": tt_tensors(size=(3,))}, CorruptFileError),
         "offset-beyond-storage": ({"tensors": tt_tensors(size=(1,), offset=5)}, CorruptFileError),
         "stride-beyond-storage": ({"tensors": tt_tensors(size=(2, 2), stride=(1, 5))}, CorruptFileError),
@@ -642,8 +776,10 @@ def torch_tar_bodies(marker: Path) -> dict[str, tuple[dict[str, bytes], type[Che
         "negative-stride": ({"tensors": tt_tensors(size=two, stride=(-1,), offset=1)}, CorruptFileError),
         "ndim-huge": ({"tensors": tt_tensors(ndim=1 << 20)}, CorruptFileError),
         "tensor-on-missing-storage": ({"tensors": tt_tensors(storage=9)}, CorruptFileError),
-        "tensor-type-disagrees-with-storage": ({"tensors": tt_tensors(ttype=b"ctorch\nDoubleTensor\n")},
-                                               CorruptFileError),
+        "tensor-type-disagrees-with-storage": (
+            {"tensors": tt_tensors(ttype=b"ctorch\nDoubleTensor\n")},
+            CorruptFileError,
+        ),
         "record-count-huge": ({"tensors": tt_tensors(count=b"\x80\x02J\x00\xca\x9a\x3b.")}, ResourceLimitError),
         "record-count-beyond-member": ({"tensors": tt_tensors(count=b"\x80\x02M\xe8\x03.")}, CorruptFileError),
         "trailing-bytes-after-pickle": ({"pickle": _TT_BASE["pickle"] + b"\x00"}, CorruptFileError),
@@ -679,8 +815,10 @@ def torch_tar_cases(tmp: Path, marker: Path) -> Iterator[Case]:
         "hardlink-member": (without_pickle + [link("pickle", tarfile.LNKTYPE)], UnsafeContentError),
         "extra-member": (legit + [("notes", evil)], UnsafeContentError),
         "missing-member": ([m for m in legit if m[0] != "tensors"], CorruptFileError),
-        "data.pkl-beside-ancient-members": (archive_records({"x": torch.zeros(2)}, root="archive") + legit,
-                                            UnsafeContentError),
+        "data.pkl-beside-ancient-members": (
+            archive_records({"x": torch.zeros(2)}, root="archive") + legit,
+            UnsafeContentError,
+        ),
     }
     for name, (members, family) in variants.items():
         path = tmp / f"tt-{name}.tar"
@@ -703,18 +841,24 @@ def run_pickle_loads_in_subprocess(payload: bytes, cwd: Path) -> None:
     """Positive control only: proves a payload is live by running it through plain pickle.loads."""
     import subprocess
     import sys
+
     script = "import pickle, sys, torch; pickle.loads(sys.stdin.buffer.read())"
     subprocess.run([sys.executable, "-c", script], input=payload, cwd=cwd, capture_output=True, timeout=60)
-
 
 
 def assert_same(expected: object, got: object, where: str = "obj") -> None:
     """Structural, bit-for-bit equality: same types, keys in order, dtype, shape, stride, bytes."""
     assert type(got) is type(expected), f"{where}: type {type(got).__name__}, expected {type(expected).__name__}"
     if isinstance(expected, torch.Tensor):
-        assert (got.dtype, got.shape, got.stride(), got.requires_grad) == \
-            (expected.dtype, expected.shape, expected.stride(), expected.requires_grad), \
-            f"{where}: {got.dtype}{tuple(got.shape)}/{got.stride()} vs {expected.dtype}{tuple(expected.shape)}/{expected.stride()}"
+        assert (got.dtype, got.shape, got.stride(), got.requires_grad) == (
+            expected.dtype,
+            expected.shape,
+            expected.stride(),
+            expected.requires_grad,
+        ), (
+            f"{where}: {got.dtype}{tuple(got.shape)}/{got.stride()} vs "
+            f"{expected.dtype}{tuple(expected.shape)}/{expected.stride()}"
+        )
         assert torch.equal(_bytes_of(got), _bytes_of(expected)), f"{where}: tensor bytes differ"
     elif isinstance(expected, dict):
         assert list(got) == list(expected), f"{where}: keys {list(got)[:5]}... vs {list(expected)[:5]}..."
@@ -739,18 +883,30 @@ class ExecutionMonitor:
     Independent of the marker files: it also catches payloads that would not touch the marker.
     """
 
-    EVENTS = ("os.system", "subprocess.Popen", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
-              "exec", "pickle.find_class", "shutil.rmtree", "os.remove", "socket.connect")
-    _installed: "ExecutionMonitor | None" = None
+    EVENTS = (
+        "os.system",
+        "subprocess.Popen",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "exec",
+        "pickle.find_class",
+        "shutil.rmtree",
+        "os.remove",
+        "socket.connect",
+    )
+    _installed: ExecutionMonitor | None = None
 
     def __init__(self) -> None:
         self.active = False
         self.events: list[str] = []
 
     @classmethod
-    def get(cls) -> "ExecutionMonitor":
+    def get(cls) -> ExecutionMonitor:
         if cls._installed is None:
             import sys
+
             monitor = cls()
             sys.addaudithook(monitor._hook)
             cls._installed = monitor
@@ -763,7 +919,7 @@ class ExecutionMonitor:
             return  # a lazy import inside torch/stdlib runs its module file, not file content
         self.events.append(event)
 
-    def __enter__(self) -> "ExecutionMonitor":
+    def __enter__(self) -> ExecutionMonitor:
         self.active = True
         return self
 
@@ -777,7 +933,7 @@ def _is_module_import(code: object) -> bool:
     return getattr(code, "co_name", "") == "<module>" and filename.endswith(".py") and os.path.isfile(filename)
 
 
-def refusal_mistakes(cases: "Iterable[tuple[str, Path, type]]") -> list[str]:
+def refusal_mistakes(cases: Iterable[tuple[str, Path, type]]) -> list[str]:
     """Read each (name, path, expected family) under the execution monitor; return what went wrong.
 
     A case is right when `read_file` raises its family with one line naming the path. Loading,

@@ -7,6 +7,7 @@ duplicated spans. The outcome of reading a mutant must be a load or a `Checkpoin
 Long profile (>= 10,000 cases): `CONVNEXTPOSE_FUZZ_LONG=1 CONVNEXTPOSE_FUZZ_REPORT=out.json
 python -m pytest tests/test_security_fuzz.py -p no:cacheprovider -q` (see SECURITY.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,10 @@ def edits(donors: list[bytes]) -> st.SearchStrategy[list[Edit]]:
     zero = st.builds(Edit, st.just("zero"), pos, st.integers(1, 64))
     dup = st.builds(Edit, st.just("duplicate"), pos, st.integers(1, 256))
     donor = st.sampled_from(donors).flatmap(
-        lambda d: st.tuples(st.integers(0, max(len(d) - 1, 0)), st.integers(1, 512)).map(lambda ab: d[ab[0]:ab[0] + ab[1]]))
+        lambda d: st.tuples(st.integers(0, max(len(d) - 1, 0)), st.integers(1, 512)).map(
+            lambda ab: d[ab[0] : ab[0] + ab[1]]
+        )
+    )
     splice = st.builds(Edit, st.sampled_from(["splice", "overwrite"]), pos, st.just(0), donor)
     return st.lists(st.one_of(flip, flip, trunc, zero, dup, splice), min_size=1, max_size=4)
 
@@ -51,13 +55,13 @@ def apply(data: bytes, mutation: list[Edit]) -> bytes:
         elif e.kind == "truncate":
             del out[i:]
         elif e.kind == "zero":
-            out[i:i + e.arg] = bytes(len(out[i:i + e.arg]))
+            out[i : i + e.arg] = bytes(len(out[i : i + e.arg]))
         elif e.kind == "duplicate":
-            out[i:i] = out[i:i + e.arg]
+            out[i:i] = out[i : i + e.arg]
         elif e.kind == "splice":
             out[i:i] = e.donor
         else:  # overwrite
-            out[i:i + len(e.donor)] = e.donor
+            out[i : i + len(e.donor)] = e.donor
     return bytes(out)
 
 
@@ -79,11 +83,19 @@ class Tally:
     inspect_exits: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {"files_tried": self.tried, "loaded": self.loaded,
-                "refused_by_layer": dict(self.refused_by_layer),
-                "refused_by_family": dict(self.refused_by_family), "crashes": len(self.crashes),
-                "crash_examples": self.crashes[:5], "executed": self.executed,
-                "slowest_case_s": round(self.slowest_s, 3), "peak_growth_one_case_mb": round(self.peak_mb, 1),
-                "legitimate_tried": self.legit_tried, "legitimate_refused": self.legit_refused,
-                "disagreements": len(self.disagreements), "disagreement_examples": self.disagreements[:5],
-                "inspect_exits": dict(self.inspect_exits)}
+        return {
+            "files_tried": self.tried,
+            "loaded": self.loaded,
+            "refused_by_layer": dict(self.refused_by_layer),
+            "refused_by_family": dict(self.refused_by_family),
+            "crashes": len(self.crashes),
+            "crash_examples": self.crashes[:5],
+            "executed": self.executed,
+            "slowest_case_s": round(self.slowest_s, 3),
+            "peak_growth_one_case_mb": round(self.peak_mb, 1),
+            "legitimate_tried": self.legit_tried,
+            "legitimate_refused": self.legit_refused,
+            "disagreements": len(self.disagreements),
+            "disagreement_examples": self.disagreements[:5],
+            "inspect_exits": dict(self.inspect_exits),
+        }

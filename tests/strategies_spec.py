@@ -1,4 +1,5 @@
 """Hypothesis strategies for architecture specs, key dialects, containers and heatmaps (small, fast to build)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,18 +19,28 @@ WRAPPERS = ("network", "state_dict", "model_state_dict", "model", None)
 ALL_CONTAINERS = ("torch-zip", "torch-legacy", "tar-directory", "directory", "pickle", "safetensors")
 
 
-
 #: prefix chains met in the wild, in every order and depth up to two
-PREFIX_CHAINS = [(), ("module.",), ("_orig_mod.",), ("module.", "_orig_mod."), ("_orig_mod.", "module."),
-                 ("model.",), ("module.", "model.")]
+PREFIX_CHAINS = [
+    (),
+    ("module.",),
+    ("_orig_mod.",),
+    ("module.", "_orig_mod."),
+    ("_orig_mod.", "module."),
+    ("model.",),
+    ("module.", "model."),
+]
 
 
 @st.composite
 def dialects(draw) -> Dialect:
     layout = draw(st.sampled_from(["named", "sequential", "modulelist"]))
     sub = draw(st.sampled_from(["named", "indexed"]))
-    return Dialect(prefixes=draw(st.sampled_from(PREFIX_CHAINS)), head_prefix=draw(st.sampled_from(["head.", "head_net."])),
-                   head_layout=layout, head_sublayers=sub)
+    return Dialect(
+        prefixes=draw(st.sampled_from(PREFIX_CHAINS)),
+        head_prefix=draw(st.sampled_from(["head.", "head_net."])),
+        head_layout=layout,
+        head_sublayers=sub,
+    )
 
 
 @st.composite

@@ -16,6 +16,7 @@ of issue 11:
           storage dtypes, odd metadata and optimizer entries, keys with long digit runs.
 Every edit is applied to a legitimate file, so what loads must agree with the reference readers.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,23 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from archive_builders import (
+    GNU_MAGIC,
+    POSIX_MAGIC,
+    StorageRef,
+    ZipEntry,
+    build_zip,
+    descriptor,
+    gnu_longname,
+    pax_header,
+    record_archive,
+    stored_entries,
+    tar_end,
+    tar_file,
+    tar_header,
+    tensor_ref,
+)
 from hypothesis import strategies as st
-
-from archive_builders import (GNU_MAGIC, POSIX_MAGIC, StorageRef, ZipEntry, build_zip, descriptor, gnu_longname,
-                              pax_header, record_archive, stored_entries, tar_end, tar_file, tar_header, tensor_ref)
 
 LONG = os.environ.get("CONVNEXTPOSE_FUZZ_LONG") == "1"
 EXAMPLES = int(os.environ.get("CONVNEXTPOSE_FUZZ_STRUCT_EXAMPLES", "600" if LONG else "40"))
@@ -46,9 +60,28 @@ def _edits(kinds: list[str], args: st.SearchStrategy) -> st.SearchStrategy[list[
 
 
 # -- zip ----------------------------------------------------------------------------------------------
-ZIP_KINDS = ["upper", "case-twin", "nul", "backslash", "rootless", "drop", "duplicate", "deflate", "extra", "flag",
-             "descriptor", "bad-descriptor", "local-name", "comment-eocd", "comment-archive", "prepend", "hidden",
-             "zip64", "zip64-gap", "swap"]
+ZIP_KINDS = [
+    "upper",
+    "case-twin",
+    "nul",
+    "backslash",
+    "rootless",
+    "drop",
+    "duplicate",
+    "deflate",
+    "extra",
+    "flag",
+    "descriptor",
+    "bad-descriptor",
+    "local-name",
+    "comment-eocd",
+    "comment-archive",
+    "prepend",
+    "hidden",
+    "zip64",
+    "zip64-gap",
+    "swap",
+]
 
 
 def zip_edits() -> st.SearchStrategy[list[Edit]]:
@@ -78,8 +111,13 @@ def build_zip_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
             entries.append(ZipEntry(ent.name, ent.data))
         elif e.kind == "deflate" and ent.method == 0:  # (deflating twice would only corrupt the content)
             comp = zlib.compressobj(6, zlib.DEFLATED, -15)
-            entries[i] = ZipEntry(ent.name, comp.compress(ent.data) + comp.flush(), method=8, usize=len(ent.data),
-                                  crc=zlib.crc32(ent.data))
+            entries[i] = ZipEntry(
+                ent.name,
+                comp.compress(ent.data) + comp.flush(),
+                method=8,
+                usize=len(ent.data),
+                crc=zlib.crc32(ent.data),
+            )
         elif e.kind == "extra":
             tag = e.arg if isinstance(e.arg, int) and e.arg > 15 else 0x0001
             body = e.arg if isinstance(e.arg, bytes) else struct.pack("<Q", len(ent.data))
@@ -112,11 +150,36 @@ def build_zip_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
 
 
 # -- tar ------------------------------------------------------------------------------------------------
-TAR_KINDS = ["type", "pax-path", "pax-size", "pax-key", "global", "longname", "slash", "dot", "case-twin", "duplicate",
-             "magic", "prefix-bytes", "dir-size", "drop"]
+TAR_KINDS = [
+    "type",
+    "pax-path",
+    "pax-size",
+    "pax-key",
+    "global",
+    "longname",
+    "slash",
+    "dot",
+    "case-twin",
+    "duplicate",
+    "magic",
+    "prefix-bytes",
+    "dir-size",
+    "drop",
+]
 TYPE_FLAGS = [b"0", b"\x00", b"7", b"5", b"1", b"2", b"3", b"6", b"K", b"S", b"D", b"V", b"Z", b"x", b"g"]
-PAX_KEYS = ["mtime", "comment", "uname", "GNU.sparse.major", "GNU.sparse.name", "linkpath", "hdrcharset",
-            "SCHILY.xattr.user.x", "charset", "path", "size"]
+PAX_KEYS = [
+    "mtime",
+    "comment",
+    "uname",
+    "GNU.sparse.major",
+    "GNU.sparse.name",
+    "linkpath",
+    "hdrcharset",
+    "SCHILY.xattr.user.x",
+    "charset",
+    "path",
+    "size",
+]
 
 
 def tar_edits() -> st.SearchStrategy[list[Edit]]:
@@ -126,8 +189,19 @@ def tar_edits() -> st.SearchStrategy[list[Edit]]:
 
 def build_tar_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> bytes:
     # each member: [pre-headers, name, data, typeflag, magic, tail, declared size]
-    members: list[dict[str, Any]] = [{"pre": b"", "name": n.encode(), "data": d, "type": b"0", "magic": POSIX_MAGIC,
-                                      "tail": b"", "size": None, "hidden": b""} for n, d in records]
+    members: list[dict[str, Any]] = [
+        {
+            "pre": b"",
+            "name": n.encode(),
+            "data": d,
+            "type": b"0",
+            "magic": POSIX_MAGIC,
+            "tail": b"",
+            "size": None,
+            "hidden": b"",
+        }
+        for n, d in records
+    ]
     for e in edits:
         i = e.index % len(members)
         m = members[i]
@@ -135,14 +209,17 @@ def build_tar_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
         if e.kind == "type":
             m["type"] = e.arg if isinstance(e.arg, bytes) and len(e.arg) == 1 else b"5"
         elif e.kind == "pax-path":
-            m["pre"] += pax_header([("path", (other if e.arg == 1 else m["name"] + b"/" if e.arg == 2
-                                              else m["name"]).decode())])
+            m["pre"] += pax_header(
+                [("path", (other if e.arg == 1 else m["name"] + b"/" if e.arg == 2 else m["name"]).decode())]
+            )
         elif e.kind == "pax-size":
             delta = e.arg if isinstance(e.arg, int) else 1
             m["pre"] += pax_header([("size", str(max(0, len(m["data"]) + delta)))])
         elif e.kind == "pax-key":
             key = e.arg if isinstance(e.arg, str) else "mtime"
-            m["pre"] += pax_header([(key, "1" if key not in ("path", "GNU.sparse.name", "linkpath") else other.decode())])
+            m["pre"] += pax_header(
+                [(key, "1" if key not in ("path", "GNU.sparse.name", "linkpath") else other.decode())]
+            )
         elif e.kind == "global":
             key = e.arg if isinstance(e.arg, str) else "comment"
             m["pre"] += pax_header([(key, other.decode() if key == "path" else "7")], b"g")
@@ -164,8 +241,19 @@ def build_tar_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
             m["tail"] = e.arg if isinstance(e.arg, bytes) and e.arg.strip(b"\x00") else b"snap"
         elif e.kind == "dir-size":
             hidden = tar_file(other, m["data"])
-            members.insert(i, {"pre": b"", "name": m["name"].rsplit(b"/", 1)[0] + b"/x/", "data": b"", "type": b"5",
-                               "magic": POSIX_MAGIC, "tail": b"", "size": len(hidden), "hidden": hidden})
+            members.insert(
+                i,
+                {
+                    "pre": b"",
+                    "name": m["name"].rsplit(b"/", 1)[0] + b"/x/",
+                    "data": b"",
+                    "type": b"5",
+                    "magic": POSIX_MAGIC,
+                    "tail": b"",
+                    "size": len(hidden),
+                    "hidden": hidden,
+                },
+            )
         elif e.kind == "drop" and len(members) > 1:
             members.pop(i)
     out = bytearray()
@@ -180,17 +268,32 @@ def build_tar_mutant(records: list[tuple[str, bytes]], edits: list[Edit]) -> byt
 # -- pickle ---------------------------------------------------------------------------------------------
 PICKLE_KINDS = ["geometry", "share", "stype", "metadata", "optimizer", "digits", "empty"]
 SIZES = [0, 1, 2, 3, 16, 2**20, 2**28, 2**31, 2**61, 2**62 - 1]
-ITEM_SIZES = {"FloatStorage": 4, "HalfStorage": 2, "BoolStorage": 1, "ByteStorage": 1, "CharStorage": 1,
-              "ComplexFloatStorage": 8, "LongStorage": 8, "BFloat16Storage": 2, "DoubleStorage": 8}
+ITEM_SIZES = {
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BoolStorage": 1,
+    "ByteStorage": 1,
+    "CharStorage": 1,
+    "ComplexFloatStorage": 8,
+    "LongStorage": 8,
+    "BFloat16Storage": 2,
+    "DoubleStorage": 8,
+}
 STYPES = list(ITEM_SIZES)
 
 
 def pickle_edits() -> st.SearchStrategy[list[Edit]]:
-    geometry = st.tuples(st.lists(st.sampled_from(SIZES), min_size=1, max_size=3),
-                         st.lists(st.sampled_from([0, 1, 2, 2**20, 2**40]), min_size=1, max_size=3),
-                         st.sampled_from([0, 1, 2**20]))
-    arg = st.one_of(geometry, st.sampled_from([2, 50, 1000, 10_000]), st.sampled_from(STYPES),
-                    st.sampled_from(["huge-int", "deep", "tensor", "param_groups-tensor", "state-int", "bytes"]))
+    geometry = st.tuples(
+        st.lists(st.sampled_from(SIZES), min_size=1, max_size=3),
+        st.lists(st.sampled_from([0, 1, 2, 2**20, 2**40]), min_size=1, max_size=3),
+        st.sampled_from([0, 1, 2**20]),
+    )
+    arg = st.one_of(
+        geometry,
+        st.sampled_from([2, 50, 1000, 10_000]),
+        st.sampled_from(STYPES),
+        st.sampled_from(["huge-int", "deep", "tensor", "param_groups-tensor", "state-int", "bytes"]),
+    )
     return _edits(PICKLE_KINDS, arg)
 
 
@@ -206,7 +309,7 @@ def build_pickle_mutant(state: dict, storage_bytes: dict[str, bytes], edits: lis
         storage = ref.args[0]
         if e.kind == "geometry" and isinstance(e.arg, tuple):
             sizes, strides, offset = e.arg
-            strides = (strides * len(sizes))[:len(sizes)]
+            strides = (strides * len(sizes))[: len(sizes)]
             network[key] = tensor_ref(storage, tuple(sizes), tuple(strides), offset)
         elif e.kind == "share":
             count = e.arg if isinstance(e.arg, int) else 50
@@ -242,8 +345,14 @@ def _odd_metadata(kind: str, what: Any) -> dict[str, Any]:
                 deep = [deep]
             return {"history": deep}
         return {"note": "x" * 1000}
-    return {"optimizer": {"tensor": StorageRefValue, "param_groups-tensor": {"param_groups": StorageRefValue},
-                          "state-int": {"state": 5, "param_groups": 7}, "bytes": b"\x00" * 10}.get(what, 3)}
+    return {
+        "optimizer": {
+            "tensor": StorageRefValue,
+            "param_groups-tensor": {"param_groups": StorageRefValue},
+            "state-int": {"state": 5, "param_groups": 7},
+            "bytes": b"\x00" * 10,
+        }.get(what, 3)
+    }
 
 
 #: a small tensor placeholder used as an odd metadata value (its storage is always present: key "meta")

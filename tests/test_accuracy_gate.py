@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from h36m_helpers import ACTIONS, FRAMES, write_dataset
 
 pytest_plugins = ["pytester"]

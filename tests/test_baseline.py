@@ -1,5 +1,6 @@
 """`--baseline`: zero drift on identical files, drift reported and gated on perturbed weights,
 architecture differences named, units converted as documented."""
+
 from __future__ import annotations
 
 import importlib
@@ -26,8 +27,15 @@ def suite_file(name: str) -> str:
 
 
 def run_baseline(pytester, ckpt: Path, baseline: Path, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(suite_file("test_baseline.py"), f"--ckpt={ckpt}", f"--baseline={baseline}",
-                              "-p", "no:cacheprovider", "-rs", *args)
+    return pytester.runpytest(
+        suite_file("test_baseline.py"),
+        f"--ckpt={ckpt}",
+        f"--baseline={baseline}",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        *args,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +78,12 @@ def test_perturbed_weights_report_drift_and_fail_at_the_threshold(pytester, pert
     assert drift > 0
     below = run_baseline(pytester, perturbed, TINY, f"--max-output-drift={drift * 0.999}")
     below.assert_outcomes(passed=1, failed=1, skipped=1)
-    below.stdout.fnmatch_lines(["*output drift * mm exceeds --max-output-drift=*",
-                                "*1/* shared weights and statistics changed; most: head.final_layer.weight*"])
+    below.stdout.fnmatch_lines(
+        [
+            "*output drift * mm exceeds --max-output-drift=*",
+            "*1/* shared weights and statistics changed; most: head.final_layer.weight*",
+        ]
+    )
     run_baseline(pytester, perturbed, TINY, f"--max-output-drift={drift * 1.001}").assert_outcomes(passed=2, skipped=1)
 
 
@@ -183,12 +195,23 @@ def test_drift_failure_draws_the_worst_image_next_to_the_report_and_into_pytest_
     pytest.importorskip("matplotlib", reason="pictures need the plots extra (matplotlib), part of the test extra")
     pytest.importorskip("pytest_html", reason="the pytest-html attachment needs pytest-html, part of the test extra")
     report, html = pytester.path / "out" / "report.json", pytester.path / "html" / "report.html"
-    result = run_baseline(pytester, perturbed, TINY, "-k", "drift", "--max-output-drift=0.001",
-                          f"--conformance-report={report}", f"--html={html}", "--self-contained-html")
+    result = run_baseline(
+        pytester,
+        perturbed,
+        TINY,
+        "-k",
+        "drift",
+        "--max-output-drift=0.001",
+        f"--conformance-report={report}",
+        f"--html={html}",
+        "--self-contained-html",
+    )
     result.assert_outcomes(failed=1)
     (png,) = (pytester.path / "out").glob("report.test_output_drift_within_limit*.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     result.stdout.fnmatch_lines([f"*picture: {png}*"])
-    (entry,) = [t for c in json.loads(report.read_text())["checkpoints"] for t in c["tests"] if t["outcome"] == "failed"]
+    (entry,) = [
+        t for c in json.loads(report.read_text())["checkpoints"] for t in c["tests"] if t["outcome"] == "failed"
+    ]
     assert entry["pictures"] == [str(png)]
     assert "data:image/png;base64," in html.read_text(), "the picture is not attached to the pytest-html report"

@@ -1,10 +1,10 @@
 """`--baseline` with several checkpoints runs the baseline's reference model once per run,
 not once per checkpoint compared with it (its output on the seeded inputs never changes)."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import torch
 
@@ -55,12 +55,21 @@ def test_baseline_model_runs_once_for_several_checkpoints(pytester):
 
     pytester.makepyfile(counting_probe=COUNTING_PLUGIN)
     first, second = _perturbed_copy(pytester.path, 1), _perturbed_copy(pytester.path, 2)
-    result = pytester.runpytest_subprocess(str(conformance_dir() / "test_baseline.py"), f"--ckpt={first}",
-                                           f"--ckpt={second}", f"--baseline={TINY}", "-p", "counting_probe",
-                                           "-p", "no:cacheprovider",
-                                           "--max-output-drift=1000")
+    result = pytester.runpytest_subprocess(
+        str(conformance_dir() / "test_baseline.py"),
+        f"--ckpt={first}",
+        f"--ckpt={second}",
+        f"--baseline={TINY}",
+        "-p",
+        "counting_probe",
+        "-p",
+        "no:cacheprovider",
+        "--max-output-drift=1000",
+    )
     result.assert_outcomes(passed=4, skipped=2)
     builds = json.loads((pytester.path / "builds.json").read_text())
-    # three files, each built exactly once: two candidates (convnextpose_ref_model) and the baseline (convnextpose_baseline_coords)
-    assert builds == {str(first): 1, str(second): 1, str(TINY): 1}, \
+    # three files, each built exactly once: two candidates (convnextpose_ref_model) and the baseline
+    # (convnextpose_baseline_coords)
+    assert builds == {str(first): 1, str(second): 1, str(TINY): 1}, (
         f"expected one reference-model build per file, got {builds}"
+    )

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from h36m_helpers import write_dataset
 
 from pytest_convnextpose.cli.main import main
-
-from h36m_helpers import write_dataset
 
 pytest_plugins = ["pytester"]
 
@@ -46,7 +45,7 @@ def test_evaluate_prints_a_table_and_writes_the_pytest_gates_json(capsys, pytest
     code, out, err = evaluate(capsys, TINY, "--h36m-root", dataset.root, "--out", out_json, "--workers", "2")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"tiny_snapshot_83.pth.tar-") and "protocol 2, 12 frames: mpjpe" in lines[0]
+    assert lines[0].startswith("tiny_snapshot_83.pth.tar-") and "protocol 2, 12 frames: mpjpe" in lines[0]
     assert [ln.split()[0] for ln in lines[1:5]] == ["action", "Directions", "Discussion", "all"], out
     assert lines[-1] == "verdict: reported only (custom architecture)"
     assert "\r" not in err and "evaluated 12 frames in" in err  # no progress frames off a terminal

@@ -4,6 +4,7 @@ exit codes 0/1/2, the JSON fields, and refusals as one stderr line without a tra
 Most cases run the CLI in-process (`cli.main`) to stay fast; a few run the installed
 `convnextpose` script in a subprocess, where a traceback or executed payload would show.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,16 +15,27 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ckpt_helpers import DIALECTS, SMALL_SPEC, save, save_released_layout
-from pytest_convnextpose.cli.main import main
-from pytest_convnextpose.testing.writers import CONTAINERS
+
 from pytest_convnextpose.checkpoint.dialects import from_canonical
+from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.testing.synthetic import random_state_dict
+from pytest_convnextpose.testing.writers import CONTAINERS
 from reference_model import VARIANTS
 
-SPEC_FIELDS = {"path", "sha256", "container", "wrapper", "dialect", "spec", "head_upsample_source", "variant",
-               "num_parameters", "metadata", "problems"}
+SPEC_FIELDS = {
+    "path",
+    "sha256",
+    "container",
+    "wrapper",
+    "dialect",
+    "spec",
+    "head_upsample_source",
+    "variant",
+    "num_parameters",
+    "metadata",
+    "problems",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +56,9 @@ def spec_dict(spec) -> dict:
 # --------------------------------------------------------------------------- matrix
 @pytest.mark.parametrize("container", CONTAINERS)
 @pytest.mark.parametrize("dialect", list(DIALECTS))
-def test_inspect_reports_container_dialect_and_spec(container: str, dialect: str, tmp_path: Path, capsys, canon) -> None:
+def test_inspect_reports_container_dialect_and_spec(
+    container: str, dialect: str, tmp_path: Path, capsys, canon
+) -> None:
     path = save({"epoch": 3, "network": from_canonical(canon, DIALECTS[dialect])}, tmp_path / "ckpt.pth", container)
     code, obj, err = inspect_json(path, capsys)
     assert code == 0, f"{container}/{dialect}: exit {code}, stderr {err!r}, problems {obj.get('problems')}"
@@ -98,19 +112,25 @@ def test_mislabelled_file_is_judged_by_its_tensors(tmp_path: Path, capsys) -> No
     assert code == 1 and obj["variant"] == "XS"
     assert [p["kind"] for p in obj["problems"]] == ["name"], obj["problems"]
     assert obj["problems"][0]["key"] == "ConvNeXtPose_L.tar"
-    assert obj["problems"][0]["detail"].startswith("file name says L; tensors are XS: depths 2,2,6,2, dims 40,80,160,320")
+    assert obj["problems"][0]["detail"].startswith(
+        "file name says L; tensors are XS: depths 2,2,6,2, dims 40,80,160,320"
+    )
 
 
-@pytest.mark.parametrize("name, folder, problem", [
-    ("ConvNeXtPose_XS (1).tar", None, None),           # correctly named
-    ("snapshot_68.pth", None, None),                   # claims nothing
-    ("model_s.pth", None, "file name says S"),         # lower case, as people write it
-    ("weights-M.v2.pth", None, "file name says M"),
-    ("snapshot_68.pth", "ConvNeXtPose_L", "folder name says L"),  # the folder claims it
-    ("xs_final.pth", "ConvNeXtPose_L", None),          # the file's own claim wins, and is right
-])
-def test_names_that_claim_a_variant_are_checked_against_the_tensors(tmp_path: Path, capsys, name, folder,
-                                                                     problem) -> None:
+@pytest.mark.parametrize(
+    "name, folder, problem",
+    [
+        ("ConvNeXtPose_XS (1).tar", None, None),  # correctly named
+        ("snapshot_68.pth", None, None),  # claims nothing
+        ("model_s.pth", None, "file name says S"),  # lower case, as people write it
+        ("weights-M.v2.pth", None, "file name says M"),
+        ("snapshot_68.pth", "ConvNeXtPose_L", "folder name says L"),  # the folder claims it
+        ("xs_final.pth", "ConvNeXtPose_L", None),  # the file's own claim wins, and is right
+    ],
+)
+def test_names_that_claim_a_variant_are_checked_against_the_tensors(
+    tmp_path: Path, capsys, name, folder, problem
+) -> None:
     sd = from_canonical(random_state_dict(VARIANTS["XS"].spec, seed=2), DIALECTS["module"])
     where = tmp_path / folder if folder else tmp_path
     where.mkdir(exist_ok=True)
@@ -123,8 +143,10 @@ def test_names_that_claim_a_variant_are_checked_against_the_tensors(tmp_path: Pa
         assert code == 1 and len(named) == 1 and named[0].startswith(problem + "; tensors are XS"), named
 
 
-@pytest.mark.parametrize("case, variant, container, layout", [
-    ("tiny", None, "torch-zip", "named"), ("xs", "XS", "torch-zip", "named"), ("l", "L", "torch-zip", "sequential")])
+@pytest.mark.parametrize(
+    "case, variant, container, layout",
+    [("tiny", None, "torch-zip", "named"), ("xs", "XS", "torch-zip", "named"), ("l", "L", "torch-zip", "sequential")],
+)
 def test_golden_files_are_reported_correctly(case, variant, container, layout, golden_cases, capsys) -> None:
     g = golden_cases[case]
     code, obj, _ = inspect_json(g.checkpoint, capsys)
@@ -147,8 +169,16 @@ def test_json_has_every_contract_field_and_no_error_when_loaded(tiny_case, capsy
 def test_human_summary_names_the_essentials(tiny_case, capsys) -> None:
     assert main(["inspect", str(tiny_case.checkpoint)]) == 0
     out = capsys.readouterr().out
-    for needle in ("torch-zip", "network", "module.", "8,16,32,64", "up,up,no (source: default)", "77,072",
-                   "problems:      none", "nearest"):
+    for needle in (
+        "torch-zip",
+        "network",
+        "module.",
+        "8,16,32,64",
+        "up,up,no (source: default)",
+        "77,072",
+        "problems:      none",
+        "nearest",
+    ):
         assert needle in out, f"summary lacks {needle!r}:\n{out}"
 
 
@@ -166,8 +196,10 @@ def test_problems_give_exit_1_and_are_listed(tmp_path: Path, capsys, canon) -> N
     path = save({"network": sd}, tmp_path / "bad.pth", "torch-zip")
     code, obj, _ = inspect_json(path, capsys)
     assert code == 1
-    assert {(p["kind"], p["key"]) for p in obj["problems"]} == {("nonfinite", "backbone.norm.weight"),
-                                                                ("missing", "head.deconv_layers_3.dwconv.bias")}
+    assert {(p["kind"], p["key"]) for p in obj["problems"]} == {
+        ("nonfinite", "backbone.norm.weight"),
+        ("missing", "head.deconv_layers_3.dwconv.bias"),
+    }
     assert all(set(p) == {"kind", "key", "detail"} for p in obj["problems"])
     assert main(["inspect", str(path)]) == 1
     out = capsys.readouterr().out
@@ -176,15 +208,23 @@ def test_problems_give_exit_1_and_are_listed(tmp_path: Path, capsys, canon) -> N
 
 # --------------------------------------------------------------------------- refusals
 def _foreign(tmp_path: Path) -> Path:
-    sd = {"module.backbone.conv1.weight": torch.zeros(4, 3, 7, 7), "module.backbone.layer1.0.conv1.weight": torch.zeros(4, 4, 1, 1),
-          "module.head.deconv_layers.0.weight": torch.zeros(4, 4, 4, 4), "module.head.final_layer.weight": torch.zeros(18, 4, 1, 1)}
+    sd = {
+        "module.backbone.conv1.weight": torch.zeros(4, 3, 7, 7),
+        "module.backbone.layer1.0.conv1.weight": torch.zeros(4, 4, 1, 1),
+        "module.head.deconv_layers.0.weight": torch.zeros(4, 4, 4, 4),
+        "module.head.final_layer.weight": torch.zeros(18, 4, 1, 1),
+    }
     return save({"epoch": 24, "network": sd}, tmp_path / "snapshot_24.pth.tar", "torch-zip")
 
 
 def _refused_files(tmp_path: Path, tiny: Path) -> dict[str, Path]:
     data = tiny.read_bytes()
-    files = {"empty": b"", "truncated": data[: len(data) // 2], "random": os.urandom(4096),
-             "html": b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Google Drive</body></html>\n"}
+    files = {
+        "empty": b"",
+        "truncated": data[: len(data) // 2],
+        "random": os.urandom(4096),
+        "html": b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Google Drive</body></html>\n",
+    }
     out = {}
     for name, content in files.items():
         out[name] = tmp_path / f"{name}.pth.tar"
@@ -222,15 +262,23 @@ class _Payload:
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", "inspect", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_convnextpose.cli.main", "inspect", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("container", ["torch-zip", "torch-legacy"])
 def test_hostile_pickle_is_refused_and_nothing_runs(container: str, tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
-    path = save({"network": {"backbone.norm.weight": torch.zeros(2)}, "epoch": _Payload(marker)},
-                tmp_path / "evil.pth.tar", container)
+    path = save(
+        {"network": {"backbone.norm.weight": torch.zeros(2)}, "epoch": _Payload(marker)},
+        tmp_path / "evil.pth.tar",
+        container,
+    )
     proc = _run_cli(str(path), "--json")
     assert proc.returncode == 2, proc.stderr
     assert not marker.exists(), "the payload in the file was executed"
@@ -238,7 +286,8 @@ def test_hostile_pickle_is_refused_and_nothing_runs(container: str, tmp_path: Pa
     error = json.loads(proc.stdout)["error"]
     # both containers hold a pickle naming os.system: the allowlist refuses it as hostile
     assert (error["kind"], error["type"]) == ("hostile", "ForbiddenPickleError"), (
-        f"{container}: expected a hostile ForbiddenPickleError, got {error}")
+        f"{container}: expected a hostile ForbiddenPickleError, got {error}"
+    )
     assert "system" in error["message"] and "not on the allowlist" in error["message"], error["message"]
 
 
@@ -249,7 +298,9 @@ def test_cli_process_refuses_without_traceback(tmp_path: Path, tiny_case) -> Non
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("args, needle", [(["--head-upsample", "up,no"], "3 layers"), (["--joints", "17"], "--joints 17")])
+@pytest.mark.parametrize(
+    "args, needle", [(["--head-upsample", "up,no"], "3 layers"), (["--joints", "17"], "--joints 17")]
+)
 def test_impossible_user_flags_are_refused_with_one_line(args, needle: str, tmp_path: Path, capsys, canon) -> None:
     path = save({"network": canon}, tmp_path / "c.pth", "torch-zip")
     code, obj, err = inspect_json(path, capsys, *args)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.convert import onnx_export
 from pytest_convnextpose.convert.atomic_output import OutputPathError, atomic_write_bytes
-from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.errors import UnreadableFileError
 from pytest_convnextpose.reading import read_file
 

@@ -1,35 +1,54 @@
 """`convert`: verified, deterministic, atomic safetensors conversion, read back through `load_checkpoint`."""
+
 from __future__ import annotations
 
-import sys
 import hashlib
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from ckpt_helpers import assert_same_tensors
 from safetensors import safe_open
 from safetensors.torch import load_file
+from test_convert_support import (
+    DIALECTS,
+    SMALL,
+    SMALL_3UP,
+    TINY_GOLDEN,
+    in_dialect,
+    save_torch,
+    temp_leftovers,
+    wrap,
+    write_source,
+)
 
-from ckpt_helpers import assert_same_tensors
-from pytest_convnextpose.convert import to_safetensors as convert_mod
-from pytest_convnextpose.testing import writers as _writing
-from pytest_convnextpose.convert.atomic_output import OutputExistsError
 from pytest_convnextpose.checkpoint.load import load_checkpoint
 from pytest_convnextpose.cli.main import main
-from pytest_convnextpose.convert.to_safetensors import VerificationError, convert_file
+from pytest_convnextpose.convert import to_safetensors as convert_mod
+from pytest_convnextpose.convert.atomic_output import OutputExistsError
 from pytest_convnextpose.convert.safetensors_writer import safetensors_bytes
+from pytest_convnextpose.convert.to_safetensors import VerificationError, convert_file
 from pytest_convnextpose.errors import CheckpointError
+from pytest_convnextpose.testing import writers as _writing
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
-from test_convert_support import (DIALECTS, SMALL, SMALL_3UP, TINY_GOLDEN, save_torch, temp_leftovers, wrap,
-                                  in_dialect, write_source)
 
-META_KEYS = {"format", "convnextpose.spec", "convnextpose.variant", "convnextpose.head_upsample_source",
-             "convnextpose.source_sha256", "convnextpose.source_container", "convnextpose.source_dialect",
-             "convnextpose.source_wrapper", "convnextpose.epoch", "convnextpose.converter_version",
-             "convnextpose.verification"}
+META_KEYS = {
+    "format",
+    "convnextpose.spec",
+    "convnextpose.variant",
+    "convnextpose.head_upsample_source",
+    "convnextpose.source_sha256",
+    "convnextpose.source_container",
+    "convnextpose.source_dialect",
+    "convnextpose.source_wrapper",
+    "convnextpose.epoch",
+    "convnextpose.converter_version",
+    "convnextpose.verification",
+}
 
 
 def metadata_of(path: Path) -> dict[str, str]:
@@ -38,6 +57,7 @@ def metadata_of(path: Path) -> dict[str, str]:
 
 
 # --- round trips -----------------------------------------------------------------------------------------
+
 
 def test_golden_metadata_records_source_and_verification(tiny_safetensors):
     md = metadata_of(tiny_safetensors)
@@ -66,7 +86,7 @@ def test_output_is_canonical_contiguous_and_holds_only_the_model(tiny_safetensor
     want = build_model(ArchSpec.from_json(metadata_of(tiny_safetensors)["convnextpose.spec"])).state_dict()
     assert sorted(tensors) == sorted(want), "keys must be exactly the canonical model keys (no optimizer)"
     raw = torch.load(TINY_GOLDEN, weights_only=True)["network"]
-    assert_same_tensors({k[len("module."):]: v for k, v in raw.items()}, tensors, "golden network vs file")
+    assert_same_tensors({k[len("module.") :]: v for k, v in raw.items()}, tensors, "golden network vs file")
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))
@@ -121,6 +141,7 @@ def test_every_written_container_round_trips(tmp_path, container, root, location
 
 # --- the spec in metadata, cross-checked by the loader -------------------------------------------------
 
+
 def test_custom_head_upsample_survives_conversion(tmp_path):
     """3-UP on a non-variant shape cannot be read from weights: the metadata must carry it."""
     src = write_source(tmp_path / "src.pth", SMALL_3UP)
@@ -149,6 +170,7 @@ def test_metadata_contradicting_tensors_is_a_problem_not_trusted(tmp_path):
 
 # --- determinism -----------------------------------------------------------------------------------------
 
+
 def test_same_input_gives_byte_identical_output(tiny_safetensors, tmp_path):
     """A second conversion, at another name in another folder, writes the session conversion's bytes."""
     b = tmp_path / "other-name.safetensors"
@@ -167,8 +189,12 @@ def test_another_process_with_another_hash_seed_writes_the_same_bytes(tmp_path):
     convert_file(TINY_GOLDEN, here)
     there = tmp_path / "there.safetensors"
     env = {**os.environ, "PYTHONHASHSEED": "12345", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest_convnextpose.cli.main", "convert", str(TINY_GOLDEN), str(there)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_convnextpose.cli.main", "convert", str(TINY_GOLDEN), str(there)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert here.read_bytes() == there.read_bytes()
 
@@ -186,6 +212,7 @@ def test_renamed_source_gives_the_same_bytes(tmp_path):
 
 # --- refusals ---------------------------------------------------------------------------------------------
 
+
 def _nan(sd):
     sd["head.final_layer.weight"][0, 0, 0, 0] = float("nan")
 
@@ -198,11 +225,14 @@ def _missing(sd):
     del sd["backbone.stages.2.0.pwconv1.bias"]
 
 
-@pytest.mark.parametrize("tweak,kind,key", [
-    (_nan, "nonfinite", "head.final_layer.weight"),
-    (_neg_var, "bn_variance", "backbone.norm.running_var"),
-    (_missing, "missing", "backbone.stages.2.0.pwconv1.bias"),
-])
+@pytest.mark.parametrize(
+    "tweak,kind,key",
+    [
+        (_nan, "nonfinite", "head.final_layer.weight"),
+        (_neg_var, "bn_variance", "backbone.norm.running_var"),
+        (_missing, "missing", "backbone.stages.2.0.pwconv1.bias"),
+    ],
+)
 def test_checkpoint_with_problems_is_listed_exit_1_nothing_written(tmp_path, capsys, tweak, kind, key):
     src = write_source(tmp_path / "bad.pth", tweak=tweak)
     out = tmp_path / "out.safetensors"
@@ -215,6 +245,7 @@ def test_checkpoint_with_problems_is_listed_exit_1_nothing_written(tmp_path, cap
 class _Evil:
     def __reduce__(self):
         import os
+
         return (os.system, ("touch PWNED",))
 
 
@@ -231,14 +262,30 @@ def _pickle_bomb(path: Path) -> None:
 
 
 def _foreign(path: Path) -> None:
-    torch.save({"network": {"module.backbone.conv1.weight": torch.zeros(64, 3, 7, 7),
-                            "module.backbone.bn1.weight": torch.zeros(64),
-                            "module.backbone.layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)}}, path)
+    torch.save(
+        {
+            "network": {
+                "module.backbone.conv1.weight": torch.zeros(64, 3, 7, 7),
+                "module.backbone.bn1.weight": torch.zeros(64),
+                "module.backbone.layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1),
+            }
+        },
+        path,
+    )
 
 
-@pytest.mark.parametrize("make", [_hostile, _truncated, _pickle_bomb, _foreign,
-                                  lambda p: p.write_bytes(b""), lambda p: p.write_bytes(b"\x00garbage" * 100)],
-                         ids=["hostile", "truncated", "plain-pickle-reduce", "foreign", "empty", "garbage"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        _hostile,
+        _truncated,
+        _pickle_bomb,
+        _foreign,
+        lambda p: p.write_bytes(b""),
+        lambda p: p.write_bytes(b"\x00garbage" * 100),
+    ],
+    ids=["hostile", "truncated", "plain-pickle-reduce", "foreign", "empty", "garbage"],
+)
 def test_refused_inputs_exit_2_with_one_line_and_nothing_written(tmp_path, capsys, monkeypatch, make):
     monkeypatch.chdir(tmp_path)
     src = tmp_path / "in.pth"
@@ -270,6 +317,7 @@ def test_direct_api_refuses_existing_output(tmp_path):
 
 # --- crash safety ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["serialise", "verify", "loader-check"])
 @pytest.mark.parametrize("had_old", [False, True])
 def test_interrupted_conversion_leaves_no_output_and_old_file_untouched(tmp_path, monkeypatch, where, had_old):
@@ -289,6 +337,7 @@ def test_interrupted_conversion_leaves_no_output_and_old_file_untouched(tmp_path
             if len(calls) == 2:
                 raise KeyboardInterrupt
             return real(*a, **k)
+
     monkeypatch.setattr(convert_mod, target[where], boom)
     with pytest.raises(KeyboardInterrupt):
         convert_file(TINY_GOLDEN, out, force=True)
@@ -324,6 +373,7 @@ def test_verification_failure_is_exit_3_one_line(tmp_path, monkeypatch, capsys):
 
 
 # --- many files ---------------------------------------------------------------------------------------------
+
 
 def test_batch_converts_good_files_despite_bad_ones_and_exits_with_worst(tmp_path, capsys):
     good = write_source(tmp_path / "good.pth.tar")
@@ -427,7 +477,7 @@ def _views_into_one_big_storage(sd):
     big = torch.full((4 * total,), 7.0)
     at = 0
     for k, v in floats.items():
-        view = big[at:at + v.numel()].view(v.shape)
+        view = big[at : at + v.numel()].view(v.shape)
         view.copy_(v)
         sd[k] = view
         at += v.numel()

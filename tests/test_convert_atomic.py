@@ -13,11 +13,11 @@ import torch
 from hypothesis import given, settings
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+from test_convert_support import metadata_dicts, temp_leftovers, tensor_dicts
 
 from pytest_convnextpose.convert import atomic_output as atomic
 from pytest_convnextpose.convert.atomic_output import OutputExistsError, atomic_write, atomic_write_bytes
 from pytest_convnextpose.convert.safetensors_writer import safetensors_bytes
-from test_convert_support import metadata_dicts, temp_leftovers, tensor_dicts
 
 
 def test_new_file_gets_exact_bytes_and_no_temp_is_left(tmp_path):

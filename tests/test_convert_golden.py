@@ -2,15 +2,16 @@
 
 Expected values come from the golden files (written by the authors' code) and their manifest.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from ckpt_helpers import assert_same_tensors
+
 from pytest_convnextpose.checkpoint.load import load_checkpoint
-from pytest_convnextpose.convert.to_safetensors import convert_file
 from pytest_convnextpose.convert.authors_layouts import export_file
+from pytest_convnextpose.convert.to_safetensors import convert_file
 from reference_model import build_model
 
 SPEC_FIELDS = ("depths", "dims", "head_channels", "head_upsample", "depth_dim", "joint_num")
@@ -55,7 +56,9 @@ def test_golden_case_converts_and_reads_back_identically(case, tmp_path):
     got = _run(back, expected["input"])
     assert torch.equal(got, _run(src, expected["input"])), f"{name}: outputs differ from the source's"
     batch = _random_batch()
-    assert torch.equal(_run(back, batch), _run(src, batch)), f"{name}: outputs on a random batch differ from the source's"
+    assert torch.equal(_run(back, batch), _run(src, batch)), (
+        f"{name}: outputs on a random batch differ from the source's"
+    )
     err = float((got - expected["coords"]).abs().max())
     assert err < 1e-3, f"{name}: converted model vs authors' coords, max diff {err}"
     if name == "tiny":  # small logits, little rounding: the authors' coords hold to 1e-4 (test_golden_parity)

@@ -4,6 +4,7 @@ Holds no tests. Expected values never come from the code under test: source file
 here with plain `torch.save`/`safetensors` from seeded synthetic tensors, and the
 "authors' layouts" are rebuilt here independently of `checkpoint.dialects`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_GOLDEN = REPO / "tests" / "data" / "tiny_snapshot_83.pth.tar"
 
 #: a small network the loader can infer unambiguously (72 = 18 joints x depth 4)
-SMALL = ArchSpec(depths=(1, 1, 1, 1), dims=(8, 16, 16, 32), head_channels=(16, 16, 16), head_kernels=(3, 3, 3),
-                 head_upsample=(True, True, False), depth_dim=4, joint_num=18)
+SMALL = ArchSpec(
+    depths=(1, 1, 1, 1),
+    dims=(8, 16, 16, 32),
+    head_channels=(16, 16, 16),
+    head_kernels=(3, 3, 3),
+    head_upsample=(True, True, False),
+    depth_dim=4,
+    joint_num=18,
+)
 #: the same shapes as an M/L-style "3-UP" head: upsampling cannot be read from weights
 SMALL_3UP = ArchSpec(**{**SMALL.to_dict(), "head_upsample": [True, True, True]})
 
@@ -31,7 +39,8 @@ def temp_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
 
 
-# --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of checkpoint.dialects) ----------------------
+# --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of checkpoint.dialects) ---
+
 
 def sequential_key(key: str) -> str:
     """`head.deconv_layers_N.dwconv|norm|pwconv.x` -> `head.deconv_layers_N.0|1|2.x` (released M/L files)."""
@@ -43,7 +52,7 @@ def sequential_key(key: str) -> str:
 def modulelist_key(key: str) -> str:
     """`head.deconv_layers_N.sub.x` -> `head.deconv_layers.{N-1}.sub.x` (the all-upsampling fork)."""
     if key.startswith("head.deconv_layers_"):
-        n, rest = key[len("head.deconv_layers_"):].split(".", 1)
+        n, rest = key[len("head.deconv_layers_") :].split(".", 1)
         return f"head.deconv_layers.{int(n) - 1}.{rest}"
     return key
 
@@ -74,9 +83,17 @@ def save_torch(obj: Any, path: Path, *, legacy: bool = False) -> Path:
     return path
 
 
-def write_source(path: Path, spec: ArchSpec = SMALL, *, seed: int = 0, dialect: str = "module",
-                 wrapper: Optional[str] = "network", legacy: bool = False, epoch: int = 7,
-                 tweak=None) -> Path:
+def write_source(
+    path: Path,
+    spec: ArchSpec = SMALL,
+    *,
+    seed: int = 0,
+    dialect: str = "module",
+    wrapper: Optional[str] = "network",
+    legacy: bool = False,
+    epoch: int = 7,
+    tweak=None,
+) -> Path:
     """A checkpoint file of synthetic weights; `tweak(sd)` may damage the canonical dict first."""
     sd = random_state_dict(spec, seed)
     if tweak is not None:
@@ -85,6 +102,7 @@ def write_source(path: Path, spec: ArchSpec = SMALL, *, seed: int = 0, dialect: 
 
 
 # --- an independent rebuild of the authors' released M/L module layout ----------------------------------
+
 
 class AuthorsSequentialHead(nn.Module):
     """The released M/L files' head: `deconv_layers_N` = nn.Sequential(dwconv, BN, pwconv, ReLU, upsample).
@@ -98,10 +116,16 @@ class AuthorsSequentialHead(nn.Module):
         in_ch = spec.dims[-1]
         self.n = spec.num_head_layers
         for i, (ch, k, up) in enumerate(zip(spec.head_channels, spec.head_kernels, spec.head_upsample), start=1):
-            self.add_module(f"deconv_layers_{i}", nn.Sequential(
-                nn.Conv2d(in_ch, in_ch, k, padding=k // 2, groups=in_ch), nn.BatchNorm2d(in_ch),
-                nn.Conv2d(in_ch, ch, 1), nn.ReLU(),
-                nn.UpsamplingBilinear2d(scale_factor=2) if up else nn.Identity()))
+            self.add_module(
+                f"deconv_layers_{i}",
+                nn.Sequential(
+                    nn.Conv2d(in_ch, in_ch, k, padding=k // 2, groups=in_ch),
+                    nn.BatchNorm2d(in_ch),
+                    nn.Conv2d(in_ch, ch, 1),
+                    nn.ReLU(),
+                    nn.UpsamplingBilinear2d(scale_factor=2) if up else nn.Identity(),
+                ),
+            )
             in_ch = ch
         self.final_layer = nn.Conv2d(in_ch, spec.joint_num * spec.depth_dim, 1)
 
@@ -125,15 +149,24 @@ class AuthorsSequentialModel(nn.Module):
 
 # --- hypothesis strategies for the safetensors writer --------------------------------------------------
 
-WRITER_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                 torch.int16, torch.int8, torch.uint8, torch.bool]
+WRITER_DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+]
 
 
 @st.composite
 def tensor_dicts(draw) -> dict[str, torch.Tensor]:
     """Small dicts of tensors of every storable dtype, including 0-d and empty shapes."""
-    names = draw(st.lists(st.from_regex(r"[a-z][a-z0-9_.]{0,12}", fullmatch=True), min_size=0, max_size=6,
-                          unique=True))
+    names = draw(st.lists(st.from_regex(r"[a-z][a-z0-9_.]{0,12}", fullmatch=True), min_size=0, max_size=6, unique=True))
     out = {}
     for name in names:
         dtype = draw(st.sampled_from(WRITER_DTYPES))

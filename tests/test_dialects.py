@@ -6,22 +6,29 @@ indexed sub-layers, foreign and unknown dicts. The reverse mapping is checked tw
 canonical -> dialect -> canonical is the identity, and the written-back keys load strictly
 into an nn.Module tree laid out the dialect's way, built without the mapper.
 """
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
-from hypothesis import given, settings
-
 from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, dialect_module
-from pytest_convnextpose.errors import ArchitectureError, ForeignCheckpointError, UnknownFormatError
-from pytest_convnextpose.checkpoint.dialects import (Dialect, canonicalize, detect_dialect, dialect_key, from_canonical,
-                                                     to_canonical)
-from pytest_convnextpose.checkpoint.unwrap import unwrap
-from pytest_convnextpose.checkpoint.shapes import canonical_shapes
-from pytest_convnextpose.testing.synthetic import random_state_dict
+from hypothesis import given, settings
 from strategies_spec import dialects, small_specs
+
+from pytest_convnextpose.checkpoint.dialects import (
+    Dialect,
+    canonicalize,
+    detect_dialect,
+    dialect_key,
+    from_canonical,
+    to_canonical,
+)
+from pytest_convnextpose.checkpoint.shapes import canonical_shapes
+from pytest_convnextpose.checkpoint.unwrap import unwrap
+from pytest_convnextpose.errors import ArchitectureError, ForeignCheckpointError, UnknownFormatError
+from pytest_convnextpose.testing.synthetic import random_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -30,23 +37,26 @@ def canon() -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------- single rules
-@pytest.mark.parametrize("raw, canonical", [
-    ("module.backbone.norm.weight", "backbone.norm.weight"),
-    ("_orig_mod.backbone.stages.0.0.dwconv.weight", "backbone.stages.0.0.dwconv.weight"),
-    ("module._orig_mod.head.final_layer.bias", "head.final_layer.bias"),
-    ("_orig_mod.module.head.final_layer.bias", "head.final_layer.bias"),
-    ("head_net.deconv_layers_2.norm.running_var", "head.deconv_layers_2.norm.running_var"),
-    ("head.deconv_layers_1.0.weight", "head.deconv_layers_1.dwconv.weight"),
-    ("head.deconv_layers_3.1.num_batches_tracked", "head.deconv_layers_3.norm.num_batches_tracked"),
-    ("head.deconv_layers_2.2.bias", "head.deconv_layers_2.pwconv.bias"),
-    ("head.deconv_layers.0.dwconv.weight", "head.deconv_layers_1.dwconv.weight"),
-    ("head.deconv_layers.2.pwconv.bias", "head.deconv_layers_3.pwconv.bias"),
-    ("head.deconv_layers.1.1.running_mean", "head.deconv_layers_2.norm.running_mean"),
-    ("module.head_net.deconv_layers.0.2.weight", "head.deconv_layers_1.pwconv.weight"),
-    ("head_net.final_layer.weight", "head.final_layer.weight"),
-    ("backbone.downsample_layers.0.0.weight", "backbone.downsample_layers.0.0.weight"),  # canonical untouched
-    ("head.deconv_layers_1.5.weight", "head.deconv_layers_1.5.weight"),  # unknown sub-module kept, not dropped
-])
+@pytest.mark.parametrize(
+    "raw, canonical",
+    [
+        ("module.backbone.norm.weight", "backbone.norm.weight"),
+        ("_orig_mod.backbone.stages.0.0.dwconv.weight", "backbone.stages.0.0.dwconv.weight"),
+        ("module._orig_mod.head.final_layer.bias", "head.final_layer.bias"),
+        ("_orig_mod.module.head.final_layer.bias", "head.final_layer.bias"),
+        ("head_net.deconv_layers_2.norm.running_var", "head.deconv_layers_2.norm.running_var"),
+        ("head.deconv_layers_1.0.weight", "head.deconv_layers_1.dwconv.weight"),
+        ("head.deconv_layers_3.1.num_batches_tracked", "head.deconv_layers_3.norm.num_batches_tracked"),
+        ("head.deconv_layers_2.2.bias", "head.deconv_layers_2.pwconv.bias"),
+        ("head.deconv_layers.0.dwconv.weight", "head.deconv_layers_1.dwconv.weight"),
+        ("head.deconv_layers.2.pwconv.bias", "head.deconv_layers_3.pwconv.bias"),
+        ("head.deconv_layers.1.1.running_mean", "head.deconv_layers_2.norm.running_mean"),
+        ("module.head_net.deconv_layers.0.2.weight", "head.deconv_layers_1.pwconv.weight"),
+        ("head_net.final_layer.weight", "head.final_layer.weight"),
+        ("backbone.downsample_layers.0.0.weight", "backbone.downsample_layers.0.0.weight"),  # canonical untouched
+        ("head.deconv_layers_1.5.weight", "head.deconv_layers_1.5.weight"),  # unknown sub-module kept, not dropped
+    ],
+)
 def test_each_mapping_rule_gives_the_canonical_key(raw: str, canonical: str) -> None:
     got = list(to_canonical({raw: torch.zeros(1)}))
     assert got == [canonical], f"{raw!r} should map to {canonical!r}, got {got}"
@@ -89,7 +99,10 @@ def test_dialect_normalises_implied_sublayers_and_serialises() -> None:
         assert Dialect.from_dict(json.loads(json.dumps(d.to_dict()))) == d
     with pytest.raises(ValueError):
         Dialect(head_layout="list")
-    assert dialect_key("head.deconv_layers_1.norm.weight", DIALECTS["modulelist-indexed"]) == "module.head.deconv_layers.0.1.weight"
+    assert (
+        dialect_key("head.deconv_layers_1.norm.weight", DIALECTS["modulelist-indexed"])
+        == "module.head.deconv_layers.0.1.weight"
+    )
 
 
 # --------------------------------------------------------------------------- round trips
@@ -121,9 +134,13 @@ def test_round_trip_is_identity_for_any_spec_and_dialect(spec, dialect) -> None:
 # --------------------------------------------------------------------------- wrappers
 @pytest.mark.parametrize("wrapper", ["network", "state_dict", "model_state_dict", "model"])
 def test_unwrap_finds_each_wrapper_and_keeps_the_rest_as_metadata(wrapper: str, canon) -> None:
-    obj = {"epoch": 83, wrapper: canon, "optimizer": {"state": {0: {"exp_avg": torch.ones(3)}},
-                                                      "param_groups": [{"lr": 0.001, "params": [0]}]},
-           "note": "x", "best": torch.tensor(1.5)}
+    obj = {
+        "epoch": 83,
+        wrapper: canon,
+        "optimizer": {"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 0.001, "params": [0]}]},
+        "note": "x",
+        "best": torch.tensor(1.5),
+    }
     u = unwrap(obj)
     assert u.wrapper == wrapper and u.state_dict.keys() == canon.keys()
     assert u.metadata["epoch"] == 83 and u.metadata["has_optimizer"] is True and u.metadata["note"] == "x"
@@ -158,14 +175,30 @@ def test_unwrap_refuses_objects_without_a_state_dict(obj) -> None:
 
 # --------------------------------------------------------------------------- foreign / unknown
 def _resnet_keys(prefix: str = "module.") -> dict[str, torch.Tensor]:
-    return {prefix + k: torch.zeros(2) for k in ("backbone.conv1.weight", "backbone.bn1.weight",
-                                                 "backbone.layer1.0.conv1.weight", "backbone.layer4.2.bn3.bias")}
+    return {
+        prefix + k: torch.zeros(2)
+        for k in (
+            "backbone.conv1.weight",
+            "backbone.bn1.weight",
+            "backbone.layer1.0.conv1.weight",
+            "backbone.layer4.2.bn3.bias",
+        )
+    }
 
 
-@pytest.mark.parametrize("extra, name", [
-    ({"module.root.xy_layer.weight": torch.zeros(1), "module.root.depth_layer.weight": torch.zeros(1)}, "RootNet"),
-    ({"module.head.deconv_layers.0.weight": torch.zeros(8, 4, 4, 4), "module.head.final_layer.weight": torch.zeros(1)}, "PoseNet"),
-])
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        ({"module.root.xy_layer.weight": torch.zeros(1), "module.root.depth_layer.weight": torch.zeros(1)}, "RootNet"),
+        (
+            {
+                "module.head.deconv_layers.0.weight": torch.zeros(8, 4, 4, 4),
+                "module.head.final_layer.weight": torch.zeros(1),
+            },
+            "PoseNet",
+        ),
+    ],
+)
 def test_resnet_backbone_checkpoints_are_refused_by_name(extra, name: str) -> None:
     with pytest.raises(ForeignCheckpointError) as info:
         detect_dialect({**_resnet_keys(), **extra})
@@ -174,14 +207,23 @@ def test_resnet_backbone_checkpoints_are_refused_by_name(extra, name: str) -> No
 
 def test_posenet_convtranspose_head_is_refused_even_without_resnet_keys(canon) -> None:
     sd = {k: v for k, v in canon.items() if k.startswith("backbone.")}
-    sd.update({"head.deconv_layers.0.weight": torch.zeros(64, 16, 4, 4), "head.deconv_layers.1.weight": torch.zeros(16),
-               "head.final_layer.weight": torch.zeros(144, 16, 1, 1)})
+    sd.update(
+        {
+            "head.deconv_layers.0.weight": torch.zeros(64, 16, 4, 4),
+            "head.deconv_layers.1.weight": torch.zeros(16),
+            "head.final_layer.weight": torch.zeros(144, 16, 1, 1),
+        }
+    )
     with pytest.raises(ForeignCheckpointError, match="PoseNet"):
         detect_dialect(sd)
 
 
 def test_convnext_classifier_is_refused_as_foreign() -> None:
-    sd = {"downsample_layers.0.0.weight": torch.zeros(1), "stages.0.0.gamma": torch.zeros(1), "head.weight": torch.zeros(1)}
+    sd = {
+        "downsample_layers.0.0.weight": torch.zeros(1),
+        "stages.0.0.gamma": torch.zeros(1),
+        "head.weight": torch.zeros(1),
+    }
     with pytest.raises((ForeignCheckpointError, UnknownFormatError)):
         detect_dialect(sd)
     with pytest.raises(ForeignCheckpointError, match="ConvNeXt"):
@@ -219,8 +261,11 @@ def test_golden_files_round_trip_through_their_dialect(golden_case, name: str) -
     assert list(back) == list(ckpt.state_dict), f"{name}: round trip through {ckpt.dialect.to_dict()} changed the keys"
     assert all(back[k] is ckpt.state_dict[k] for k in back), f"{name}: round trip replaced tensors"
     # each canonical key, spelled in the detected dialect, is the key the file used
-    wrong = [(k, ckpt.key_origin[k], dialect_key(k, ckpt.dialect)) for k in ckpt.state_dict
-             if dialect_key(k, ckpt.dialect) != ckpt.key_origin[k]]
+    wrong = [
+        (k, ckpt.key_origin[k], dialect_key(k, ckpt.dialect))
+        for k in ckpt.state_dict
+        if dialect_key(k, ckpt.dialect) != ckpt.key_origin[k]
+    ]
     assert not wrong, f"{name}: dialect {ckpt.dialect.to_dict()} does not reproduce the file's keys: {wrong[:3]}"
     # the canonical form loads strictly into the authors' DataParallel layout once `module.` is put back
     with torch.device("meta"):

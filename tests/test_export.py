@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from ckpt_helpers import assert_same_tensors
+from test_convert_support import SMALL, SMALL_3UP, TINY_GOLDEN, AuthorsSequentialModel, temp_leftovers, write_source
 from torch import nn
 
-from ckpt_helpers import assert_same_tensors
-from pytest_convnextpose.convert import authors_layouts as export_mod
 from pytest_convnextpose.checkpoint.load import load_checkpoint
 from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.convert import authors_layouts as export_mod
 from pytest_convnextpose.convert.authors_layouts import export_file
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import build_model
-from test_convert_support import (AuthorsSequentialModel, SMALL, SMALL_3UP, TINY_GOLDEN, temp_leftovers,
-                                  write_source)
 
 
 def read_back(path: Path):

@@ -58,8 +58,8 @@ def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
         want = soft_argmax_reference(UP(h) if upsample else h, J, D)
         for layout, hl in _layouts(h).items():
             got = schedule(hl, J, D, UP if upsample else None)
-            torch.testing.assert_close(got, want, atol=tol, rtol=0,
-                                       msg=lambda m: f"{kind} {layout} {dtype} upsample={upsample}: {m}")
+            what = f"{kind} {layout} {dtype} upsample={upsample}"
+            torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m, what=what: f"{what}: {m}")
 
 
 def test_on_cpu_the_upsampling_sees_one_volume_at_a_time():
@@ -135,7 +135,8 @@ def test_forward_equals_the_straight_forward(spec):
         with torch.no_grad():
             want = model.straight_forward(images)
             got = model(images.contiguous(memory_format=layout))
-        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m: f"{dtype} {layout}: {m}")
+        what = f"{dtype} {layout}"
+        torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m, what=what: f"{what}: {m}")
 
 
 @pytest.mark.parametrize("spec", SPECS)

@@ -5,6 +5,7 @@ left/right swaps are consistent with the model's own prediction of the mirrored 
 holds for any weights, so it is a self-check of the tool (once in the conformance suite, where
 no user's checkpoint could make it fail); it runs here on the golden checkpoints.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -28,4 +29,6 @@ def test_flip_test_is_flip_equivariant(golden_case, name):
         direct = flip_test(model, x, w, H36M_FLIP_PAIRS)
         mirrored = flip_back(flip_test(model, torch.flip(x, dims=(3,)), w, H36M_FLIP_PAIRS), w, H36M_FLIP_PAIRS)
     worst = float((mirrored - direct).abs().max())
-    assert worst <= FLIP_TOL, f"flip test of the mirrored image, mapped back: expected max abs <= {FLIP_TOL}, got {worst:.3g}"
+    assert worst <= FLIP_TOL, (
+        f"flip test of the mirrored image, mapped back: expected max abs <= {FLIP_TOL}, got {worst:.3g}"
+    )

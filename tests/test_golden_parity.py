@@ -18,6 +18,7 @@ xs and l must match to max <= 1e-3 AND mean <= 5e-5, in float32 and again in flo
 (`model.double()`), which removes our side's rounding. Measured figures are printed (-s)
 and put in every assertion message.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -48,17 +49,23 @@ def _diff(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float]:
 def _check(label: str, got: torch.Tensor, want: torch.Tensor, max_tol: float, mean_tol: Optional[float]) -> None:
     assert got.shape == want.shape, f"{label}: output shape {tuple(got.shape)}, golden {tuple(want.shape)}"
     mx, mean = _diff(got, want)
-    print(f"\n[parity] {label}: max abs {mx:.3g}, mean abs {mean:.3g} (bounds max {max_tol:g}"
-          f"{'' if mean_tol is None else f', mean {mean_tol:g}'})")
+    print(
+        f"\n[parity] {label}: max abs {mx:.3g}, mean abs {mean:.3g} (bounds max {max_tol:g}"
+        f"{'' if mean_tol is None else f', mean {mean_tol:g}'})"
+    )
     joint = int((got.double() - want.double()).abs().amax(dim=(0, 2)).argmax())
-    assert mx <= max_tol, f"{label}: max abs diff {mx:.3g} > {max_tol:g} heatmap units (worst joint {joint}); mean {mean:.3g}"
+    assert mx <= max_tol, (
+        f"{label}: max abs diff {mx:.3g} > {max_tol:g} heatmap units (worst joint {joint}); mean {mean:.3g}"
+    )
     if mean_tol is not None:
         assert mean <= mean_tol, f"{label}: mean abs diff {mean:.3g} > {mean_tol:g} (max {mx:.3g})"
 
 
-CASES = [pytest.param("tiny", id="tiny"),
-         pytest.param("xs", id="xs", marks=pytest.mark.slow),
-         pytest.param("l", id="l", marks=pytest.mark.slow)]
+CASES = [
+    pytest.param("tiny", id="tiny"),
+    pytest.param("xs", id="xs", marks=pytest.mark.slow),
+    pytest.param("l", id="l", marks=pytest.mark.slow),
+]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -72,7 +79,8 @@ def test_reference_model_reproduces_golden_coords(name: str, dtype: torch.dtype,
         heat = model.heatmaps(images)
         coords = model(images)
     assert list(heat.shape) == list(expected["heatmap_shape"]), (
-        f"{name}: heatmap shape {list(heat.shape)}, golden {list(expected['heatmap_shape'])}")
+        f"{name}: heatmap shape {list(heat.shape)}, golden {list(expected['heatmap_shape'])}"
+    )
     tol = (TINY_MAX, None) if name == "tiny" else (FULL_MAX, FULL_MEAN)
     _check(f"{name} coords {dtype}", coords, expected["coords"], *tol)
     if "coords_flip_test" in expected:
@@ -102,7 +110,9 @@ def test_loaded_spec_matches_golden_manifest(name: str, golden_case) -> None:
     for f in ("depths", "dims", "head_channels", "head_upsample"):
         assert list(getattr(ckpt.spec, f)) == list(m[f]), f"{name}: spec.{f} = {getattr(ckpt.spec, f)}, manifest {m[f]}"
     assert (ckpt.spec.depth_dim, ckpt.spec.joint_num) == (m["depth_dim"], m["joint_num"]), name
-    assert ckpt.num_parameters == m["num_parameters"], f"{name}: {ckpt.num_parameters} parameters, manifest {m['num_parameters']}"
+    assert ckpt.num_parameters == m["num_parameters"], (
+        f"{name}: {ckpt.num_parameters} parameters, manifest {m['num_parameters']}"
+    )
     assert ckpt.sha256 == m["checkpoint_sha256"], f"{name}: sha256 {ckpt.sha256}, manifest {m['checkpoint_sha256']}"
     assert ckpt.problems == [], f"{name}: unexpected problems {ckpt.problems[:3]}"
 

@@ -11,6 +11,7 @@ byte-identical network inputs (same OpenCV), and their `evaluate` on the same ne
 outputs within 0.01 mm of ours; re-scoring their protocol-1 output with `aligned=True`
 gives their figure.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from h36m_helpers import write_dataset
 
 from pytest_convnextpose import h36m
-
-from h36m_helpers import write_dataset
 
 AUTHORS = os.environ.get("CONVNEXTPOSE_AUTHORS_CODE")
 ORACLE = Path(__file__).resolve().parent / "authors_h36m_oracle.py"
@@ -33,20 +33,29 @@ HM = (32, 32, 32)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not AUTHORS, reason="set CONVNEXTPOSE_AUTHORS_CODE to a checkout of medialab-ku/ConvNeXtPose "
-                                           "to compare with the authors' own Human3.6M code"),
+    pytest.mark.skipif(
+        not AUTHORS,
+        reason="set CONVNEXTPOSE_AUTHORS_CODE to a checkout of medialab-ku/ConvNeXtPose "
+        "to compare with the authors' own Human3.6M code",
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("authors") / "Human36M"
-    written = write_dataset(root, image_format="jpg", seed=7, frames=(0, 5, 64, 128, 192), size=(400, 300),
-                            textured=True)
+    written = write_dataset(
+        root, image_format="jpg", seed=7, frames=(0, 5, 64, 128, 192), size=(400, 300), textured=True
+    )
     recs = []  # a RootNet file: real-valued boxes and roots near the ground truth
     for s in h36m.load_samples(root, 2):
-        recs.append({"image_id": s.image_id, "bbox": (s.bbox + [1.3, -2.7, 3.1, 3.1]).tolist(),
-                     "root_cam": (s.root_cam.astype(np.float64) + [5.5, -3.25, 87.125]).tolist()})
+        recs.append(
+            {
+                "image_id": s.image_id,
+                "bbox": (s.bbox + [1.3, -2.7, 3.1, 3.1]).tolist(),
+                "root_cam": (s.root_cam.astype(np.float64) + [5.5, -3.25, 87.125]).tolist(),
+            }
+        )
     (root / "bbox_root").mkdir()
     (root / "bbox_root" / "bbox_root_human36m_output.json").write_text(json.dumps(recs))
     return written
@@ -59,9 +68,22 @@ def test_the_authors_pipeline_agrees(dataset, tmp_path, protocol, bbox_source):
     rng = np.random.default_rng(protocol)
     coords = rng.uniform(4, 28, size=(len(samples), 18, 3)).astype(np.float32)  # network outputs, heatmap units
     np.save(tmp_path / "preds.npy", coords)
-    proc = subprocess.run([sys.executable, str(ORACLE), AUTHORS, str(dataset.root), str(tmp_path / "work"),
-                           str(protocol), str(tmp_path / "preds.npy"), *(["--rootnet"] if bbox_source == "rootnet" else [])],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ, ORACLE_HEATMAP="32,32,32"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ORACLE),
+            AUTHORS,
+            str(dataset.root),
+            str(tmp_path / "work"),
+            str(protocol),
+            str(tmp_path / "preds.npy"),
+            *(["--rootnet"] if bbox_source == "rootnet" else []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, ORACLE_HEATMAP="32,32,32"),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     theirs = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [f["image_id"] for f in theirs["frames"]] == [s.image_id for s in samples]
@@ -76,6 +98,7 @@ def test_the_authors_pipeline_agrees(dataset, tmp_path, protocol, bbox_source):
     res = h36m.score(pred_cam, samples, protocol)
     assert res.primary_mm == pytest.approx(theirs["mean_mm"], abs=0.01)
     if protocol == 1:
-        again = h36m.score_predictions_file(theirs["saved"], dataset.root, protocol=1, bbox_source=bbox_source,
-                                            aligned=True)
+        again = h36m.score_predictions_file(
+            theirs["saved"], dataset.root, protocol=1, bbox_source=bbox_source, aligned=True
+        )
         assert again.primary_mm == pytest.approx(theirs["mean_mm"], abs=0.01)

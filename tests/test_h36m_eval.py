@@ -7,11 +7,10 @@ import json
 import cv2  # noqa: F401 - [test] extra: the image tests must fail, never skip, without it
 import numpy as np
 import pytest
+from h36m_helpers import CAMERAS, BlobFinder, write_dataset
 
 from pytest_convnextpose import h36m
 from pytest_convnextpose.h36m.geometry import camera_to_pixel
-
-from h36m_helpers import CAMERAS, BlobFinder, write_dataset
 
 HM = (64, 64, 64)  # (D, H, W) of an M/L heatmap
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from h36m_helpers import write_dataset
+
 from pytest_convnextpose import h36m
 
 REPO = Path(__file__).resolve().parents[1]

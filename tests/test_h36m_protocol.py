@@ -9,12 +9,11 @@ import json
 
 import numpy as np
 import pytest
+from h36m_helpers import BlobFinder, write_dataset
 from scipy.spatial.transform import Rotation  # [test] extra: the independent reference, so never a skip
 
 from pytest_convnextpose import h36m
 from pytest_convnextpose.h36m.distributed import shard_bounds, share_sizes
-
-from h36m_helpers import BlobFinder, write_dataset
 
 HM = (64, 64, 64)
 

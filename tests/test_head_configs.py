@@ -9,6 +9,7 @@ they are invisible in the weights), and must give the same spec and identical ou
 The soft-argmax must put a one-hot heatmap exactly on its voxel, a uniform one at the
 centre, and any heatmap inside the volume.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -28,8 +29,13 @@ _IMAGE = (1, 3, 64, 64)
 
 
 @settings(max_examples=20, deadline=None)
-@given(spec=cs.head_specs(), dialect=cs.dialects(), container=st.sampled_from(cs.available_containers()),
-       wrapper=st.sampled_from(cs.WRAPPERS), seed=st.integers(0, 2**16))
+@given(
+    spec=cs.head_specs(),
+    dialect=cs.dialects(),
+    container=st.sampled_from(cs.available_containers()),
+    wrapper=st.sampled_from(cs.WRAPPERS),
+    seed=st.integers(0, 2**16),
+)
 def test_saved_head_config_reads_back_with_same_spec_and_outputs(spec, dialect, container, wrapper, seed):
     sd = random_state_dict(spec, seed=seed)
     joints = None if spec.joint_num in cs.KNOWN_JOINTS else spec.joint_num
@@ -53,8 +59,10 @@ def test_saved_head_config_reads_back_with_same_spec_and_outputs(spec, dialect, 
 @given(dims=cs.heatmap_dims(), data=st.data())
 def test_one_hot_heatmap_gives_exact_voxel_coordinates(dims, data):
     j, d, h, w = dims
-    voxels = [(data.draw(st.integers(0, d - 1)), data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1)))
-              for _ in range(j)]
+    voxels = [
+        (data.draw(st.integers(0, d - 1)), data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1)))
+        for _ in range(j)
+    ]
     logits = torch.full((1, j, d, h, w), -1e4)  # exp(-1e4) is exactly 0 in float32
     for i, (z, y, x) in enumerate(voxels):
         logits[0, i, z, y, x] = 0.0
@@ -70,7 +78,9 @@ def test_uniform_heatmap_gives_the_volume_centre(dims, level):
     got = soft_argmax(torch.full((2, j * d, h, w), level), j, d)
     centre = torch.tensor([(w - 1) / 2, (h - 1) / 2, (d - 1) / 2])
     worst = float((got - centre).abs().max())
-    assert worst <= 1e-5 * max(w, h, d), f"uniform heatmap: expected every joint at {centre.tolist()}, got max abs {worst:.3g} off"
+    assert worst <= 1e-5 * max(w, h, d), (
+        f"uniform heatmap: expected every joint at {centre.tolist()}, got max abs {worst:.3g} off"
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -83,4 +93,7 @@ def test_soft_argmax_always_lies_inside_the_volume(dims, scale, seed):
     slack = 1e-5 * float(upper.max() + 1)  # probabilities sum to 1 only up to rounding
     assert torch.isfinite(got).all(), f"non-finite coordinates for logits scaled by {scale}"
     bad = ((got < -slack) | (got > upper + slack)).nonzero().tolist()
-    assert not bad, f"coordinates outside [0, W-1]x[0, H-1]x[0, D-1] = {upper.tolist()} at (image, joint, axis) {bad[:5]}: {got.tolist()}"
+    assert not bad, (
+        f"coordinates outside [0, W-1]x[0, H-1]x[0, D-1] = {upper.tolist()} at (image, joint, axis) {bad[:5]}: "
+        f"{got.tolist()}"
+    )

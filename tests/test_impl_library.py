@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose.implementations.compare import compare_coords
-from pytest_convnextpose.implementations.diagnose import diagnose_network
 from pytest_convnextpose.checkpoint.model import reference_model_for
 from pytest_convnextpose.implementations.adapter import ImplementationError, build_implementation, load_factory, wrap
-from pytest_convnextpose.implementations.checks import flip_diagnosis, reference_flip_test
+from pytest_convnextpose.implementations.checks import flip_diagnosis
+from pytest_convnextpose.implementations.compare import compare_coords
+from pytest_convnextpose.implementations.diagnose import diagnose_network
 
 pytest_plugins = ["pytester"]
 

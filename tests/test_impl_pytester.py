@@ -4,6 +4,7 @@ Each run executes the installed `conformance/test_impl.py` against the tiny gold
 checkpoint: the faithful NumPy port and the exported ONNX file pass; every deliberately
 wrong port fails with a message naming its mistake.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,17 +37,19 @@ def run_impl(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_faithful_numpy_port_passes(pytester):
-    run_impl(pytester, f"--impl={PORT}:faithful").assert_outcomes(passed=NUM_IMPL_TESTS - NOT_DYNAMIC,
-                                                                  skipped=NOT_DYNAMIC)
+    run_impl(pytester, f"--impl={PORT}:faithful").assert_outcomes(
+        passed=NUM_IMPL_TESTS - NOT_DYNAMIC, skipped=NOT_DYNAMIC
+    )
 
 
 def test_exported_onnx_file_passes(pytester, tiny_onnx):
-    run_impl(pytester, f"--onnx={tiny_onnx}").assert_outcomes(passed=NUM_IMPL_TESTS - NOT_DYNAMIC,
-                                                              skipped=NOT_DYNAMIC)
+    run_impl(pytester, f"--onnx={tiny_onnx}").assert_outcomes(passed=NUM_IMPL_TESTS - NOT_DYNAMIC, skipped=NOT_DYNAMIC)
 
 
-@pytest.mark.parametrize("name", ["align_corners_false", "xy_swapped", "bn_eps_changed", "softmax_wrong_axis",
-                                  "input_pixels", "head_random_init"])
+@pytest.mark.parametrize(
+    "name",
+    ["align_corners_false", "xy_swapped", "bn_eps_changed", "softmax_wrong_axis", "input_pixels", "head_random_init"],
+)
 def test_wrong_port_fails_naming_its_mistake(pytester, name):
     result = run_impl(pytester, f"--impl={PORT}:{name}", "-k", SEEDED_PARITY)
     result.assert_outcomes(failed=1)
@@ -95,16 +98,20 @@ def test_rtol_is_applied(pytester):
 
 
 def test_tolerance_marker_overrides_the_command_line(pytester):
-    pytester.makepyfile(test_tol="""
+    pytester.makepyfile(
+        test_tol="""
         import pytest
 
         @pytest.mark.convnextpose_tolerance(atol=0.5, rtol=0)
         def test_marked(convnextpose_impl_tolerance):
-            assert (convnextpose_impl_tolerance.atol, convnextpose_impl_tolerance.rtol, convnextpose_impl_tolerance.source) == (0.5, 0, "marker")
+            tol = convnextpose_impl_tolerance
+            assert (tol.atol, tol.rtol, tol.source) == (0.5, 0, "marker")
 
         def test_unmarked(convnextpose_impl_tolerance):
-            assert (convnextpose_impl_tolerance.atol, convnextpose_impl_tolerance.rtol, convnextpose_impl_tolerance.source) == (0.25, 1e-4, "command line")
-    """)
+            tol = convnextpose_impl_tolerance
+            assert (tol.atol, tol.rtol, tol.source) == (0.25, 1e-4, "command line")
+    """
+    )
     pytester.runpytest("--atol=0.25", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
@@ -115,13 +122,19 @@ def test_onnx_from_another_checkpoint_is_refused_by_name(pytester, tmp_path):
     ckpt = load_checkpoint(TINY)
     other = tmp_path / "other.onnx"
     export_onnx(ckpt.spec, ckpt.state_dict, other, input_size=(128, 128), checkpoint_sha256="ab" * 32, verify=False)
-    result = run_impl(pytester, f"--onnx={other}")  # the whole implementation suite: one start-up error, not one per test
+    result = run_impl(
+        pytester, f"--onnx={other}"
+    )  # the whole implementation suite: one start-up error, not one per test
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stderr.str()
-    result.stderr.fnmatch_lines([f"ERROR: --onnx {other}: exported from a checkpoint with sha256 abababab*, which is "
-                                 "none of the checkpoints under test: tiny_snapshot_83.pth.tar (*); pass that checkpoint "
-                                 "with --ckpt"])
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --onnx {other}: exported from a checkpoint with sha256 abababab*, which is "
+            "none of the checkpoints under test: tiny_snapshot_83.pth.tar (*); pass that checkpoint "
+            "with --ckpt"
+        ]
+    )
 
 
 def test_missing_impl_module_is_one_clear_error(pytester):
@@ -136,15 +149,18 @@ def plain_pytest(folder: Path, *args: str):
     import subprocess
 
     script = Path(sys.executable).with_name("pytest")
-    return subprocess.run([str(script), *args, "-p", "no:cacheprovider", "-q"], cwd=folder, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [str(script), *args, "-p", "no:cacheprovider", "-q"], cwd=folder, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_impl_module_in_the_invocation_folder_is_found_by_plain_pytest(tmp_path):
     (tmp_path / "my_port.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(TESTS)!r})\nfrom wrong_impls import faithful as build\n")
-    done = plain_pytest(tmp_path, suite_file("test_impl.py"), f"--ckpt={TINY}", "--impl=my_port:build",
-                        "-k", "test_output_is")
+        f"import sys\nsys.path.insert(0, {str(TESTS)!r})\nfrom wrong_impls import faithful as build\n"
+    )
+    done = plain_pytest(
+        tmp_path, suite_file("test_impl.py"), f"--ckpt={TINY}", "--impl=my_port:build", "-k", "test_output_is"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout, done.stdout
 
@@ -161,12 +177,21 @@ def test_parity_failure_draws_the_worst_image_next_to_the_report_and_into_pytest
     pytest.importorskip("matplotlib", reason="pictures need the plots extra (matplotlib), part of the test extra")
     pytest.importorskip("pytest_html", reason="the pytest-html attachment needs pytest-html, part of the test extra")
     report, html = pytester.path / "out" / "report.json", pytester.path / "html" / "report.html"
-    result = run_impl(pytester, f"--impl={PORT}:xy_swapped", "-k", SEEDED_PARITY, f"--conformance-report={report}",
-                      f"--html={html}", "--self-contained-html")
+    result = run_impl(
+        pytester,
+        f"--impl={PORT}:xy_swapped",
+        "-k",
+        SEEDED_PARITY,
+        f"--conformance-report={report}",
+        f"--html={html}",
+        "--self-contained-html",
+    )
     result.assert_outcomes(failed=1)
     (png,) = (pytester.path / "out").glob("report.test_matches_reference_model*.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     result.stdout.fnmatch_lines([f"*picture: {png}*"])
-    (entry,) = [t for c in json.loads(report.read_text())["checkpoints"] for t in c["tests"] if t["outcome"] == "failed"]
+    (entry,) = [
+        t for c in json.loads(report.read_text())["checkpoints"] for t in c["tests"] if t["outcome"] == "failed"
+    ]
     assert entry["pictures"] == [str(png)]
     assert "data:image/png;base64," in html.read_text(), "the picture is not attached to the pytest-html report"

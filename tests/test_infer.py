@@ -9,15 +9,15 @@ import json
 
 import pytest
 import torch
-from hypothesis import given, settings
-
 from ckpt_helpers import SMALL_SPEC
-from pytest_convnextpose.errors import ArchitectureError
+from hypothesis import given, settings
+from strategies_spec import small_specs
+
 from pytest_convnextpose.checkpoint.infer import factor_joints_depth, infer
 from pytest_convnextpose.checkpoint.shapes import canonical_shapes
+from pytest_convnextpose.errors import ArchitectureError
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS, ArchSpec
-from strategies_spec import small_specs
 
 
 def meta_sd(spec: ArchSpec) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ Read from the source with `ast` (every import, also those inside functions, sinc
 import is still a dependency), so a new import that crosses a layer the wrong way, or closes
 a circle between modules, fails here with the file and line.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,18 @@ ALLOWED = {
     "convert": {"_lazy", "errors", "reading", "checkpoint", "implementations"},
     "baseline": {"_lazy", "checkpoint", "implementations", "h36m"},
     "cli": {"_lazy", "errors", "reading", "checkpoint", "h36m", "implementations", "convert", "baseline"},
-    "plugin": {"_lazy", "errors", "reading", "checkpoint", "testing", "h36m", "implementations", "convert",
-               "baseline", "cli"},
+    "plugin": {
+        "_lazy",
+        "errors",
+        "reading",
+        "checkpoint",
+        "testing",
+        "h36m",
+        "implementations",
+        "convert",
+        "baseline",
+        "cli",
+    },
     "__init__": {"_lazy", "errors", "checkpoint"},
     "__main__": {"cli"},
 }
@@ -88,8 +99,9 @@ def test_at_most_eight_top_level_modules_and_five_sub_packages():
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
     assert len(modules) <= TOP_LEVEL_LIMIT, f"expected at most {TOP_LEVEL_LIMIT} top-level modules, got {modules}"
     assert len(packages) >= 5, f"expected at least 5 sub-packages, got {packages}"
-    assert set(packages) | {m.removesuffix(".py") for m in modules} <= set(ALLOWED), \
+    assert set(packages) | {m.removesuffix(".py") for m in modules} <= set(ALLOWED), (
         f"every package and top-level module has a row in ALLOWED (and docs/architecture.md): {packages} {modules}"
+    )
 
 
 def test_each_package_imports_only_the_packages_below_it():
@@ -117,7 +129,9 @@ def test_no_import_circles_between_modules():
             if nxt not in graph:
                 continue
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [node, nxt]) if nxt in stack else f"{node} -> {nxt}")
+                cycles.append(
+                    " -> ".join(stack[stack.index(nxt) :] + [node, nxt]) if nxt in stack else f"{node} -> {nxt}"
+                )
             elif nxt not in state:
                 visit(nxt, stack + [node])
         state[node] = 2
@@ -129,9 +143,15 @@ def test_no_import_circles_between_modules():
 
 
 def test_reference_model_imports_nothing_of_ours():
-    found = [f"{p.name}:{n.lineno}" for p in REFERENCE.rglob("*.py")
-             for n in ast.walk(ast.parse(p.read_text()))
-             if isinstance(n, (ast.Import, ast.ImportFrom))
-             and any((getattr(n, "module", None) or "").startswith("pytest_convnextpose") or
-                     a.name.startswith("pytest_convnextpose") for a in n.names)]
+    found = [
+        f"{p.name}:{n.lineno}"
+        for p in REFERENCE.rglob("*.py")
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        and any(
+            (getattr(n, "module", None) or "").startswith("pytest_convnextpose")
+            or a.name.startswith("pytest_convnextpose")
+            for a in n.names
+        )
+    ]
     assert not found, f"reference_model must not import pytest_convnextpose: {found}"

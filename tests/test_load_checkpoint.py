@@ -3,6 +3,7 @@
 Expected values come from what the test wrote (the spec and seeded tensors it saved), from
 the golden manifest, or from docs/spec.md §2; never from the loader's own output.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, assert_same_tensors, save, save_released_layout
 from safetensors.torch import save_file
 
-from ckpt_helpers import DIALECTS, SMALL_SPEC, all_tensors, assert_same_tensors, save, save_released_layout
 from pytest_convnextpose import CheckpointError, ForeignCheckpointError, load_checkpoint
-from pytest_convnextpose.checkpoint.load import checkpoint_from_object
 from pytest_convnextpose.checkpoint.dialects import Dialect, from_canonical
+from pytest_convnextpose.checkpoint.load import checkpoint_from_object
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import VARIANTS, ArchSpec, build_model
 
@@ -84,7 +85,9 @@ def test_problems_are_reported_under_canonical_keys(tmp_path: Path, canon) -> No
     del sd["module.backbone.stages.2.1.pwconv1.bias"]
     ckpt = load_checkpoint(save({"network": sd}, tmp_path / "bad.pth", "torch-zip"))
     assert sorted((p.kind, p.key) for p in ckpt.problems) == [
-        ("bn_variance", "head.deconv_layers_1.norm.running_var"), ("missing", "backbone.stages.2.1.pwconv1.bias")]
+        ("bn_variance", "head.deconv_layers_1.norm.running_var"),
+        ("missing", "backbone.stages.2.1.pwconv1.bias"),
+    ]
     assert not ckpt.ok
 
 
@@ -101,7 +104,12 @@ def test_safetensors_metadata_spec_is_used_when_consistent(tmp_path: Path, canon
     path = tmp_path / "c.safetensors"
     save_file(canon, str(path), metadata={"convnextpose.spec": spec.to_json(), "convnextpose.epoch": "83"})
     ckpt = load_checkpoint(path)
-    assert (ckpt.container, ckpt.wrapper, ckpt.spec, ckpt.head_upsample_source) == ("safetensors", None, spec, "metadata")
+    assert (ckpt.container, ckpt.wrapper, ckpt.spec, ckpt.head_upsample_source) == (
+        "safetensors",
+        None,
+        spec,
+        "metadata",
+    )
     assert ckpt.metadata["convnextpose.epoch"] == "83" and ckpt.problems == []
 
 
@@ -124,8 +132,11 @@ def test_duplicate_keys_are_reported_as_unexpected(canon) -> None:
 
 
 def test_foreign_checkpoint_error_names_file_and_key(tmp_path: Path) -> None:
-    sd = {"module.backbone.conv1.weight": torch.zeros(4, 3, 7, 7), "module.backbone.layer1.0.conv1.weight": torch.zeros(4, 4, 1, 1),
-          "module.root.xy_layer.weight": torch.zeros(1, 4, 1, 1)}
+    sd = {
+        "module.backbone.conv1.weight": torch.zeros(4, 3, 7, 7),
+        "module.backbone.layer1.0.conv1.weight": torch.zeros(4, 4, 1, 1),
+        "module.root.xy_layer.weight": torch.zeros(1, 4, 1, 1),
+    }
     path = save({"epoch": 20, "network": sd}, tmp_path / "snapshot_19.pth.tar", "torch-zip")
     with pytest.raises(ForeignCheckpointError) as info:
         load_checkpoint(path)
@@ -133,7 +144,9 @@ def test_foreign_checkpoint_error_names_file_and_key(tmp_path: Path) -> None:
     assert str(path) in msg and "RootNet" in msg and "module.backbone.conv1.weight" in msg and "\n" not in msg
 
 
-@pytest.mark.parametrize("obj", [[1, 2, 3], {"epoch": 1}, {"network": {}}, {"model": {"encoder.weight": torch.zeros(1)}}])
+@pytest.mark.parametrize(
+    "obj", [[1, 2, 3], {"epoch": 1}, {"network": {}}, {"model": {"encoder.weight": torch.zeros(1)}}]
+)
 def test_non_checkpoints_raise_checkpoint_errors_with_the_path(obj, tmp_path: Path) -> None:
     path = save(obj, tmp_path / "x.pth", "torch-zip")
     with pytest.raises(CheckpointError) as info:

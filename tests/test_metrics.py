@@ -7,6 +7,8 @@ import scipy.linalg as scipy_linalg  # [test] extra: the independent reference, 
 import scipy.spatial as scipy_spatial
 
 from pytest_convnextpose.h36m import metrics
+
+
 def _rotation(rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))
     q = q * np.sign(np.diag(r))

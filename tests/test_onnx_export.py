@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pytest_convnextpose.convert import onnx_export
 from pytest_convnextpose.cli.main import main
+from pytest_convnextpose.convert import onnx_export
 from pytest_convnextpose.implementations.onnx_runner import exported_from, load_onnx
 
 pytest_plugins = ["pytester"]

@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 
 import conformance
-import pytest
-
 from pytest_convnextpose.implementations.golden import expected_file_case, find_golden_case, provenance_hashes
 
 pytest_plugins = ["pytester"]

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from h36m_helpers import write_dataset
 
 pytest_plugins = ["pytester"]

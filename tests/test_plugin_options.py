@@ -1,5 +1,6 @@
 """The plugin's options, their ini/env fallbacks, markers, Hypothesis profiles, and that it
 stays out of runs that do not ask for it (pytester; users' test files, no conformance suite)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,9 @@ def sha8(path: Path) -> str:
 
 
 def collected_ids(result: pytest.RunResult) -> list[str]:
-    return [line.split("[", 1)[1].rstrip("]") for line in result.outlines if line.startswith("test_user.py::test_show[")]
+    return [
+        line.split("[", 1)[1].rstrip("]") for line in result.outlines if line.startswith("test_user.py::test_show[")
+    ]
 
 
 @pytest.fixture
@@ -45,8 +48,15 @@ def test_options_are_in_their_own_help_group(pytester):
     result = pytester.runpytest("--help")
     out = result.stdout.str()
     assert "ConvNeXtPose checkpoint conformance" in out
-    for option in ("--ckpt", "--joints", "--head-upsample", "--device", "--conformance-report", "--expected",
-                   "--golden-dir"):
+    for option in (
+        "--ckpt",
+        "--joints",
+        "--head-upsample",
+        "--device",
+        "--conformance-report",
+        "--expected",
+        "--golden-dir",
+    ):
         assert option in out, f"{option} missing from --help"
 
 
@@ -81,32 +91,42 @@ def test_option_beats_env_beats_ini(pytester, user_tests, two_files, monkeypatch
 
 
 def test_joints_and_head_upsample_reach_load_checkpoint(pytester):
-    pytester.makepyfile(test_spec="""
+    pytester.makepyfile(
+        test_spec="""
         def test_spec(convnextpose_ckpt_spec, convnextpose_ckpt):
-            assert convnextpose_ckpt_spec.joint_num == 9 and convnextpose_ckpt_spec.depth_dim == 16, convnextpose_ckpt_spec
-            assert convnextpose_ckpt_spec.head_upsample == (True, False, True), convnextpose_ckpt_spec
+            spec = convnextpose_ckpt_spec
+            assert spec.joint_num == 9 and spec.depth_dim == 16, spec
+            assert spec.head_upsample == (True, False, True), spec
             assert convnextpose_ckpt.head_upsample_source == "user"
-    """)
+    """
+    )
     result = pytester.runpytest("test_spec.py", f"--ckpt={TINY}", "--joints=9", "--head-upsample=up,no,up")
     result.assert_outcomes(passed=1)
 
 
 def test_ini_fallbacks_for_joints_head_upsample_and_device(pytester):
-    pytester.makeini("[pytest]\nconvnextpose_joints = 9\nconvnextpose_head_upsample = no,no,up\n"
-                     "convnextpose_device = cpu\n")
-    pytester.makepyfile(test_spec="""
+    pytester.makeini(
+        "[pytest]\nconvnextpose_joints = 9\nconvnextpose_head_upsample = no,no,up\nconvnextpose_device = cpu\n"
+    )
+    pytester.makepyfile(
+        test_spec="""
         def test_spec(convnextpose_ckpt_spec, convnextpose_torch_device):
-            assert convnextpose_ckpt_spec.joint_num == 9 and convnextpose_ckpt_spec.head_upsample == (False, False, True), convnextpose_ckpt_spec
+            spec = convnextpose_ckpt_spec
+            assert spec.joint_num == 9 and spec.head_upsample == (False, False, True), spec
             assert convnextpose_torch_device.type == "cpu"
-    """)
+    """
+    )
     pytester.runpytest("test_spec.py", f"--ckpt={TINY}").assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--head-upsample=up,sideways"], "--head-upsample"),
-    (["--joints=0"], "--joints: must be positive, got 0"),
-    (["--atol=-1"], "--atol: must be >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--head-upsample=up,sideways"], "--head-upsample"),
+        (["--joints=0"], "--joints: must be positive, got 0"),
+        (["--atol=-1"], "--atol: must be >= 0, got -1"),
+    ],
+)
 def test_bad_option_values_are_usage_errors(pytester, args, message):
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -121,11 +141,13 @@ def test_device_cuda_without_cuda_is_a_usage_error(pytester):
 
 
 def test_device_option_selects_the_torch_device(pytester):
-    pytester.makepyfile(test_dev="""
+    pytester.makepyfile(
+        test_dev="""
         def test_dev(convnextpose_torch_device, convnextpose_sample_inputs):
             assert convnextpose_torch_device.type == "cpu" and convnextpose_sample_inputs.device.type == "cpu"
             assert tuple(convnextpose_sample_inputs.shape) == (4, 3, 256, 256)
-    """)
+    """
+    )
     pytester.runpytest("test_dev.py", "--device=cpu").assert_outcomes(passed=1)
 
 
@@ -133,13 +155,15 @@ def test_markers_are_registered_and_gpu_tests_skip_without_cuda(pytester):
     out = pytester.runpytest("--markers").stdout.str()
     for marker in ("conformance", "slow", "gpu", "benchmark", "accuracy"):
         assert f"@pytest.mark.{marker}:" in out, f"marker {marker} not registered"
-    pytester.makepyfile(test_gpu="""
+    pytester.makepyfile(
+        test_gpu="""
         import pytest
         @pytest.mark.gpu
         def test_on_gpu():
             import torch
             assert torch.cuda.is_available()
-    """)
+    """
+    )
     result = pytester.runpytest("test_gpu.py", "--strict-markers", "-rs")
     if torch.cuda.is_available():
         result.assert_outcomes(passed=1)
@@ -168,13 +192,17 @@ def test_profile():
 """
 
 
-@pytest.mark.parametrize("args, active, global_, examples", [
-    ([], "convnextpose-dev", "default", 8),
-    (["--hypothesis-profile=convnextpose-ci"], "convnextpose-ci", "convnextpose-ci", 20),
-    (["--hypothesis-profile=convnextpose-thorough"], "convnextpose-thorough", "convnextpose-thorough", 200),
-])
-def test_hypothesis_profiles_are_selectable_and_default_to_dev(pytester, args, active, global_, examples,
-                                                               restore_hypothesis_profile):
+@pytest.mark.parametrize(
+    "args, active, global_, examples",
+    [
+        ([], "convnextpose-dev", "default", 8),
+        (["--hypothesis-profile=convnextpose-ci"], "convnextpose-ci", "convnextpose-ci", 20),
+        (["--hypothesis-profile=convnextpose-thorough"], "convnextpose-thorough", "convnextpose-thorough", 200),
+    ],
+)
+def test_hypothesis_profiles_are_selectable_and_default_to_dev(
+    pytester, args, active, global_, examples, restore_hypothesis_profile
+):
     pytester.makepyfile(test_prof=PROFILE_PROBE)
     result = pytester.runpytest("test_prof.py", "-s", *args)
     result.assert_outcomes(passed=1)

@@ -1,6 +1,7 @@
 """The conformance suite through the plugin (pytester): a good checkpoint passes everything,
 each defect fails the one test for its invariant, the JSON report, the embedded default,
 `pytest --ckpt=X` from anywhere, and pytest-xdist giving the same outcomes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,14 @@ def _negative_variance(net: dict) -> None:
 #: defect -> (how to make it, the one test that must fail)
 DEFECTS = {
     "missing": (lambda n: n.pop(PW_BIAS), "test_load.py::test_no_missing_keys"),
-    "unexpected": (lambda n: n.__setitem__("module.head.extra.weight", torch.zeros(3)), "test_load.py::test_no_unexpected_keys"),
-    "shape": (lambda n: n.__setitem__(PW_BIAS, torch.zeros(65)), "test_shapes.py::test_every_tensor_has_the_shape_its_spec_implies"),
+    "unexpected": (
+        lambda n: n.__setitem__("module.head.extra.weight", torch.zeros(3)),
+        "test_load.py::test_no_unexpected_keys",
+    ),
+    "shape": (
+        lambda n: n.__setitem__(PW_BIAS, torch.zeros(65)),
+        "test_shapes.py::test_every_tensor_has_the_shape_its_spec_implies",
+    ),
     "nonfinite": (_nan_weight, "test_load.py::test_all_values_are_finite"),
     "bn_variance": (_negative_variance, "test_load.py::test_batchnorm_variances_are_positive"),
 }
@@ -102,9 +109,13 @@ def test_unloadable_file_fails_the_load_test_and_dependants_skip_naming_it(pytes
     broken.write_bytes(TINY.read_bytes()[:5000])
     result = pytester.runpytest(f"--ckpt={broken}", *CHECK_MODULES, "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(failed=1, skipped=18)
-    result.stdout.fnmatch_lines(["*_ test_checkpoint_file_loads[[]broken.pth-*",
-                                 "checkpoint could not be loaded: *broken.pth: *",
-                                 "*could not be loaded*(reported by test_load.py::test_checkpoint_file_loads)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_checkpoint_file_loads[[]broken.pth-*",
+            "checkpoint could not be loaded: *broken.pth: *",
+            "*could not be loaded*(reported by test_load.py::test_checkpoint_file_loads)",
+        ]
+    )
 
 
 def test_defect_is_not_hidden_when_its_test_is_deselected(pytester):
@@ -119,8 +130,15 @@ def test_report_has_every_test_and_checkpoint(pytester):
     good = write_variant_of_tiny(pytester.path, "good")
     nan = write_variant_of_tiny(pytester.path, "nan", _nan_weight)
     report = pytester.path / "out" / "report.json"
-    pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", str(SUITE / "test_load.py"),
-                        str(SUITE / "test_variant.py"), f"--conformance-report={report}", "-p", "no:cacheprovider")
+    pytester.inline_run(
+        f"--ckpt={good}",
+        f"--ckpt={nan}",
+        str(SUITE / "test_load.py"),
+        str(SUITE / "test_variant.py"),
+        f"--conformance-report={report}",
+        "-p",
+        "no:cacheprovider",
+    )
     data = json.loads(report.read_text())
     assert data["schema_version"] == 1 and data["verdict"] == "fail"
     by_name = {c["path"]: c for c in data["checkpoints"]}
@@ -140,24 +158,43 @@ def test_report_has_every_test_and_checkpoint(pytester):
 def test_ckpt_without_paths_runs_the_installed_suite_from_any_directory(pytester):
     result = pytester.runpytest(f"--ckpt={TINY}", "--collect-only", "-q", "-p", "no:cacheprovider")
     out = result.stdout.str()
-    for module in ("test_load.py", "test_shapes.py", "test_variant.py", "test_forward.py", "test_parity.py",
-                   "test_impl.py", "test_baseline.py", "test_accuracy.py", "test_latency.py"):
+    for module in (
+        "test_load.py",
+        "test_shapes.py",
+        "test_variant.py",
+        "test_forward.py",
+        "test_parity.py",
+        "test_impl.py",
+        "test_baseline.py",
+        "test_accuracy.py",
+        "test_latency.py",
+    ):
         assert f"{module}::" in out, f"{module} not collected from the installed suite"
     assert "[tiny_snapshot_83.pth.tar-63144b81]" in out
 
 
 def test_pyargs_conformance_without_ckpt_runs_on_the_synthetic_default(pytester):
     report = pytester.path / "default.json"
-    result = pytester.runpytest("--pyargs", "conformance", "-k", "test_checkpoint_file_loads",
-                                f"--conformance-report={report}", "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "--pyargs",
+        "conformance",
+        "-k",
+        "test_checkpoint_file_loads",
+        f"--conformance-report={report}",
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=4)
     for variant in ("XS", "S", "M", "L"):
-        result.stdout.fnmatch_lines([f"*synthetic-{variant}.pth.tar-*: *{variant}.pth.tar",
-                                     f"*variant {variant};*"])
+        result.stdout.fnmatch_lines([f"*synthetic-{variant}.pth.tar-*: *{variant}.pth.tar", f"*variant {variant};*"])
     result.stdout.fnmatch_lines(["*embedded synthetic default: not trained weights*"])
     data = json.loads(report.read_text())
     assert [(c["variant"], c["synthetic"], c["id"].split("-")[0]) for c in data["checkpoints"]] == [
-        ("XS", True, "synthetic"), ("S", True, "synthetic"), ("M", True, "synthetic"), ("L", True, "synthetic")]
+        ("XS", True, "synthetic"),
+        ("S", True, "synthetic"),
+        ("M", True, "synthetic"),
+        ("L", True, "synthetic"),
+    ]
     assert all(c["container"] == "torch-zip" and c["wrapper"] == "network" for c in data["checkpoints"])
 
 
@@ -180,17 +217,34 @@ def test_xdist_gives_the_same_outcomes_and_report(pytester):
     modules = [str(SUITE / f"test_{m}.py") for m in ("load", "shapes", "variant", "forward")]
     serial_report, xdist_report = pytester.path / "serial.json", pytester.path / "xdist.json"
     serial_xml, xdist_xml = pytester.path / "serial.xml", pytester.path / "xdist.xml"
-    pytester.inline_run(f"--ckpt={good}", f"--ckpt={nan}", *modules, f"--conformance-report={serial_report}",
-                        f"--junitxml={serial_xml}", "-p", "no:cacheprovider")
-    result = pytester.runpytest_subprocess(f"--ckpt={good}", f"--ckpt={nan}", *modules, "-n", "2",
-                                           f"--conformance-report={xdist_report}", f"--junitxml={xdist_xml}",
-                                           "-p", "no:cacheprovider")
+    pytester.inline_run(
+        f"--ckpt={good}",
+        f"--ckpt={nan}",
+        *modules,
+        f"--conformance-report={serial_report}",
+        f"--junitxml={serial_xml}",
+        "-p",
+        "no:cacheprovider",
+    )
+    result = pytester.runpytest_subprocess(
+        f"--ckpt={good}",
+        f"--ckpt={nan}",
+        *modules,
+        "-n",
+        "2",
+        f"--conformance-report={xdist_report}",
+        f"--junitxml={xdist_xml}",
+        "-p",
+        "no:cacheprovider",
+    )
     assert "2 workers" in result.stdout.str()
 
     def summary(path: Path) -> dict:
         data = json.loads(path.read_text())
-        return {c["id"]: (c["variant"], c["counts"], sorted((t["nodeid"], t["outcome"]) for t in c["tests"]))
-                for c in data["checkpoints"]}
+        return {
+            c["id"]: (c["variant"], c["counts"], sorted((t["nodeid"], t["outcome"]) for t in c["tests"]))
+            for c in data["checkpoints"]
+        }
 
     serial, parallel = summary(serial_report), summary(xdist_report)
     assert parallel == serial
@@ -217,7 +271,9 @@ def test_expected_file_drives_the_parity_tests(pytester):
     torch.save(bad, wrong)
     parity = str(SUITE / "test_parity.py")
     pytester.runpytest(f"--ckpt={copy}", parity, "-p", "no:cacheprovider").assert_outcomes(skipped=3)
-    pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={good}", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+    pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={good}", "-p", "no:cacheprovider").assert_outcomes(
+        passed=3
+    )
     result = pytester.runpytest(f"--ckpt={copy}", parity, f"--expected={wrong}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*max abs 0.01* > 0.001; worst at image 1, joint 5, z*"])
@@ -230,8 +286,12 @@ def test_a_name_that_lies_fails_only_the_name_test(pytester):
     reprec = pytester.inline_run(f"--ckpt={path}", *CHECK_MODULES, "-p", "no:cacheprovider")
     assert failing_tests(reprec) == {"test_variant.py::test_file_name_agrees_with_the_tensors"}, outcomes(reprec)
     result = pytester.runpytest(f"--ckpt={path}", str(SUITE / "test_variant.py"), "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*NAME: file name says XS; tensors are no published variant (nearest XS)*",
-                                 "*ConvNeXtPose_XS.pth.tar: file name says XS; tensors are no published variant*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*NAME: file name says XS; tensors are no published variant (nearest XS)*",
+            "*ConvNeXtPose_XS.pth.tar: file name says XS; tensors are no published variant*",
+        ]
+    )
 
 
 USER_CONFTEST = """
@@ -265,11 +325,13 @@ def test_a_users_own_fixtures_neither_break_the_suite_nor_are_replaced(pytester)
     scope-mismatch errors. The plugin's fixtures are `convnextpose_*`: the suite runs as without the
     conftest, and the user's own tests still get their own fixtures."""
     pytester.makeconftest(USER_CONFTEST)
-    pytester.makepyfile(test_mine="""
+    pytester.makepyfile(
+        test_mine="""
         def test_mine(ckpt, ref_model, convnextpose_ckpt):
             assert ckpt == "the user's checkpoint path" and ref_model == "the user's model"
             assert convnextpose_ckpt.spec.joint_num == 18
-    """)
+    """
+    )
     result = pytester.runpytest(f"--ckpt={TINY}", *CHECK_MODULES, "test_mine.py", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "error" not in outcomes and "errors" not in outcomes, result.stdout.str()

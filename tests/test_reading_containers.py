@@ -11,11 +11,16 @@ from pathlib import Path
 import onnx  # [test] extra: the ONNX-file test must fail, never skip, without it
 import pytest
 import torch
+from hostile_corpus import LEGIT_CONTAINERS, assert_same, legit_files, truncations
 from onnx import TensorProto, helper
 
-from hostile_corpus import LEGIT_CONTAINERS, assert_same, legit_files, truncations
-from pytest_convnextpose.errors import (CheckpointError, CorruptFileError, UnknownFormatError,
-                                        UnreadableFileError, UnsupportedFormatError)
+from pytest_convnextpose.errors import (
+    CheckpointError,
+    CorruptFileError,
+    UnknownFormatError,
+    UnreadableFileError,
+    UnsupportedFormatError,
+)
 from pytest_convnextpose.reading import read_file
 from pytest_convnextpose.testing.writers import write_container
 

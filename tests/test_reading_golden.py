@@ -6,11 +6,13 @@ reader, and it accepts these (zip) files. The large cases need ../shared/golden.
 from __future__ import annotations
 
 import hashlib
+
 import pytest
 import torch
-
 from hostile_corpus import assert_same
+
 from pytest_convnextpose.reading import read_file
+
 
 @pytest.mark.parametrize("case", ["tiny", "xs", "l"])
 def test_golden_file_reads_bit_for_bit_like_torch(case: str, golden_case) -> None:

@@ -6,6 +6,7 @@ right is torch itself: `torch.load(path, weights_only=False)` still reads the fo
 in `reference_load` below, ONLY on files these tests just wrote from trusted tensors (never on a
 hostile file): that is the one place in the project where `weights_only=False` is acceptable.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,23 @@ from typing import Any
 
 import pytest
 import torch
-
 from ckpt_helpers import DIALECTS, SMALL_SPEC, assert_same_tensors
-from hostile_corpus import (ExecutionMonitor, assert_same, payloads, refusal_mistakes, small_state, tar_bytes,
-                            torch_tar_cases, torch_tar_with, truncations)
+from hostile_corpus import (
+    ExecutionMonitor,
+    assert_same,
+    payloads,
+    refusal_mistakes,
+    small_state,
+    tar_bytes,
+    torch_tar_cases,
+    torch_tar_with,
+    truncations,
+)
+
 from pytest_convnextpose import load_checkpoint
+from pytest_convnextpose.checkpoint.dialects import from_canonical
 from pytest_convnextpose.cli.main import main
 from pytest_convnextpose.errors import CheckpointError, UnsafeContentError
-from pytest_convnextpose.checkpoint.dialects import from_canonical
 from pytest_convnextpose.reading import read_file
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from pytest_convnextpose.testing.writers import torch_tar_bytes, torch_tar_members, write_container
@@ -43,14 +53,19 @@ def canon() -> dict[str, torch.Tensor]:
 
 def _objects(canon: dict) -> dict[str, Any]:
     module = from_canonical(canon, DIALECTS["module"])
-    return {"canonical": dict(canon), "module": module, "wrapper": {"epoch": 83, "network": module},
-            "snapshot": small_state()}
+    return {
+        "canonical": dict(canon),
+        "module": module,
+        "wrapper": {"epoch": 83, "network": module},
+        "snapshot": small_state(),
+    }
 
 
 @pytest.mark.parametrize("layout", ["canonical", "module", "wrapper", "snapshot"])
 @pytest.mark.parametrize("location", ["cpu", "cuda:0"])
-def test_round_trip_is_bit_equal_and_torch_reads_the_same(layout: str, location: str, canon: dict,
-                                                           tmp_path: Path) -> None:
+def test_round_trip_is_bit_equal_and_torch_reads_the_same(
+    layout: str, location: str, canon: dict, tmp_path: Path
+) -> None:
     obj = _objects(canon)[layout]
     path = write_container(obj, tmp_path / "old.pth", "torch-tar", location=location)
     assert_same(obj, reference_load(path), f"torch.load of our {layout} writer output")
@@ -80,7 +95,7 @@ def test_padding_after_ndim_is_ignored_as_torch_ignores_it(tmp_path: Path) -> No
     members = dict(torch_tar_members(obj))
     tensors = bytearray(members["tensors"])
     pos = tensors.index(struct.pack("<ii", 2, 0), 2)
-    tensors[pos + 4:pos + 8] = b"\xde\xad\xbe\xef"
+    tensors[pos + 4 : pos + 8] = b"\xde\xad\xbe\xef"
     path = tmp_path / "padding.pth"
     path.write_bytes(tar_bytes(torch_tar_with_members(members, tensors=bytes(tensors))))
     assert_same(obj, reference_load(path), "torch.load")
@@ -96,8 +111,12 @@ def test_member_order_does_not_matter(tmp_path: Path) -> None:
 
 
 def test_inspect_reports_torch_tar_and_the_spec(canon: dict, tmp_path: Path, capsys) -> None:
-    path = write_container({"epoch": 83, "network": from_canonical(canon, DIALECTS["module"])},
-                           tmp_path / "snapshot_83.pth.tar", "torch-tar", location="cuda:0")
+    path = write_container(
+        {"epoch": 83, "network": from_canonical(canon, DIALECTS["module"])},
+        tmp_path / "snapshot_83.pth.tar",
+        "torch-tar",
+        location="cuda:0",
+    )
     code = main(["inspect", str(path), "--json"])
     out, err = capsys.readouterr()
     report = json.loads(out)
@@ -108,8 +127,9 @@ def test_inspect_reports_torch_tar_and_the_spec(canon: dict, tmp_path: Path, cap
 
 
 def test_load_checkpoint_gives_the_spec_and_canonical_tensors(canon: dict, tmp_path: Path) -> None:
-    path = write_container({"epoch": 1, "network": from_canonical(canon, DIALECTS["module"])},
-                           tmp_path / "ckpt.pth", "torch-tar")
+    path = write_container(
+        {"epoch": 1, "network": from_canonical(canon, DIALECTS["module"])}, tmp_path / "ckpt.pth", "torch-tar"
+    )
     ckpt = load_checkpoint(path)
     assert (ckpt.container, ckpt.wrapper, ckpt.spec) == ("torch-tar", "network", SMALL_SPEC)
     assert_same_tensors(canon, ckpt.state_dict, "canonical tensors vs those written")
@@ -131,15 +151,19 @@ def test_every_truncated_member_in_a_sound_tar_is_refused(member: str, tmp_path:
 
 def test_hostile_variants_are_refused_with_their_family_and_nothing_runs(tmp_path: Path) -> None:
     marker = tmp_path / "MARKER_payload_ran"
-    cases = [(f"{name}-in-pickle", tmp_path / f"p-{i}.pth", UnsafeContentError, torch_tar_with(pickle=payload))
-             for i, (name, payload) in enumerate(payloads(marker).items())]
-    for name, path, _, members in cases:
+    cases = [
+        (f"{name}-in-pickle", tmp_path / f"p-{i}.pth", UnsafeContentError, torch_tar_with(pickle=payload))
+        for i, (name, payload) in enumerate(payloads(marker).items())
+    ]
+    for _name, path, _, members in cases:
         path.write_bytes(tar_bytes(members))
     listed = [(c.name, c.path, c.family) for c in torch_tar_cases(tmp_path / "corpus", marker)]
     assert len(listed) >= 50, f"only {len(listed)} torch-tar corpus cases"
     wrong = refusal_mistakes([(n, p, f) for n, p, f, _ in cases] + listed)
     assert not marker.exists(), "a payload ran: the marker file was created"
-    assert not ExecutionMonitor.get().events, f"code-execution audit events while reading: {ExecutionMonitor.get().events}"
+    assert not ExecutionMonitor.get().events, (
+        f"code-execution audit events while reading: {ExecutionMonitor.get().events}"
+    )
     assert not wrong, "\n".join(wrong)
 
 
@@ -164,10 +188,20 @@ def test_legacy_stream_storage_view_reads_its_own_elements(tmp_path: Path) -> No
     def text(value: str) -> bytes:  # BINUNICODE, as torch writes strings (and weights_only reads them)
         return b"X" + struct.pack("<I", len(value)) + value.encode()
 
-    pid = b"(" + text("storage") + b"ctorch\nFloatStorage\n" + text("0") + text("cpu") + b"K\x04(" + text("1") + \
-        b"K\x02K\x02ttQ"
-    body = (b"\x80\x02}(" + text("x") + b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"K\x00K\x02\x85K\x01\x85\x89"
-            b"ccollections\nOrderedDict\n)RtRu.")
+    pid = (
+        b"("
+        + text("storage")
+        + b"ctorch\nFloatStorage\n"
+        + text("0")
+        + text("cpu")
+        + b"K\x04("
+        + text("1")
+        + b"K\x02K\x02ttQ"
+    )
+    body = (
+        b"\x80\x02}(" + text("x") + b"ctorch._utils\n_rebuild_tensor_v2\n(" + pid + b"K\x00K\x02\x85K\x01\x85\x89"
+        b"ccollections\nOrderedDict\n)RtRu."
+    )
     path = tmp_path / "view.legacy"
     path.write_bytes(legacy_stream(body, keys=["0"], tail=struct.pack("<q4f", 4, 0.0, 1.0, 2.0, 3.0)))
     want = torch.tensor([2.0, 3.0])

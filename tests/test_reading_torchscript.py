@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ckpt_helpers import SMALL_SPEC
 from hostile_corpus import TORCHSCRIPT_LAYOUTS, assert_same, save_torchscript, torchscript_files, truncations
+
 from pytest_convnextpose import load_checkpoint
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import read_file

@@ -6,17 +6,25 @@ table, `VARIANTS`, the closed-form counts in `counting.py` and the built model a
 independent witnesses that must agree. The conv MACs are also measured a fifth way, by
 hooks on every Conv2d of a model run on a meta-device input.
 """
+
 from __future__ import annotations
 
 import copy
 
 import pytest
 import torch
+from ckpt_helpers import SMALL_SPEC as SMALL
 from torch import nn
 
-from ckpt_helpers import SMALL_SPEC as SMALL
-from reference_model import (VARIANTS, ArchSpec, build_model, count_conv_macs, count_gmac, count_parameters,
-                             count_state_values)
+from reference_model import (
+    VARIANTS,
+    ArchSpec,
+    build_model,
+    count_conv_macs,
+    count_gmac,
+    count_parameters,
+    count_state_values,
+)
 
 # variant: (learnable params, state values, GMAC @256^2, heatmap (D, H, W) @256^2, final_layer out channels)
 SPEC_TABLE = {
@@ -45,11 +53,22 @@ def test_parameter_counts_equal_spec_table_exactly(name: str) -> None:
     params, state, *_ = SPEC_TABLE[name]
     spec = VARIANTS[name].spec
     model = _meta_model(spec)
-    got = {"built model": _learnable(model), "counting.py": count_parameters(spec), "VARIANTS": VARIANTS[name].num_parameters}
-    assert all(v == params for v in got.values()), f"{name}: docs/spec.md §2 says {params:,} learnable parameters, got {got}"
-    got_state = {"built model": _state_values(model), "counting.py": count_state_values(spec),
-                 "VARIANTS": VARIANTS[name].num_state_values}
-    assert all(v == state for v in got_state.values()), f"{name}: docs/spec.md §2 says {state:,} state values, got {got_state}"
+    got = {
+        "built model": _learnable(model),
+        "counting.py": count_parameters(spec),
+        "VARIANTS": VARIANTS[name].num_parameters,
+    }
+    assert all(v == params for v in got.values()), (
+        f"{name}: docs/spec.md §2 says {params:,} learnable parameters, got {got}"
+    )
+    got_state = {
+        "built model": _state_values(model),
+        "counting.py": count_state_values(spec),
+        "VARIANTS": VARIANTS[name].num_state_values,
+    }
+    assert all(v == state for v in got_state.values()), (
+        f"{name}: docs/spec.md §2 says {state:,} state values, got {got_state}"
+    )
 
 
 def _hooked_conv_macs(spec: ArchSpec, size: tuple[int, int]) -> int:
@@ -78,8 +97,12 @@ def test_gmac_within_half_percent_of_spec_table(name: str) -> None:
     spec = VARIANTS[name].spec
     counted = count_gmac(spec)
     measured = _hooked_conv_macs(spec, (256, 256))
-    assert measured == count_conv_macs(spec), f"{name}: hooks measure {measured} MACs, counting.py {count_conv_macs(spec)}"
-    assert abs(counted - gmac) <= 0.005 * gmac, f"{name}: {counted:.4f} GMAC, docs/spec.md §2 says {gmac} (tolerance 0.5%)"
+    assert measured == count_conv_macs(spec), (
+        f"{name}: hooks measure {measured} MACs, counting.py {count_conv_macs(spec)}"
+    )
+    assert abs(counted - gmac) <= 0.005 * gmac, (
+        f"{name}: {counted:.4f} GMAC, docs/spec.md §2 says {gmac} (tolerance 0.5%)"
+    )
     assert VARIANTS[name].gmac_256 == gmac
 
 
@@ -96,7 +119,12 @@ def test_heatmap_volume_at_256_matches_spec_table(name: str) -> None:
 def test_published_upsampling_flags_and_joint_count() -> None:
     # docs/spec.md §2: XS/S are 2-UP (up, up, no), M/L 3-UP; 18 joints, 3x3 head kernels everywhere
     ups = {n: VARIANTS[n].spec.head_upsample for n in SPEC_TABLE}
-    assert ups == {"XS": (True, True, False), "S": (True, True, False), "M": (True, True, True), "L": (True, True, True)}
+    assert ups == {
+        "XS": (True, True, False),
+        "S": (True, True, False),
+        "M": (True, True, True),
+        "L": (True, True, True),
+    }
     assert {VARIANTS[n].spec.joint_num for n in SPEC_TABLE} == {18}
     assert {VARIANTS[n].spec.head_kernels for n in SPEC_TABLE} == {(3, 3, 3)}
 
@@ -109,7 +137,9 @@ def test_any_input_divisible_by_32_gives_b_j_3(size: tuple[int, int]) -> None:
         heat = model.heatmaps(torch.randn(2, 3, *size))
         coords = model(torch.randn(2, 3, *size))
     # stride 32, then x2 per upsampling layer (two of three here)
-    assert tuple(heat.shape) == (2, 18 * 8, size[0] // 32 * 4, size[1] // 32 * 4), f"input {size}: heatmaps {tuple(heat.shape)}"
+    assert tuple(heat.shape) == (2, 18 * 8, size[0] // 32 * 4, size[1] // 32 * 4), (
+        f"input {size}: heatmaps {tuple(heat.shape)}"
+    )
     assert tuple(coords.shape) == (2, 18, 3)
     assert torch.isfinite(coords).all()
     # coordinates are expectations over index ranges, so they lie inside them
@@ -118,8 +148,15 @@ def test_any_input_divisible_by_32_gives_b_j_3(size: tuple[int, int]) -> None:
 
 
 def test_head_kernels_and_layer_count_follow_spec() -> None:
-    spec = ArchSpec(depths=(1, 0, 1, 1), dims=(8, 16, 24, 32), head_channels=(12, 20), head_kernels=(5, 1),
-                    head_upsample=(False, True), depth_dim=4, joint_num=17)
+    spec = ArchSpec(
+        depths=(1, 0, 1, 1),
+        dims=(8, 16, 24, 32),
+        head_channels=(12, 20),
+        head_kernels=(5, 1),
+        head_upsample=(False, True),
+        depth_dim=4,
+        joint_num=17,
+    )
     model = build_model(spec)
     assert model.head.deconv_layers_1.dwconv.kernel_size == (5, 5)
     assert model.head.deconv_layers_2.dwconv.kernel_size == (1, 1)
@@ -129,12 +166,15 @@ def test_head_kernels_and_layer_count_follow_spec() -> None:
     assert tuple(heat.shape) == (1, 17 * 4, 4, 4)
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((1, 3, 100, 128), "divisible by 32"),
-    ((1, 3, 128, 120), "divisible by 32"),
-    ((1, 1, 128, 128), "(B, 3, H, W)"),
-    ((3, 128, 128), "(B, 3, H, W)"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((1, 3, 100, 128), "divisible by 32"),
+        ((1, 3, 128, 120), "divisible by 32"),
+        ((1, 1, 128, 128), "(B, 3, H, W)"),
+        ((3, 128, 128), "(B, 3, H, W)"),
+    ],
+)
 def test_bad_input_raises_clear_value_error(shape, message: str) -> None:
     model = build_model(SMALL).eval()
     with pytest.raises(ValueError) as info:
@@ -142,10 +182,16 @@ def test_bad_input_raises_clear_value_error(shape, message: str) -> None:
     assert message in str(info.value), f"input {shape}: error {info.value!r} should say {message!r}"
 
 
-@pytest.mark.parametrize("bad", [
-    dict(depths=(1, 1, 1)), dict(head_kernels=(3, 4, 3)), dict(head_upsample=(True,)), dict(depth_dim=0),
-    dict(head_channels=()),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(depths=(1, 1, 1)),
+        dict(head_kernels=(3, 4, 3)),
+        dict(head_upsample=(True,)),
+        dict(depth_dim=0),
+        dict(head_channels=()),
+    ],
+)
 def test_invalid_spec_is_rejected(bad: dict) -> None:
     fields = dict(SMALL.to_dict(), **bad)
     with pytest.raises(ValueError):
@@ -155,7 +201,13 @@ def test_invalid_spec_is_rejected(bad: dict) -> None:
 def test_model_has_no_parameters_off_the_canonical_keys() -> None:
     # canonical keys (docs/spec.md §4): the built model's state dict uses exactly these families
     keys = build_model(SMALL).state_dict().keys()
-    roots = ("backbone.downsample_layers.", "backbone.stages.", "backbone.norm.", "head.deconv_layers_", "head.final_layer.")
+    roots = (
+        "backbone.downsample_layers.",
+        "backbone.stages.",
+        "backbone.norm.",
+        "head.deconv_layers_",
+        "head.final_layer.",
+    )
     stray = [k for k in keys if not k.startswith(roots)]
     assert not stray, f"keys outside the canonical families: {stray[:5]}"
     assert "head.deconv_layers_3.pwconv.weight" in keys and "backbone.stages.2.1.pwconv2.bias" in keys

@@ -16,6 +16,7 @@ structural rebuilds of a legitimate zip, tar or pickle with the ambiguities of i
 verdict (exit 0, 1 or 2), never a traceback. Fast profile by default; long profile with
 CONVNEXTPOSE_FUZZ_LONG=1 (see SECURITY.md).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,15 +34,21 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
+import strategies_structure as structure
 from case_runner import CaseRunner, digest, family_of, memory_budget_mb, proc_status, reset_peak
 from differential_corpus import DiffCase
 from differential_judge import disagreements
-from hostile_corpus import (LEGIT_CONTAINERS, TORCHSCRIPT_LAYOUTS, ExecutionMonitor, legit_files, payloads,
-                            torchscript_files)
+from hostile_corpus import (
+    LEGIT_CONTAINERS,
+    TORCHSCRIPT_LAYOUTS,
+    ExecutionMonitor,
+    legit_files,
+    payloads,
+    torchscript_files,
+)
+from hypothesis import HealthCheck, given, settings
 from strategies_mutation import EXAMPLES, LONG, Edit, Tally, apply, edits
-import strategies_structure as structure
+
 from pytest_convnextpose.errors import CheckpointError
 from pytest_convnextpose.reading import layer_of, read_file
 
@@ -105,6 +112,7 @@ def watchdog(seconds: float, what: str, detail: object = None) -> Iterator[None]
     faulthandler, armed at twice the bound, dumps the stacks and ends the process: a crash
     that fails the run (an xdist worker crash fails its test). `detail` (the mutation) is
     only formatted when the alarm fires."""
+
     def on_alarm(signum: int, frame: object) -> None:
         suffix = "" if detail is None else f" ({str(detail)[:400]})"
         raise MutantHang(f"{what} still running after {seconds:g} s: a hang{suffix}")
@@ -147,7 +155,8 @@ def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
     grown_mb = (proc_status("VmHWM") - base_kb) / 1024
     TALLY.peak_mb = max(TALLY.peak_mb, grown_mb)
     assert grown_mb <= memory_budget_mb(_size(path)), (
-        f"reading a mutant of {path.name} grew the peak memory by {grown_mb:.0f} MiB ({str(mutation)[:300]})")
+        f"reading a mutant of {path.name} grew the peak memory by {grown_mb:.0f} MiB ({str(mutation)[:300]})"
+    )
     if raw is not None:
         _agrees(path, raw, bases, mutation)
     return raw
@@ -155,8 +164,11 @@ def _read_one(path: Path, bases: dict, mutation: object) -> Optional[object]:
 
 def _agrees(path: Path, raw: object, bases: dict, mutation: object) -> None:
     """The differential oracle: the reference readers see what we loaded (tensors bit for bit, members)."""
-    read = {"digest": digest(raw.obj, unordered=raw.container in ("torchscript", "safetensors")),  # type: ignore[attr-defined]
-            "root": raw.root, "metadata": raw.metadata}  # type: ignore[attr-defined]
+    read = {
+        "digest": digest(raw.obj, unordered=raw.container in ("torchscript", "safetensors")),  # type: ignore[attr-defined]
+        "root": raw.root,
+        "metadata": raw.metadata,
+    }  # type: ignore[attr-defined]
     case = DiffCase(path.name, "fuzz", path, "load", raw.container)  # type: ignore[attr-defined]
     wrong = disagreements(case, read, _runner(bases))
     if wrong:
@@ -181,8 +193,13 @@ def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> 
     path, victim, data = bases[container]
     work_root = bases["tmp"] / f"work-{container}"
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(mutation=edits(bases["donors"]))
     def run(mutation: list[Edit]) -> None:
         mutant = apply(data, mutation)
@@ -200,14 +217,19 @@ def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> 
 
 
 #: structural layouts: the legitimate file whose records are rebuilt, and how
-STRUCTURAL = {"zip@torch-zip": "torch-zip", "zip@torchscript": "torchscript-trace", "tar@tar-directory": "tar-directory",
-              "tar@torch-tar": "torch-tar"}
+STRUCTURAL = {
+    "zip@torch-zip": "torch-zip",
+    "zip@torchscript": "torchscript-trace",
+    "tar@tar-directory": "tar-directory",
+    "tar@torch-tar": "torch-tar",
+}
 
 
 def _records(path: Path) -> list[tuple[str, bytes]]:
     """The records of one of our own freshly written legitimate archives (read with zipfile/tarfile)."""
     import tarfile
     import zipfile
+
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             return [(i.filename, zf.read(i)) for i in zf.infolist()]
@@ -219,11 +241,19 @@ def _records(path: Path) -> list[tuple[str, bytes]]:
 def test_structural_mutants_load_alike_everywhere_or_are_refused(bases: dict, layout: str) -> None:
     records = _records(bases[STRUCTURAL[layout]][0])
     work = bases["tmp"] / f"struct-{layout.replace('@', '-')}"
-    strategy, build = ((structure.zip_edits(), structure.build_zip_mutant) if layout.startswith("zip")
-                       else (structure.tar_edits(), structure.build_tar_mutant))
+    strategy, build = (
+        (structure.zip_edits(), structure.build_zip_mutant)
+        if layout.startswith("zip")
+        else (structure.tar_edits(), structure.build_tar_mutant)
+    )
 
-    @settings(max_examples=structure.EXAMPLES, deadline=None, derandomize=not LONG, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=structure.EXAMPLES,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(plan=strategy)
     def run(plan: list[structure.Edit]) -> None:
         work.write_bytes(build(records, plan))
@@ -236,6 +266,7 @@ def test_structural_mutants_load_alike_everywhere_or_are_refused(bases: dict, la
 def pose_placeholders() -> tuple[dict, dict[str, bytes]]:
     from archive_builders import placeholders
     from differential_corpus import _pose_state
+
     data: dict[str, bytes] = {}
     state = placeholders(_pose_state(), data)
     return state, data | structure.META_BYTES
@@ -246,21 +277,30 @@ def test_structural_pickle_mutants_get_a_verdict_every_reader_agrees_with(bases:
     refuses, what loads agrees with torch.load(weights_only=True), and `inspect` gives a verdict."""
     import contextlib
     import io
+
     from pytest_convnextpose.cli.main import main
 
     state, data = pose_placeholders
     work = bases["tmp"] / "struct-pickle.pt"
 
-    @settings(max_examples=structure.EXAMPLES, deadline=None, derandomize=not LONG, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=structure.EXAMPLES,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(plan=structure.pickle_edits())
     def run(plan: list[structure.Edit]) -> None:
         work.write_bytes(structure.build_pickle_mutant(state, data, plan))
         _read_one(work, bases, plan)
         out, err = io.StringIO(), io.StringIO()
         base_kb = reset_peak()
-        with watchdog(HANG_BOUND_S, "convnextpose inspect on a pickle mutant", plan), \
-                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            watchdog(HANG_BOUND_S, "convnextpose inspect on a pickle mutant", plan),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
             code = main(["inspect", "--json", str(work)])
         grown_mb = (proc_status("VmHWM") - base_kb) / 1024
         TALLY.inspect_exits[code] += 1
@@ -291,8 +331,14 @@ def test_watchdog_ends_a_process_hung_in_c_code() -> None:
             time.sleep(30)
         print("the hang was not caught")
     """)
-    proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert proc.returncode == 1 and "the hang was not caught" not in proc.stdout, (
-        f"expected faulthandler to end the process with exit 1, got {proc.returncode}: {proc.stdout!r}")
+        f"expected faulthandler to end the process with exit 1, got {proc.returncode}: {proc.stdout!r}"
+    )
     assert "Timeout (0:00:00.4" in proc.stderr, f"expected faulthandler's timeout dump, got {proc.stderr[-2000:]!r}"

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hostile_corpus import (
+    ExecutionMonitor,
+    assert_same,
+    payloads,
+    small_module,
+    torchscript_records,
+    with_data_pkl,
+    zip_bytes,
+)
 
-from hostile_corpus import (ExecutionMonitor, assert_same, payloads, small_module, torchscript_records,
-                            with_data_pkl, zip_bytes)
 from pytest_convnextpose.errors import UnsafeContentError
 from pytest_convnextpose.reading import read_file
 

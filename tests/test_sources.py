@@ -4,14 +4,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from ckpt_helpers import SMALL_SPEC as SMALL
-from pytest_convnextpose.reading import read_file
+
 from pytest_convnextpose.plugin.sources import make_source
+from pytest_convnextpose.reading import read_file
 from pytest_convnextpose.reading.digest import file_sha256
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from pytest_convnextpose.testing.writers import write_container
-
 
 
 @pytest.mark.parametrize("container", ["torch-zip", "directory", "tar-directory"])

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ckpt_helpers import SMALL_SPEC, assert_same_tensors
+
 from pytest_convnextpose.testing.synthetic import random_state_dict
 
 pytest_plugins = ["pytester"]

@@ -16,6 +16,7 @@ that scale, not a camera back-projection: it is exact for z and the standard app
 for x and y. Comparing in mm also works when the two heatmap sizes differ.
 `--max-output-drift` bounds the largest per-joint 3D distance in mm over all inputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -89,7 +90,9 @@ class BaselineComparison:
         if self.output is None or self.candidate_coords is None or self.baseline_coords is None:
             return None
         s = self.output.worst_sample
-        return to_mm(self.baseline_coords[s], self.coord_volumes[1]), to_mm(self.candidate_coords[s], self.coord_volumes[0])
+        return to_mm(self.baseline_coords[s], self.coord_volumes[1]), to_mm(
+            self.candidate_coords[s], self.coord_volumes[0]
+        )
 
     coord_volumes: tuple = field(default=((1, 1, 1), (1, 1, 1)), repr=False)
 
@@ -113,34 +116,45 @@ class BaselineComparison:
         else:
             text = f"all {len(valued)} shared weights and statistics are bit-identical"
         if counters:
-            text += (f"; {len(counters)} BatchNorm counter(s) differ (training steps, e.g. {counters[0].key} "
-                     f"by {counters[0].max_abs:.0f}; not weights)")
+            text += (
+                f"; {len(counters)} BatchNorm counter(s) differ (training steps, e.g. {counters[0].key} "
+                f"by {counters[0].max_abs:.0f}; not weights)"
+            )
         return text
 
     def output_summary(self) -> str:
         o = self.output
         if o is None:
             return f"output drift not measured: {self.output_unavailable}"
-        hm = "n/a (heatmap sizes differ)" if o.max_hm is None else \
-            f"max {o.max_hm:.3g}, mean {o.mean_hm:.3g} heatmap units"
-        return (f"output drift on {o.inputs}: {hm}; max {o.max_mm:.3g} mm, mean {o.mean_mm:.3g} mm per joint "
-                f"(worst: joint {o.worst_joint} ({o.worst_joint_name}), sample {o.worst_sample})")
+        hm = (
+            "n/a (heatmap sizes differ)"
+            if o.max_hm is None
+            else f"max {o.max_hm:.3g}, mean {o.mean_hm:.3g} heatmap units"
+        )
+        return (
+            f"output drift on {o.inputs}: {hm}; max {o.max_mm:.3g} mm, mean {o.mean_mm:.3g} mm per joint "
+            f"(worst: joint {o.worst_joint} ({o.worst_joint_name}), sample {o.worst_sample})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "candidate": self.candidate,
             "baseline": self.baseline,
             "architecture_differences": list(self.architecture_differences),
-            "tensor_summary": {"compared": len(self.tensors), "changed": len(self.changed_tensors),
-                               "changed_counters": len(self.changed_counters),
-                               "max_rel_l2": max((_finite(t.rel_l2) for t in self.tensors if t.kind != "counter"),
-                                                 default=0.0),
-                               "text": self.tensor_summary()},
+            "tensor_summary": {
+                "compared": len(self.tensors),
+                "changed": len(self.changed_tensors),
+                "changed_counters": len(self.changed_counters),
+                "max_rel_l2": max((_finite(t.rel_l2) for t in self.tensors if t.kind != "counter"), default=0.0),
+                "text": self.tensor_summary(),
+            },
             "tensors": [_clean(asdict(t)) for t in self.tensors],
             "output_drift": None if self.output is None else _clean(asdict(self.output)),
             "output_drift_unavailable": self.output_unavailable,
-            "units": {"mm_scale": f"{H36M_CUBE_MM:g} mm crop cube (Human3.6M, authors' bbox_3d_shape)",
-                      "heatmap": "x: width cells, y: height cells, z: depth bins"},
+            "units": {
+                "mm_scale": f"{H36M_CUBE_MM:g} mm crop cube (Human3.6M, authors' bbox_3d_shape)",
+                "heatmap": "x: width cells, y: height cells, z: depth bins",
+            },
             "mpjpe": dict(self.mpjpe),
         }
 
@@ -163,6 +177,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 # -- architecture ----------------------------------------------------------------
 
+
 def architecture_differences(candidate: ArchSpec, baseline: ArchSpec) -> list[str]:
     c, b = candidate.to_dict(), baseline.to_dict()
     return [f"spec.{k}: baseline {b[k]}, candidate {c[k]}" for k in sorted(c) if c[k] != b[k]]
@@ -171,12 +186,16 @@ def architecture_differences(candidate: ArchSpec, baseline: ArchSpec) -> list[st
 def key_differences(candidate: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[str]:
     out = [f"{k}: only in the baseline" for k in sorted(set(baseline) - set(candidate))]
     out += [f"{k}: only in the candidate" for k in sorted(set(candidate) - set(baseline))]
-    out += [f"{k}: shape {list(baseline[k].shape)} in the baseline, {list(candidate[k].shape)} in the candidate"
-            for k in sorted(set(candidate) & set(baseline)) if tuple(candidate[k].shape) != tuple(baseline[k].shape)]
+    out += [
+        f"{k}: shape {list(baseline[k].shape)} in the baseline, {list(candidate[k].shape)} in the candidate"
+        for k in sorted(set(candidate) & set(baseline))
+        if tuple(candidate[k].shape) != tuple(baseline[k].shape)
+    ]
     return out
 
 
 # -- weights ---------------------------------------------------------------------
+
 
 def tensor_drift(candidate: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[TensorDrift]:
     """Drift of every tensor present in both with the same shape, in canonical key order."""
@@ -198,6 +217,7 @@ def tensor_drift(candidate: Mapping[str, Any], baseline: Mapping[str, Any]) -> l
 
 # -- outputs ---------------------------------------------------------------------
 
+
 def heatmap_volume(spec: ArchSpec, input_size: tuple[int, int]) -> tuple[int, int, int]:
     """(W, H, D) of the heatmap for `input_size` = (H, W): the x, y, z index ranges."""
     h, w = spec.heatmap_size(input_size)
@@ -210,8 +230,14 @@ def to_mm(coords: np.ndarray, volume: tuple[int, int, int]) -> np.ndarray:
     return np.asarray(coords, dtype=np.float64) * scale
 
 
-def output_drift(candidate: np.ndarray, baseline: np.ndarray, cand_volume: tuple[int, int, int],
-                 base_volume: tuple[int, int, int], input_size: tuple[int, int], inputs: str) -> OutputDrift:
+def output_drift(
+    candidate: np.ndarray,
+    baseline: np.ndarray,
+    cand_volume: tuple[int, int, int],
+    base_volume: tuple[int, int, int],
+    input_size: tuple[int, int],
+    inputs: str,
+) -> OutputDrift:
     """Coordinate drift between two `(B, J, 3)` outputs of the same inputs."""
     c, b = np.asarray(candidate, np.float64), np.asarray(baseline, np.float64)
     dist = np.linalg.norm(to_mm(c, cand_volume) - to_mm(b, base_volume), axis=2)  # (B, J)
@@ -227,7 +253,11 @@ def output_drift(candidate: np.ndarray, baseline: np.ndarray, cand_volume: tuple
         max_hm=None if hm is None else float(hm.max()),
         mean_hm=None if hm is None else float(hm.mean()),
         per_coord_max_hm=None if hm is None else {n: float(hm[..., i].max()) for i, n in enumerate(COORD_NAMES)},
-        max_px=px, max_mm=float(dist.max()), mean_mm=float(dist.mean()), worst_sample=int(s), worst_joint=int(j),
+        max_px=px,
+        max_mm=float(dist.max()),
+        mean_mm=float(dist.mean()),
+        worst_sample=int(s),
+        worst_joint=int(j),
         worst_joint_name=joint_name(int(j), c.shape[1]),
         mm_per_unit={n: H36M_CUBE_MM / v for n, v in zip(COORD_NAMES, cand_volume)},
     )
@@ -237,20 +267,28 @@ def describe(ckpt: Any) -> dict[str, Any]:
     return {"path": str(ckpt.path), "sha256": ckpt.sha256, "variant": ckpt.variant, "spec": ckpt.spec.to_dict()}
 
 
-def compare_checkpoints(candidate: Any, baseline: Any, *, images: np.ndarray,
-                        candidate_coords: Optional[np.ndarray] = None,
-                        baseline_coords: Optional[np.ndarray] = None, inputs: str = "inputs",
-                        run_model: Any = None) -> BaselineComparison:
+def compare_checkpoints(
+    candidate: Any,
+    baseline: Any,
+    *,
+    images: np.ndarray,
+    candidate_coords: Optional[np.ndarray] = None,
+    baseline_coords: Optional[np.ndarray] = None,
+    inputs: str = "inputs",
+    run_model: Any = None,
+) -> BaselineComparison:
     """Everything `--baseline` reports. `run_model(ckpt, images) -> (B, J, 3)` computes outputs
     that are not given (default: the reference model on the CPU)."""
     run = run_model or _reference_coords
     result = BaselineComparison(candidate=describe(candidate), baseline=describe(baseline))
-    result.architecture_differences = (architecture_differences(candidate.spec, baseline.spec)
-                                       + key_differences(candidate.state_dict, baseline.state_dict))
+    result.architecture_differences = architecture_differences(candidate.spec, baseline.spec) + key_differences(
+        candidate.state_dict, baseline.state_dict
+    )
     result.tensors = tensor_drift(candidate.state_dict, baseline.state_dict)
     if candidate.spec.joint_num != baseline.spec.joint_num:
-        result.output_unavailable = (f"joint counts differ (baseline {baseline.spec.joint_num}, "
-                                     f"candidate {candidate.spec.joint_num})")
+        result.output_unavailable = (
+            f"joint counts differ (baseline {baseline.spec.joint_num}, candidate {candidate.spec.joint_num})"
+        )
         return result
     size = (int(images.shape[2]), int(images.shape[3]))
     cand = candidate_coords if candidate_coords is not None else run(candidate, images)

@@ -11,6 +11,7 @@ plain ConvNeXt classifiers) are refused by name; dicts that look like nothing we
 are refused as unknown. Mapping is per key and tolerant: a key that fits no rule is kept
 as-is so the inference layer reports it as `unexpected` instead of it being lost.
 """
+
 from __future__ import annotations
 
 import re
@@ -72,13 +73,21 @@ class Dialect:
             object.__setattr__(self, "head_sublayers", "indexed" if self.head_layout == "sequential" else "named")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"prefixes": list(self.prefixes), "head_prefix": self.head_prefix,
-                "head_layout": self.head_layout, "head_sublayers": self.head_sublayers}
+        return {
+            "prefixes": list(self.prefixes),
+            "head_prefix": self.head_prefix,
+            "head_layout": self.head_layout,
+            "head_sublayers": self.head_sublayers,
+        }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Dialect":
-        return cls(tuple(data.get("prefixes", ())), data.get("head_prefix", "head."),
-                   data.get("head_layout", "named"), data.get("head_sublayers", "named"))
+    def from_dict(cls, data: Mapping[str, Any]) -> Dialect:
+        return cls(
+            tuple(data.get("prefixes", ())),
+            data.get("head_prefix", "head."),
+            data.get("head_layout", "named"),
+            data.get("head_sublayers", "named"),
+        )
 
     def summary(self) -> str:
         pre = "+".join(self.prefixes) if self.prefixes else "none"
@@ -103,7 +112,7 @@ def _strip_known(key: str) -> tuple[tuple[str, ...], str]:
         if p is None:
             return tuple(found), key
         found.append(p)
-        key = key[len(p):]
+        key = key[len(p) :]
 
 
 def _common_unknown_prefix(keys: list[str]) -> tuple[str, ...]:
@@ -113,7 +122,7 @@ def _common_unknown_prefix(keys: list[str]) -> tuple[str, ...]:
         m = re.search(r"(?:^|\.)(backbone|head|head_net)\.", k)
         if m is None:
             return ()
-        heads.append(k[:m.start(1)])
+        heads.append(k[: m.start(1)])
     first = heads[0]
     if not first or any(h != first for h in heads):
         return ()
@@ -141,7 +150,7 @@ def detect_dialect(sd: Mapping[str, Any]) -> Dialect:
     keys = [str(k) for k in sd]
     prefixes, bare = split_prefixes(keys)
     _refuse_foreign(bare, sd, keys)
-    head_keys = [(_head_root(k), k[len(_head_root(k)):]) for k in bare if _head_root(k)]
+    head_keys = [(_head_root(k), k[len(_head_root(k)) :]) for k in bare if _head_root(k)]
     roots = Counter(r for r, _ in head_keys)
     head_prefix = roots.most_common(1)[0][0] if roots else "head."
     layouts = Counter(_layer_form(rest) for _, rest in head_keys)
@@ -158,15 +167,16 @@ def _head_root(key: str) -> str:
 
 def _layer_form(rest: str) -> Optional[tuple[str, str]]:
     """(layout, sublayers) a head key is written in, or None for non-layer keys (final_layer)."""
-    if (m := _HEAD_ATTR.match(rest)):
+    if m := _HEAD_ATTR.match(rest):
         return ("sequential", "indexed") if m.group(2).isdigit() else ("named", "named")
-    if (m := _HEAD_LIST.match(rest)):
+    if m := _HEAD_LIST.match(rest):
         return ("modulelist", "indexed" if m.group(2).isdigit() else "named")
     return None
 
 
 def _refuse_foreign(bare: list[str], sd: Mapping[str, Any], original: list[str]) -> None:
     """Raise ForeignCheckpointError / UnknownFormatError when the keys are not ConvNeXtPose's."""
+
     def example(pred) -> str:
         i = next(i for i, k in enumerate(bare) if pred(k))
         return original[i]
@@ -177,22 +187,27 @@ def _refuse_foreign(bare: list[str], sd: Mapping[str, Any], original: list[str])
         name = "3DMPPE RootNet" if is_root else "3DMPPE PoseNet (or similar)"
         raise ForeignCheckpointError(f"this is a ResNet-backbone {name} checkpoint, not ConvNeXtPose", key=key)
     if any(k.startswith("root.") or k.startswith("root_fc") for k in bare):
-        raise ForeignCheckpointError("this is a 3DMPPE RootNet checkpoint, not ConvNeXtPose",
-                                     key=example(lambda k: k.startswith("root")))
-    posenet = [k for k in bare if _head_root(k) and _POSENET_HEAD.match(k[len(_head_root(k)):])]
-    if posenet and not any(_layer_form(k[len(_head_root(k)):]) for k in bare if _head_root(k)):
-        raise ForeignCheckpointError("head.deconv_layers holds ConvTranspose layers (3DMPPE PoseNet head), "
-                                     "not ConvNeXtPose DeConv layers", key=example(lambda k: k in posenet))
+        raise ForeignCheckpointError(
+            "this is a 3DMPPE RootNet checkpoint, not ConvNeXtPose", key=example(lambda k: k.startswith("root"))
+        )
+    posenet = [k for k in bare if _head_root(k) and _POSENET_HEAD.match(k[len(_head_root(k)) :])]
+    if posenet and not any(_layer_form(k[len(_head_root(k)) :]) for k in bare if _head_root(k)):
+        raise ForeignCheckpointError(
+            "head.deconv_layers holds ConvTranspose layers (3DMPPE PoseNet head), not ConvNeXtPose DeConv layers",
+            key=example(lambda k: k in posenet),
+        )
     has_backbone = any(k.startswith("backbone.") for k in bare)
     has_head = any(_head_root(k) for k in bare)
     if not has_backbone and any(k.startswith(("stages.", "downsample_layers.", "stem.")) for k in bare):
-        raise ForeignCheckpointError("this is a ConvNeXt backbone/classifier without a pose head, "
-                                     "not a ConvNeXtPose checkpoint", key=original[0])
+        raise ForeignCheckpointError(
+            "this is a ConvNeXt backbone/classifier without a pose head, not a ConvNeXtPose checkpoint", key=original[0]
+        )
     if not has_backbone and not has_head:
         raise UnknownFormatError("no ConvNeXtPose keys (backbone.*, head.*) in the state dict", key=original[0])
     if not has_head:
-        raise ArchitectureError("backbone weights only: no head.* keys, so joints and depth cannot be "
-                                "determined", key=original[0])
+        raise ArchitectureError(
+            "backbone weights only: no head.* keys, so joints and depth cannot be determined", key=original[0]
+        )
 
 
 def _canonical_key(bare: str) -> str:
@@ -200,10 +215,10 @@ def _canonical_key(bare: str) -> str:
     root = _head_root(bare)
     if not root:
         return bare
-    rest = bare[len(root):]
-    if (m := _HEAD_ATTR.match(rest)):
+    rest = bare[len(root) :]
+    if m := _HEAD_ATTR.match(rest):
         n, sub, leaf = int(m.group(1)), m.group(2), m.group(3)
-    elif (m := _HEAD_LIST.match(rest)):
+    elif m := _HEAD_LIST.match(rest):
         n, sub, leaf = int(m.group(1)) + 1, m.group(2), m.group(3)
     else:
         return "head." + rest
@@ -259,11 +274,13 @@ def dialect_key(canon: str, dialect: Dialect) -> str:
     """One canonical key written in `dialect`."""
     key = canon
     if canon.startswith("head."):
-        rest = canon[len("head."):]
+        rest = canon[len("head.") :]
         m = _HEAD_ATTR.match(rest)
         if m and m.group(2) in SUBLAYER_NAMES:
             n, sub, leaf = int(m.group(1)), m.group(2), m.group(3)
-            if dialect.head_layout == "sequential" or (dialect.head_layout == "modulelist" and dialect.head_sublayers == "indexed"):
+            if dialect.head_layout == "sequential" or (
+                dialect.head_layout == "modulelist" and dialect.head_sublayers == "indexed"
+            ):
                 sub = str(SUBLAYER_NAMES.index(sub))
             if dialect.head_layout == "modulelist":
                 rest = f"deconv_layers.{n - 1}.{sub}.{leaf}"

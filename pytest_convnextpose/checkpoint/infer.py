@@ -12,6 +12,7 @@ file's own `convnextpose.spec` metadata (only when it agrees with the shapes); t
 published variant the shapes match; the layout (ModuleList fork -> all up); the authors'
 default (all up except the last).
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,14 @@ class Inference:
     problems: list[Problem] = field(default_factory=list)
 
 
-def infer(sd: Mapping[str, torch.Tensor], *, joint_num: Optional[int] = None,
-          head_upsample: Optional[Iterable[bool]] = None, head_layout: str = "named",
-          metadata: Optional[Mapping[str, Any]] = None) -> Inference:
+def infer(
+    sd: Mapping[str, torch.Tensor],
+    *,
+    joint_num: Optional[int] = None,
+    head_upsample: Optional[Iterable[bool]] = None,
+    head_layout: str = "named",
+    metadata: Optional[Mapping[str, Any]] = None,
+) -> Inference:
     """Infer the architecture of canonical state dict `sd` and check every tensor against it."""
     shapes = {k: tuple(v.shape) for k, v in sd.items() if isinstance(v, torch.Tensor)}
     try:
@@ -101,7 +107,7 @@ def infer_depths(shapes: Mapping[str, tuple]) -> tuple[int, ...]:
     """Blocks per stage = highest block index + 1, so a missing middle block shows as `missing`."""
     blocks: dict[int, set[int]] = {}
     for k in shapes:
-        if (m := _STAGE_KEY.match(k)):
+        if m := _STAGE_KEY.match(k):
             blocks.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
     depths = tuple(max(blocks[s]) + 1 if s in blocks else 0 for s in range(4))
     if any(d > MAX_BLOCKS_PER_STAGE for d in depths) or any(s > 3 for s in blocks):
@@ -114,27 +120,38 @@ def infer_dims(shapes: Mapping[str, tuple], depths: tuple[int, ...]) -> tuple[in
     for i in range(4):
         ev: list[Optional[int]] = []
         if i == 0:
-            ev += [_dim(shapes, "backbone.downsample_layers.0.0.weight", 0, 4),
-                   _dim(shapes, "backbone.downsample_layers.0.0.bias", 0, 1)]
+            ev += [
+                _dim(shapes, "backbone.downsample_layers.0.0.weight", 0, 4),
+                _dim(shapes, "backbone.downsample_layers.0.0.bias", 0, 1),
+            ]
             ev += _bn_dim(shapes, "backbone.downsample_layers.0.1")
         else:
-            ev += [_dim(shapes, f"backbone.downsample_layers.{i}.1.weight", 0, 4),
-                   _dim(shapes, f"backbone.downsample_layers.{i}.1.bias", 0, 1)]
+            ev += [
+                _dim(shapes, f"backbone.downsample_layers.{i}.1.weight", 0, 4),
+                _dim(shapes, f"backbone.downsample_layers.{i}.1.bias", 0, 1),
+            ]
         if i < 3:
             ev += _bn_dim(shapes, f"backbone.downsample_layers.{i + 1}.0")
             ev.append(_dim(shapes, f"backbone.downsample_layers.{i + 1}.1.weight", 1, 4))
         else:
             ev += _bn_dim(shapes, "backbone.norm")
-            ev += [_dim(shapes, "head.deconv_layers_1.dwconv.weight", 0, 4),
-                   _dim(shapes, "head.deconv_layers_1.pwconv.weight", 1, 4)]
+            ev += [
+                _dim(shapes, "head.deconv_layers_1.dwconv.weight", 0, 4),
+                _dim(shapes, "head.deconv_layers_1.pwconv.weight", 1, 4),
+            ]
         for b in range(depths[i]):
             p = f"backbone.stages.{i}.{b}"
-            ev += [_dim(shapes, f"{p}.dwconv.weight", 0, 4), _dim(shapes, f"{p}.pwconv1.weight", 1, 4),
-                   _dim(shapes, f"{p}.pwconv2.weight", 0, 4)] + _bn_dim(shapes, f"{p}.norm")
+            ev += [
+                _dim(shapes, f"{p}.dwconv.weight", 0, 4),
+                _dim(shapes, f"{p}.pwconv1.weight", 1, 4),
+                _dim(shapes, f"{p}.pwconv2.weight", 0, 4),
+            ] + _bn_dim(shapes, f"{p}.norm")
         d = _vote(ev)
         if d is None:
-            raise ArchitectureError(f"cannot determine the width of backbone stage {i}: no tensor shows it",
-                                    key=f"backbone.downsample_layers.{i}")
+            raise ArchitectureError(
+                f"cannot determine the width of backbone stage {i}: no tensor shows it",
+                key=f"backbone.downsample_layers.{i}",
+            )
         dims.append(d)
     return tuple(dims)
 
@@ -143,16 +160,22 @@ def infer_head(shapes: Mapping[str, tuple]) -> tuple[tuple[int, ...], tuple[int,
     """(channels, kernels, J*D) of the head."""
     layers = {int(m.group(1)) for k in shapes if (m := _HEAD_KEY.match(k))}
     if not layers:
-        raise ArchitectureError("no head.deconv_layers_N tensors: the head cannot be determined", key="head.deconv_layers_1")
+        raise ArchitectureError(
+            "no head.deconv_layers_N tensors: the head cannot be determined", key="head.deconv_layers_1"
+        )
     n = max(layers)
     if n > MAX_HEAD_LAYERS or min(layers) < 1:
-        raise ArchitectureError(f"implausible head: layer numbers {sorted(layers)[:5]}...", key=f"head.deconv_layers_{n}")
+        raise ArchitectureError(
+            f"implausible head: layer numbers {sorted(layers)[:5]}...", key=f"head.deconv_layers_{n}"
+        )
     channels, kernels = [], []
     for i in range(1, n + 1):
         p, q = f"head.deconv_layers_{i}", f"head.deconv_layers_{i + 1}"
         ev = [_dim(shapes, f"{p}.pwconv.weight", 0, 4), _dim(shapes, f"{p}.pwconv.bias", 0, 1)]
         if i < n:
-            ev += [_dim(shapes, f"{q}.dwconv.weight", 0, 4), _dim(shapes, f"{q}.pwconv.weight", 1, 4)] + _bn_dim(shapes, f"{q}.norm")
+            ev += [_dim(shapes, f"{q}.dwconv.weight", 0, 4), _dim(shapes, f"{q}.pwconv.weight", 1, 4)] + _bn_dim(
+                shapes, f"{q}.norm"
+            )
         else:
             ev.append(_dim(shapes, "head.final_layer.weight", 1, 4))
         c = _vote(ev)
@@ -164,7 +187,9 @@ def infer_head(shapes: Mapping[str, tuple]) -> tuple[tuple[int, ...], tuple[int,
         kernels.append(k)
     jd = _vote([_dim(shapes, "head.final_layer.weight", 0, 4), _dim(shapes, "head.final_layer.bias", 0, 1)])
     if jd is None:
-        raise ArchitectureError("no head.final_layer tensor: joints x depth cannot be determined", key="head.final_layer.weight")
+        raise ArchitectureError(
+            "no head.final_layer tensor: joints x depth cannot be determined", key="head.final_layer.weight"
+        )
     return tuple(channels), tuple(kernels), jd
 
 
@@ -173,13 +198,18 @@ def factor_joints_depth(channels: int, joint_num: Optional[int] = None) -> tuple
     cands = _clean_splits(channels)
     if joint_num is not None:
         if joint_num <= 0 or channels % joint_num:
-            raise ArchitectureError(f"final_layer has {channels} channels (joints x depth bins), not a multiple of "
-                                    f"--joints {joint_num}{_fits(cands)}", key="head.final_layer.weight")
+            raise ArchitectureError(
+                f"final_layer has {channels} channels (joints x depth bins), not a multiple of "
+                f"--joints {joint_num}{_fits(cands)}",
+                key="head.final_layer.weight",
+            )
         return joint_num, channels // joint_num
     if len(cands) != 1:
         found = ", ".join(f"J={j} D={d}" for j, d in cands) or "no known joint count with a power-of-two depth"
-        raise ArchitectureError(f"final_layer has {channels} = joints x depth channels ({found}); "
-                                "pass --joints N (joint_num=N)", key="head.final_layer.weight")
+        raise ArchitectureError(
+            f"final_layer has {channels} = joints x depth channels ({found}); pass --joints N (joint_num=N)",
+            key="head.final_layer.weight",
+        )
     return cands[0]
 
 
@@ -190,9 +220,12 @@ def joints_problem(channels: int, joint_num: Optional[int]) -> Optional[Problem]
     cands = _clean_splits(channels)
     if joint_num is None or not cands or _is_pow2(channels // joint_num):
         return None
-    return Problem("joints", "head.final_layer.weight",
-                   f"--joints {joint_num} gives {channels} / {joint_num} = {channels // joint_num} depth bins, not a "
-                   f"power of two as every ConvNeXtPose depth_dim is{_fits(cands)}")
+    return Problem(
+        "joints",
+        "head.final_layer.weight",
+        f"--joints {joint_num} gives {channels} / {joint_num} = {channels // joint_num} depth bins, not a "
+        f"power of two as every ConvNeXtPose depth_dim is{_fits(cands)}",
+    )
 
 
 def _clean_splits(channels: int) -> list[tuple[int, int]]:
@@ -230,8 +263,15 @@ def infer_shape_fields(shapes: Mapping[str, tuple], joint_num: Optional[int] = N
 
 def _make_spec(sf: ShapeFields, flags: tuple[bool, ...]) -> ArchSpec:
     try:
-        return ArchSpec(depths=sf.depths, dims=sf.dims, head_channels=sf.head_channels, head_kernels=sf.head_kernels,
-                        head_upsample=flags, depth_dim=sf.depth_dim, joint_num=sf.joint_num)
+        return ArchSpec(
+            depths=sf.depths,
+            dims=sf.dims,
+            head_channels=sf.head_channels,
+            head_kernels=sf.head_kernels,
+            head_upsample=flags,
+            depth_dim=sf.depth_dim,
+            joint_num=sf.joint_num,
+        )
     except ValueError as exc:
         raise ArchitectureError(f"tensor shapes describe no buildable network: {exc}") from None
 
@@ -241,15 +281,17 @@ def _same_shape_fields(spec: ArchSpec, sf: ShapeFields) -> bool:
     return all(getattr(spec, f.name) == getattr(sf, f.name) for f in fields(ShapeFields))
 
 
-def choose_head_upsample(sf: ShapeFields, user: Optional[Iterable[bool]], meta: Optional[ArchSpec],
-                         head_layout: str) -> tuple[tuple[bool, ...], str]:
+def choose_head_upsample(
+    sf: ShapeFields, user: Optional[Iterable[bool]], meta: Optional[ArchSpec], head_layout: str
+) -> tuple[tuple[bool, ...], str]:
     """(flags, source) with source in user | metadata | variant | layout | default."""
     n = len(sf.head_channels)
     if user is not None:
         flags = tuple(bool(u) for u in user)
         if len(flags) != n:
-            raise ArchitectureError(f"--head-upsample gives {len(flags)} flags ({format_head_upsample(flags)}) "
-                                    f"but the head has {n} layers")
+            raise ArchitectureError(
+                f"--head-upsample gives {len(flags)} flags ({format_head_upsample(flags)}) but the head has {n} layers"
+            )
         return flags, "user"
     if meta is not None:
         return meta.head_upsample, "metadata"
@@ -271,9 +313,11 @@ def _metadata_spec(metadata: Mapping[str, Any], sf: ShapeFields, problems: list[
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         problems.append(Problem("metadata", SPEC_METADATA_KEY, f"unreadable spec in metadata: {exc}"))
         return None
-    diffs = [f"{f.name} {list(getattr(claimed, f.name)) if isinstance(getattr(claimed, f.name), tuple) else getattr(claimed, f.name)}"
-             f" in metadata vs {_fmt(getattr(sf, f.name))} in tensors"
-             for f in fields(ShapeFields) if getattr(claimed, f.name) != getattr(sf, f.name)]
+    diffs = [
+        f"{f.name} {_listed(getattr(claimed, f.name))} in metadata vs {_fmt(getattr(sf, f.name))} in tensors"
+        for f in fields(ShapeFields)
+        if getattr(claimed, f.name) != getattr(sf, f.name)
+    ]
     if len(claimed.head_upsample) != len(sf.head_channels):
         diffs.append(f"head_upsample has {len(claimed.head_upsample)} flags for {len(sf.head_channels)} head layers")
     if diffs:
@@ -290,6 +334,11 @@ def _metadata_joint_num(metadata: Mapping[str, Any]) -> Optional[int]:
     except (TypeError, ValueError, KeyError, OverflowError, RecursionError):
         return None
     return j if j > 0 else None
+
+
+def _listed(value: Any) -> Any:
+    """A tuple as a list (how JSON metadata writes it), anything else as it is."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _fmt(v: Any) -> Any:
@@ -312,7 +361,9 @@ def variant_differences(spec: ArchSpec, ref: ArchSpec) -> list[str]:
 def match_variant(spec: ArchSpec) -> tuple[Optional[str], Optional[str], list[str]]:
     """(exact variant or None, nearest variant, differences from the nearest)."""
     n = count_parameters(spec)
-    ranked = sorted(VARIANTS.values(), key=lambda v: (len(variant_differences(spec, v.spec)), abs(v.num_parameters - n)))
+    ranked = sorted(
+        VARIANTS.values(), key=lambda v: (len(variant_differences(spec, v.spec)), abs(v.num_parameters - n))
+    )
     best = ranked[0]
     diffs = variant_differences(spec, best.spec)
     return (best.name if not diffs else None), best.name, diffs
@@ -333,13 +384,20 @@ def check_tensors(sd: Mapping[str, Any], spec: ArchSpec) -> list[Problem]:
         if t is None:
             problems.append(Problem("missing", key, f"expected a tensor of shape {list(shape)}"))
         elif not isinstance(t, torch.Tensor):
-            problems.append(Problem("shape", key, f"expected a tensor of shape {list(shape)}, found a {type(t).__name__}"))
+            problems.append(
+                Problem("shape", key, f"expected a tensor of shape {list(shape)}, found a {type(t).__name__}")
+            )
         elif tuple(t.shape) != shape:
             problems.append(Problem("shape", key, f"expected shape {list(shape)}, found {list(t.shape)}"))
-        if isinstance(t, torch.Tensor) and t.device.type != "meta" and \
-                t.dtype not in (_COUNTER_DTYPES if key.endswith(".num_batches_tracked") else _WEIGHT_DTYPES):
+        if (
+            isinstance(t, torch.Tensor)
+            and t.device.type != "meta"
+            and t.dtype not in (_COUNTER_DTYPES if key.endswith(".num_batches_tracked") else _WEIGHT_DTYPES)
+        ):
             want = "an integer" if key.endswith(".num_batches_tracked") else "a float16/bfloat16/float32/float64"
-            problems.append(Problem("dtype", key, f"expected {want} tensor, found {str(t.dtype).replace('torch.', '')}"))
+            problems.append(
+                Problem("dtype", key, f"expected {want} tensor, found {str(t.dtype).replace('torch.', '')}")
+            )
     for key in sd:
         if key not in expected:
             t = sd[key]
@@ -366,8 +424,20 @@ def _all_finite(t: torch.Tensor) -> bool:
 
 #: dtypes the element-wise checks below support directly; others (float8, uint16/32/64, ...) are
 #: checked through float64 copies of slices
-_CHECKABLE = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
-              torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+_CHECKABLE = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.complex64,
+    torch.complex128,
+    torch.bool,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+)
 
 
 def _value_problems(key: str, t: Any) -> list[Problem]:
@@ -388,8 +458,13 @@ def _value_problems(key: str, t: Any) -> list[Problem]:
     if is_var:
         nonpos = int(((t <= 0) & finite).sum())
         if nonpos:
-            out.append(Problem("bn_variance", key, f"{nonpos} of {t.numel()} running variances are <= 0 "
-                                                   f"(min {float(t[finite].min()):.3g})"))
+            out.append(
+                Problem(
+                    "bn_variance",
+                    key,
+                    f"{nonpos} of {t.numel()} running variances are <= 0 (min {float(t[finite].min()):.3g})",
+                )
+            )
     return out
 
 
@@ -400,7 +475,7 @@ def _widened_value_problems(key: str, t: torch.Tensor, step: int = 1 << 20) -> l
     bad = nonpos = 0
     low = float("inf")
     for i in range(0, flat.numel(), step):
-        part = flat[i:i + step].to(torch.float64)
+        part = flat[i : i + step].to(torch.float64)
         finite = torch.isfinite(part)
         bad += int(part.numel() - finite.sum())
         if key.endswith(".running_var"):

@@ -122,9 +122,9 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     exact same path without writing a file. `name`: the path whose name (and folder's) the name
     check reads, when not `path` (a member's path inside its archive, never the archive's name)."""
     from . import dialects
-    from .unwrap import unwrap
     from .infer import infer
     from .naming import name_problem
+    from .unwrap import unwrap
 
     unwrapped = unwrap(obj)
     dialect = dialects.detect_dialect(unwrapped.state_dict)

@@ -10,6 +10,7 @@ read from inside an archive (`ARCHIVE::MEMBER`) that is the member's name and it
 archive; the archive's own name is never read (`ConvNeXtPose-20230423T040706Z-001.zip` claims
 nothing, and a `ConvNeXtPose_L.zip` may hold every variant).
 """
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,10 @@ def name_claim(path: str) -> Optional[tuple[str, str, str]]:
 def describe_spec(spec: ArchSpec) -> str:
     """The shape facts that tell the variants apart, as the published table lists them."""
     ups = ",".join("up" if u else "no" for u in spec.head_upsample)
-    return (f"depths {','.join(map(str, spec.depths))}, dims {','.join(map(str, spec.dims))}, "
-            f"head {'x'.join(map(str, spec.head_channels))} ({ups}), {spec.joint_num} joints x {spec.depth_dim} depth bins")
+    return (
+        f"depths {','.join(map(str, spec.depths))}, dims {','.join(map(str, spec.dims))}, "
+        f"head {'x'.join(map(str, spec.head_channels))} ({ups}), {spec.joint_num} joints x {spec.depth_dim} depth bins"
+    )
 
 
 def name_problem(path: str, spec: ArchSpec, variant: Optional[str], nearest: Optional[str]) -> Optional[Problem]:
@@ -54,7 +57,10 @@ def name_problem(path: str, spec: ArchSpec, variant: Optional[str], nearest: Opt
     if claim is None or claim[0] == variant:
         return None
     said, name, what_named = claim
-    what = (f"tensors are {variant}" if variant is not None
-            else f"tensors are no published variant (nearest {nearest})")
-    return Problem("name", name, f"{what_named} name says {said}; {what}: {describe_spec(spec)} "
-                                 f"({said} would be {describe_spec(VARIANTS[said].spec)})")
+    what = f"tensors are {variant}" if variant is not None else f"tensors are no published variant (nearest {nearest})"
+    return Problem(
+        "name",
+        name,
+        f"{what_named} name says {said}; {what}: {describe_spec(spec)} "
+        f"({said} would be {describe_spec(VARIANTS[said].spec)})",
+    )

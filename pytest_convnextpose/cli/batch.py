@@ -5,6 +5,7 @@ either over a batch so that every file is attempted, an output never replaces an
 the batch, a refusal of one file is a row in the table (not the end of the run), and the
 exit code is the worst of the files'.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ def convert_one(action: Callable[[], ConversionReport], src: str, out: Optional[
         return ConversionReport(src, None, "failed", f"verification failed, nothing written: {exc}")
     except OSError as exc:  # the output side: missing folder, permissions, disk full
         where = exc.filename or out
-        return ConversionReport(src, None, "refused", f"{where}: cannot write output: {exc.strerror or exc}; "
-                                                      "nothing written")
+        return ConversionReport(
+            src, None, "refused", f"{where}: cannot write output: {exc.strerror or exc}; nothing written"
+        )
     except Exception as exc:  # a bug or an OS fault on this file: report it, let the batch go on
         if os.environ.get("CONVNEXTPOSE_DEBUG"):
             raise
@@ -71,8 +73,9 @@ def print_report(report: ConversionReport) -> None:
     print(f"convnextpose: error: {report.detail}", file=sys.stderr)
 
 
-def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, name_for: Callable[[str], str],
-             action: Action) -> int:
+def run_many(
+    paths: Sequence[str], out_dir: Path, args: argparse.Namespace, name_for: Callable[[str], str], action: Action
+) -> int:
     """Run `action(src, out_dir / name_for(src))` for every path; worst exit code wins."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,14 +90,19 @@ def run_many(paths: Sequence[str], out_dir: Path, args: argparse.Namespace, name
             out = out_dir / name_for(src)
             clash = next((other for other in paths if same_file(out, other)), None)
             if clash is not None:  # even with --force: an output must never replace any input of the batch
-                reports.append(ConversionReport(src, None, "refused", f"{OutputIsInputError(out, clash)}; nothing written"))
+                reports.append(
+                    ConversionReport(src, None, "refused", f"{OutputIsInputError(out, clash)}; nothing written")
+                )
                 continue
             if str(out) in claimed:
-                reports.append(ConversionReport(src, None, "refused",
-                                                f"{src}: output {out} is already taken by {claimed[str(out)]}"))
+                reports.append(
+                    ConversionReport(
+                        src, None, "refused", f"{src}: output {out} is already taken by {claimed[str(out)]}"
+                    )
+                )
                 continue
             claimed[str(out)] = src
-            reports.append(convert_one(lambda: action(src, out), src, str(out)))
+            reports.append(convert_one(lambda src=src, out=out: action(src, out), src, str(out)))
     print_table(reports)
     return exit_codes.worst(exit_codes.STATUS_CODES[r.status] for r in reports)
 

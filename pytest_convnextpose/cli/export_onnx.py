@@ -11,8 +11,15 @@ import argparse
 import sys
 
 from ..convert.atomic_output import check_output
-from ..convert.onnx_export import (DEFAULT_INPUT_SIZE, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, OnnxExportError,
-                                   check_opset, export_onnx)
+from ..convert.onnx_export import (
+    DEFAULT_INPUT_SIZE,
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    OnnxExportError,
+    check_opset,
+    export_onnx,
+)
 from ..implementations.adapter import ImplementationError
 from . import exit_codes
 from .args import add_force_option, add_spec_options, input_size_arg

@@ -5,6 +5,7 @@ the parser's `func(args) -> int` runs it. A `CheckpointError` prints its one lin
 anything unexpected prints one line naming the bug and exits 3 (set CONVNEXTPOSE_DEBUG=1 for
 the traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx", "evaluate", "v
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convnextpose", description="Inspect, verify, convert and evaluate ConvNeXtPose checkpoints.")
+    parser = argparse.ArgumentParser(
+        prog="convnextpose", description="Inspect, verify, convert and evaluate ConvNeXtPose checkpoints."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -51,8 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if os.environ.get("CONVNEXTPOSE_DEBUG"):
             raise
         msg = " ".join(str(exc).split())
-        print(f"convnextpose: internal error: {type(exc).__name__}: {msg} (set CONVNEXTPOSE_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(
+            f"convnextpose: internal error: {type(exc).__name__}: {msg} (set CONVNEXTPOSE_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return exit_codes.FAILED
 
 

@@ -25,13 +25,12 @@ import torch
 
 from reference_model import format_head_upsample
 
-from .atomic_output import atomic_write_bytes, check_output
-from ..checkpoint.load import Checkpoint, load_checkpoint
-from .to_safetensors import (ConversionReport, VerificationError, canonical_tensors, name_warning,
-                      source_epoch)
-from .verification import structural_problems, tensor_differences
-from ..errors import CheckpointError
 from ..checkpoint.dialects import Dialect, from_canonical
+from ..checkpoint.load import Checkpoint, load_checkpoint
+from ..errors import CheckpointError
+from .atomic_output import atomic_write_bytes, check_output
+from .to_safetensors import ConversionReport, VerificationError, canonical_tensors, name_warning, source_epoch
+from .verification import structural_problems, tensor_differences
 
 LAYOUTS: dict[str, Optional[Dialect]] = {
     "official": Dialect(prefixes=("module.",)),

@@ -33,10 +33,10 @@ from torch import nn
 from reference_model import ArchSpec
 from reference_model.softargmax import soft_argmax_reference
 
-from .atomic_output import atomic_write_bytes
-from ..checkpoint.model import reference_model_for
 from ..checkpoint import metadata_keys as keys
+from ..checkpoint.model import reference_model_for
 from ..implementations.onnx_runner import load_onnx
+from .atomic_output import atomic_write_bytes
 
 DEFAULT_OPSET = 17
 #: opsets this network exports at with the TorchScript exporter (see the module docstring)

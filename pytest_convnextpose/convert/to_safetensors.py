@@ -13,6 +13,7 @@ helps if the converted file is trustworthy, hence:
   checked (bit-equal tensors, identical model outputs, same spec through
   `load_checkpoint`) before it is renamed into place (`atomic`).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,22 @@ from safetensors.torch import load_file
 from reference_model import ArchSpec
 
 from .. import __version__
-from .atomic_output import atomic_write_bytes, check_output
-from ..checkpoint.load import Checkpoint, Problem, load_checkpoint
-from .verification import (VERIFY_INPUT_SHAPE, VERIFY_SEED, Outputs, max_abs_diff, outputs_identical,
-                             run_model, structural_problems, tensor_differences, verification_images)
-from .safetensors_writer import safetensors_bytes
-from ..errors import CheckpointError
 from ..checkpoint import metadata_keys as keys
+from ..checkpoint.load import Checkpoint, Problem, load_checkpoint
+from ..errors import CheckpointError
+from .atomic_output import atomic_write_bytes, check_output
+from .safetensors_writer import safetensors_bytes
+from .verification import (
+    VERIFY_INPUT_SHAPE,
+    VERIFY_SEED,
+    Outputs,
+    max_abs_diff,
+    outputs_identical,
+    run_model,
+    structural_problems,
+    tensor_differences,
+    verification_images,
+)
 
 #: metadata key namespace; the loader reads these names back (keep them exactly)
 CONVERTER_VERSION = f"pytest-convnextpose {__version__}"
@@ -108,7 +118,9 @@ def build_metadata(ckpt: Checkpoint, verification: Mapping[str, Any]) -> dict[st
         keys.VERIFICATION: _compact_json(dict(verification)),
     }
     archive = ckpt.metadata.get("archive") if ckpt.metadata else None
-    if isinstance(archive, dict):  # read from inside a download archive: which one (no path: it would not survive renames)
+    if isinstance(
+        archive, dict
+    ):  # read from inside a download archive: which one (no path: it would not survive renames)
         md[keys.SOURCE_ARCHIVE] = _compact_json({k: archive.get(k) for k in ("format", "member", "sha256", "size")})
     epoch = source_epoch(ckpt)
     if epoch is not None:
@@ -129,8 +141,13 @@ def _verification_record(ok_tensors: bool, diff: float, identical: bool, n: int)
     }
 
 
-def _check_copy(spec: ArchSpec, want: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor],
-                source_out: Outputs, images: torch.Tensor) -> dict[str, Any]:
+def _check_copy(
+    spec: ArchSpec,
+    want: Mapping[str, torch.Tensor],
+    got: Mapping[str, torch.Tensor],
+    source_out: Outputs,
+    images: torch.Tensor,
+) -> dict[str, Any]:
     """Compare a re-read copy to the source: bits of every tensor and outputs on the fixed images."""
     diffs = tensor_differences(want, got)
     if diffs:
@@ -139,8 +156,14 @@ def _check_copy(spec: ArchSpec, want: Mapping[str, torch.Tensor], got: Mapping[s
     return _verification_record(True, max_abs_diff(source_out, out), outputs_identical(source_out, out), len(want))
 
 
-def _verify_file(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str],
-                 source_out: Outputs, images: torch.Tensor) -> None:
+def _verify_file(
+    tmp: Path,
+    ckpt: Checkpoint,
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str],
+    source_out: Outputs,
+    images: torch.Tensor,
+) -> None:
     """The check that gates the rename: re-read `tmp` from disk and demand an exact copy."""
     with safe_open(str(tmp), framework="pt") as fh:
         got_meta = fh.metadata() or {}
@@ -160,10 +183,13 @@ def _verify_through_loader(tmp: Path, ckpt: Checkpoint, tensors: Mapping[str, to
     try:
         back = load_checkpoint(tmp)
     except CheckpointError as exc:  # our own output refused by our own loader: not the input's fault
-        raise VerificationError(f"the converted file does not load back through load_checkpoint: {exc.message}") from None
+        raise VerificationError(
+            f"the converted file does not load back through load_checkpoint: {exc.message}"
+        ) from None
     if back.spec != ckpt.spec:
-        raise VerificationError(f"{tmp}: load_checkpoint reads spec {back.spec.summary()}, "
-                                f"expected {ckpt.spec.summary()}")
+        raise VerificationError(
+            f"{tmp}: load_checkpoint reads spec {back.spec.summary()}, expected {ckpt.spec.summary()}"
+        )
     content = [p for p in back.problems if p.about_content]  # the temp file's name claims nothing of ours
     if content:
         raise VerificationError(f"{tmp}: load_checkpoint reports problems: {content[0]}")
@@ -181,23 +207,26 @@ def convert_checkpoint(ckpt: Checkpoint, out: str | Path, *, force: bool = False
     out = check_output(out, force=force, inputs=[ckpt.path])
     problems = structural_problems(ckpt)
     if problems:
-        return ConversionReport(ckpt.path, None, "problems",
-                                f"{len(problems)} problem(s); nothing written", problems, ckpt.variant)
+        return ConversionReport(
+            ckpt.path, None, "problems", f"{len(problems)} problem(s); nothing written", problems, ckpt.variant
+        )
     tensors = canonical_tensors(ckpt.state_dict)
     images = verification_images(ckpt.spec)
     source_out = run_model(ckpt.spec, ckpt.state_dict, images)
     record = _probe_round_trip(ckpt.spec, tensors, source_out, images)
     metadata = build_metadata(ckpt, record)
     data = safetensors_bytes(tensors, metadata)
-    atomic_write_bytes(out, data, force=force,
-                       verify=lambda tmp: _verify_file(tmp, ckpt, tensors, metadata, source_out, images))
+    atomic_write_bytes(
+        out, data, force=force, verify=lambda tmp: _verify_file(tmp, ckpt, tensors, metadata, source_out, images)
+    )
     detail = f"{len(tensors)} tensors, {len(data)} bytes, max output diff {record['max_output_abs_diff']}"
     detail += name_warning(ckpt)
     return ConversionReport(ckpt.path, str(out), "converted", detail, [], ckpt.variant, record)
 
 
-def _probe_round_trip(spec: ArchSpec, tensors: Mapping[str, torch.Tensor], source_out: Outputs,
-                      images: torch.Tensor) -> dict[str, Any]:
+def _probe_round_trip(
+    spec: ArchSpec, tensors: Mapping[str, torch.Tensor], source_out: Outputs, images: torch.Tensor
+) -> dict[str, Any]:
     """Verification result recorded in the metadata: an in-memory safetensors round trip of the same tensor bytes.
 
     The record has to exist before the file does; the on-disk check repeats it and must agree.
@@ -208,8 +237,14 @@ def _probe_round_trip(spec: ArchSpec, tensors: Mapping[str, torch.Tensor], sourc
     return record
 
 
-def convert_file(src: str | Path, out: str | Path, *, force: bool = False, joint_num: Optional[int] = None,
-                 head_upsample: Optional[tuple[bool, ...]] = None) -> ConversionReport:
+def convert_file(
+    src: str | Path,
+    out: str | Path,
+    *,
+    force: bool = False,
+    joint_num: Optional[int] = None,
+    head_upsample: Optional[tuple[bool, ...]] = None,
+) -> ConversionReport:
     """Load `src` safely and convert it. Raises CheckpointError when the file is refused."""
     out = check_output(out, force=force, inputs=[src])  # cheap refusals before reading a large file
     ckpt = load_checkpoint(src, joint_num=joint_num, head_upsample=head_upsample)

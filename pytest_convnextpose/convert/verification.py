@@ -15,11 +15,11 @@ import torch
 
 from reference_model import ArchSpec, soft_argmax
 
+from ..checkpoint.infer import check_tensors
 from ..checkpoint.load import Checkpoint
 from ..checkpoint.model import reference_model_for
 from ..checkpoint.problems import Problem
 from .safetensors_writer import tensor_bytes
-from ..checkpoint.infer import check_tensors
 
 #: the deterministic verification input: batch, channels, height, width, and its seed
 VERIFY_INPUT_SHAPE: tuple[int, int, int, int] = (2, 3, 128, 128)

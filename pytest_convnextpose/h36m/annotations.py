@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .geometry import camera_to_pixel, process_bbox, world_to_camera
+from .geometry import process_bbox, world_to_camera
 
 ACTION_NAMES = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting",
                 "SittingDown", "Smoking", "Photo", "Waiting", "Walking", "WalkDog", "WalkTogether")

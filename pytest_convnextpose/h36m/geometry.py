@@ -52,7 +52,7 @@ def process_bbox(bbox, width: int, height: int, aspect_ratio: float = 1.0) -> Op
     return np.array([cx - w / 2.0, cy - h / 2.0, w, h], dtype=np.float64)
 
 
-def normalise(patches: "torch.Tensor") -> "torch.Tensor":
+def normalise(patches: torch.Tensor) -> torch.Tensor:
     """(N, H, W, 3) RGB patches, 0-255 (uint8 as warped, or float) -> (N, 3, H, W) contiguous
     float32, as the authors feed the network: torchvision's ToTensor + Normalize, i.e.
     `(x - mean) / std` per channel in float32, on whatever device the patches are.

@@ -63,8 +63,8 @@ def checked_outputs(impl: Any, images: np.ndarray, spec: ArchSpec, *, what: str,
 
     A wrong shape is explained (diagnose_shape) with the reference's heatmaps when `ref_model`
     is given, so a batch k times the input's is traced to the soft-argmax constant behind it."""
-    from .diagnose_shape import diagnose_shape
     from .adapter import one_line_error
+    from .diagnose_shape import diagnose_shape
 
     run = call if call is not None else impl
     try:

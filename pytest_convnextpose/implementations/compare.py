@@ -8,6 +8,7 @@ and mean error, how many values are out of tolerance), and *how to reproduce it*
 Tolerance follows `numpy.allclose`: a value passes when |actual - expected| <=
 atol + rtol * |expected|. Non-finite values always fail.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -89,8 +90,9 @@ def worst_position(diff: Any) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
 
 
-def compare_coords(actual: Any, expected: Any, *, atol: float = DEFAULT_ATOL,
-                   rtol: float = DEFAULT_RTOL) -> ParityStats:
+def compare_coords(
+    actual: Any, expected: Any, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL
+) -> ParityStats:
     """Statistics of `actual` against `expected`, both `(B, J, 3)`; raises ShapeMismatch otherwise."""
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -101,10 +103,20 @@ def compare_coords(actual: Any, expected: Any, *, atol: float = DEFAULT_ATOL,
     s, j, c = worst_position(err)
     finite = err[np.isfinite(err)]
     mean = float(err.mean()) if finite.size == err.size else float("inf")
-    return ParityStats(max_abs=float(err.max()), mean_abs=mean, worst_sample=int(s), worst_joint=int(j),
-                       worst_coord=int(c), worst_actual=float(a[s, j, c]), worst_expected=float(e[s, j, c]),
-                       num_bad=int(bad.sum()), num_values=int(err.size), atol=atol, rtol=rtol,
-                       joint_num=int(e.shape[1]))
+    return ParityStats(
+        max_abs=float(err.max()),
+        mean_abs=mean,
+        worst_sample=int(s),
+        worst_joint=int(j),
+        worst_coord=int(c),
+        worst_actual=float(a[s, j, c]),
+        worst_expected=float(e[s, j, c]),
+        num_bad=int(bad.sum()),
+        num_values=int(err.size),
+        atol=atol,
+        rtol=rtol,
+        joint_num=int(e.shape[1]),
+    )
 
 
 def per_coordinate_max(actual: Any, expected: Any) -> dict[str, float]:
@@ -113,9 +125,19 @@ def per_coordinate_max(actual: Any, expected: Any) -> dict[str, float]:
     return {name: float(np.nanmax(err[..., i])) for i, name in enumerate(COORD_NAMES)}
 
 
-def repro_snippet(*, ckpt_path: str, target: str, images_expr: str, sample: int, joint: int, coord: int,
-                  expected_expr: str = "ref(torch.from_numpy(x)).numpy()", actual_expr: str = "impl(x)",
-                  load_kwargs: str = "", setup: Sequence[str] = ()) -> str:
+def repro_snippet(
+    *,
+    ckpt_path: str,
+    target: str,
+    images_expr: str,
+    sample: int,
+    joint: int,
+    coord: int,
+    expected_expr: str = "ref(torch.from_numpy(x)).numpy()",
+    actual_expr: str = "impl(x)",
+    load_kwargs: str = "",
+    setup: Sequence[str] = (),
+) -> str:
     """A few lines of Python that recompute the worst value with the user's own implementation.
 
     `target` is `module:factory` or `onnx:PATH`; `images_expr` rebuilds the input batch;
@@ -123,14 +145,19 @@ def repro_snippet(*, ckpt_path: str, target: str, images_expr: str, sample: int,
     """
     if target.startswith("onnx:"):
         make = f"impl = load_onnx({str(Path(target[5:]).absolute())!r})"
-        imp = "from pytest_convnextpose.checkpoint.model import reference_model_for\nfrom pytest_convnextpose.implementations.onnx_runner import load_onnx"
+        imp = (
+            "from pytest_convnextpose.checkpoint.model import reference_model_for\n"
+            "from pytest_convnextpose.implementations.onnx_runner import load_onnx"
+        )
     else:
         module, _, attr = target.rpartition(":")
         if module.endswith(".py"):
             target = f"{Path(module).absolute()}:{attr}"
         make = f"impl = load_implementation({target!r}, ckpt)"
-        imp = ("from pytest_convnextpose.checkpoint.model import reference_model_for\n"
-               "from pytest_convnextpose.implementations.adapter import load_implementation")
+        imp = (
+            "from pytest_convnextpose.checkpoint.model import reference_model_for\n"
+            "from pytest_convnextpose.implementations.adapter import load_implementation"
+        )
     lines = [
         "import numpy as np, torch",
         "from pytest_convnextpose import load_checkpoint",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reference_model import H36M_FLIP_PAIRS, ArchSpec, format_head_upsample
-from reference_model.softargmax import soft_argmax_reference
+from reference_model.softargmax import expected_indices, soft_argmax_reference
 
 from .compare import COORD_NAMES
 
@@ -30,7 +30,7 @@ EXPLAIN_TOL_FACTOR = 10.0
 #: ...or leaves at most this fraction of the error against the reference ("partly explains")
 PARTIAL_FRACTION = 0.2
 
-#: ImageNet mean/std as the authors' dataset code applies them (SPEC §6: to 0-255 values)
+#: ImageNet mean/std as the authors' dataset code applies them (docs/spec.md §6: to 0-255 values)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -97,16 +97,6 @@ class Diagnosis:
 
 # -- mistakes over the network ------------------------------------------------
 
-def _soft_argmax_with(p: torch.Tensor) -> torch.Tensor:
-    """Expectations of index under p (B, J, D, H, W), exactly as the reference takes them."""
-    _, _, d, h, w = p.shape
-    dt, dev = p.dtype, p.device
-    x = (p.sum(dim=(2, 3)) * torch.arange(w, dtype=dt, device=dev)).sum(dim=2)
-    y = (p.sum(dim=(2, 4)) * torch.arange(h, dtype=dt, device=dev)).sum(dim=2)
-    z = (p.sum(dim=(3, 4)) * torch.arange(d, dtype=dt, device=dev)).sum(dim=2)
-    return torch.stack((x, y, z), dim=2)
-
-
 def _softmax_variant(kind: str, spec: ArchSpec) -> Runner:
     j, d = spec.joint_num, spec.depth_dim
 
@@ -123,7 +113,7 @@ def _softmax_variant(kind: str, spec: ArchSpec) -> Runner:
             p = F.softmax(hm.reshape(b, j, d, h, w), dim=2)
         else:  # pragma: no cover - programming error
             raise ValueError(kind)
-        return _soft_argmax_with(p.reshape(b, j, d, h, w))
+        return expected_indices(p.reshape(b, j, d, h, w))
 
     return run
 

@@ -8,6 +8,7 @@ from the implementation's output against the reference output on the same batch:
 per-axis linear fit, a joint-to-joint matching, the spread of the output, and its range
 against the heatmap volume. Cheap (no forward pass), so they run on every failure.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from reference_model import H36M_FLIP_PAIRS, ArchSpec
 
 from .compare import COORD_NAMES, joint_name
 
-#: bbox_3d_shape of the authors' config: a 2000 mm cube around the root (SPEC §6)
+#: bbox_3d_shape of the authors' config: a 2000 mm cube around the root (docs/spec.md §6)
 BBOX_3D_MM = 2000.0
 #: a linear map is only reported when its scale is at least this (an output that ignores the
 #: reference, e.g. a flat one, fits y = 0*x + c)
@@ -59,14 +60,19 @@ def _describe_axis(c: int, a: float, b: float, spec: ArchSpec, input_size: tuple
         px = inp[c] / n
         if _close(a, px) and (small_b or _close(b, px / 2 - 0.5, 1e-2)):
             centres = "" if small_b else f", offset {b:g} (cell centres)"
-            return (f"{name} in input pixels instead of heatmap units (per-axis linear fit: scale {px:g} = "
-                    f"{inp[c]}/{n} px per heatmap cell{centres})")
+            return (
+                f"{name} in input pixels instead of heatmap units (per-axis linear fit: scale {px:g} = "
+                f"{inp[c]}/{n} px per heatmap cell{centres})"
+            )
     if c == 2 and _close(a, BBOX_3D_MM / n) and _close(b, -BBOX_3D_MM / 2, 1e-2):
-        return (f"{wrong}: z in millimetres, (z/D*2-1)*1000, the evaluation's de-normalisation (SPEC §6) (per-axis "
-                f"linear fit: scale 2000/D = {a:.4g}, offset {b:.4g})")
+        return (
+            f"{wrong}: z in millimetres, (z/D*2-1)*1000, the evaluation's de-normalisation (docs/spec.md §6) (per-axis "
+            f"linear fit: scale 2000/D = {a:.4g}, offset {b:.4g})"
+        )
     if small_b and _close(a, 1.0 / (n - 1)):
-        return (f"{wrong}: scaled to [0, 1] by 1/({unit}\u22121) (per-axis linear fit: scale 1/({unit}\u22121) = "
-                f"1/{n - 1})")
+        return (
+            f"{wrong}: scaled to [0, 1] by 1/({unit}\u22121) (per-axis linear fit: scale 1/({unit}\u22121) = 1/{n - 1})"
+        )
     if small_b and _close(a, 1.0 / n):
         return f"{wrong}: scaled to [0, 1) by 1/{unit} (per-axis linear fit: scale 1/{unit} = 1/{n})"
     if _close(b, -1.0, 1e-2) and (_close(a, 2.0 / n) or _close(a, 2.0 / (n - 1))):
@@ -75,8 +81,9 @@ def _describe_axis(c: int, a: float, b: float, spec: ArchSpec, input_size: tuple
     return f"{wrong}: per-axis linear fit: yours = {a:.6g}*{name} + {b:.6g}"
 
 
-def linear_fit(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int],
-               tolerance: float) -> Optional[Finding]:
+def linear_fit(
+    actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int], tolerance: float
+) -> Optional[Finding]:
     """Each coordinate of `actual` an affine function of the reference's (not all the identity)?"""
     if actual.shape != reference.shape or actual.ndim != 3 or actual.shape[2] != 3:
         return None
@@ -99,8 +106,12 @@ def linear_fit(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_
     if not changed:
         return None
     parts = [_describe_axis(c, *fits[c], spec, input_size) for c in changed]
-    return Finding("rescaled_coordinates", "coordinates rescaled: " + "; ".join(parts),
-                   f"a per-axis linear fit of your output against the reference leaves {worst:.2g}", worst)
+    return Finding(
+        "rescaled_coordinates",
+        "coordinates rescaled: " + "; ".join(parts),
+        f"a per-axis linear fit of your output against the reference leaves {worst:.2g}",
+        worst,
+    )
 
 
 def joint_permutation(actual: np.ndarray, reference: np.ndarray, tolerance: float) -> Optional[Finding]:
@@ -119,17 +130,20 @@ def joint_permutation(actual: np.ndarray, reference: np.ndarray, tolerance: floa
     moved = [(i, int(p)) for i, p in enumerate(perm) if p != i]
     swapped = {frozenset(p) for p in H36M_FLIP_PAIRS}
     if j in (17, 18) and {frozenset((i, p)) for i, p in moved} == swapped:
-        text = ("left/right joints swapped in the output: a joint permutation equal to the flip pairs "
-                + " ".join(f"({a},{b})" for a, b in H36M_FLIP_PAIRS))
+        text = "left/right joints swapped in the output: a joint permutation equal to the flip pairs " + " ".join(
+            f"({a},{b})" for a, b in H36M_FLIP_PAIRS
+        )
     else:
-        listed = ", ".join(f"your {i} ({joint_name(i, j)}) is the reference's {p} ({joint_name(p, j)})"
-                           for i, p in moved[:6])
+        listed = ", ".join(
+            f"your {i} ({joint_name(i, j)}) is the reference's {p} ({joint_name(p, j)})" for i, p in moved[:6]
+        )
         text = f"joints in another order ({len(moved)} moved): {listed}{', ...' if len(moved) > 6 else ''}"
     return Finding("joint_permutation", text, f"reordered, the reference matches your output to {left:.2g}", left)
 
 
-def flat_output(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec,
-                input_size: tuple[int, int]) -> Optional[Finding]:
+def flat_output(
+    actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int]
+) -> Optional[Finding]:
     """Every joint of every image at about one point: the network carries no information."""
     if actual.shape != reference.shape or actual.ndim != 3 or actual.shape[2] != 3:
         return None
@@ -144,17 +158,25 @@ def flat_output(actual: np.ndarray, reference: np.ndarray, spec: ArchSpec,
     centre = np.array([(n - 1) / 2.0 for n in vol])
     mean = a64.reshape(-1, 3).mean(axis=0)
     near = bool((np.abs(mean - centre) <= 0.25 * np.array(vol)).all())
-    where = (f"near the centre of the heatmap volume ({', '.join(f'{v:g}' for v in centre)})" if near
-             else "whatever the input")
+    where = (
+        f"near the centre of the heatmap volume ({', '.join(f'{v:g}' for v in centre)})"
+        if near
+        else "whatever the input"
+    )
     err = float(np.abs(a64 - r64).max())
-    text = ("head weights (or all weights) never loaded: every joint of every image comes out at about the same point "
-            f"({', '.join(f'{v:.3g}' for v in mean)}), {where}, so every joint is wrong by about the coordinate "
-            "range; untrained head layers (random init) give flat heatmaps whose soft-argmax is the centre. Typical: "
-            "load_state_dict(strict=False) with keys that do not match, e.g. the head's deconv_layers_N (the "
-            "checkpoint) vs deconv_layers.(N-1) (a ModuleList head); load strictly")
-    return Finding("flat_output", text,
-                   f"your output's spread is {float((spread_a / spread_r).max()):.2g} of the reference's; max error "
-                   f"{err:.3g}", float("inf"))
+    text = (
+        "head weights (or all weights) never loaded: every joint of every image comes out at about the same point "
+        f"({', '.join(f'{v:.3g}' for v in mean)}), {where}, so every joint is wrong by about the coordinate "
+        "range; untrained head layers (random init) give flat heatmaps whose soft-argmax is the centre. Typical: "
+        "load_state_dict(strict=False) with keys that do not match, e.g. the head's deconv_layers_N (the "
+        "checkpoint) vs deconv_layers.(N-1) (a ModuleList head); load strictly"
+    )
+    return Finding(
+        "flat_output",
+        text,
+        f"your output's spread is {float((spread_a / spread_r).max()):.2g} of the reference's; max error {err:.3g}",
+        float("inf"),
+    )
 
 
 def outside_volume(actual: np.ndarray, spec: ArchSpec, input_size: tuple[int, int], tolerance: float) -> Optional[str]:

@@ -9,6 +9,7 @@ plain callable), reduced precision is recognised by its size: the reference with
 weight and every layer output rounded to float16/bfloat16 differs from itself by about
 as much, and as evenly, as the implementation does.
 """
+
 from __future__ import annotations
 
 import copy
@@ -61,8 +62,12 @@ def _onnx_weight_dtypes(path: Path) -> dict[str, int]:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:
         return {}
-    names = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
-             onnx.TensorProto.BFLOAT16: "bfloat16", onnx.TensorProto.DOUBLE: "float64"}
+    names = {
+        onnx.TensorProto.FLOAT: "float32",
+        onnx.TensorProto.FLOAT16: "float16",
+        onnx.TensorProto.BFLOAT16: "bfloat16",
+        onnx.TensorProto.DOUBLE: "float64",
+    }
     counts: dict[str, int] = defaultdict(int)
     for init in model.graph.initializer:
         if init.data_type in names:
@@ -105,10 +110,12 @@ def unloaded_text(missing: list[str], total: int) -> str:
         groups[".".join(key.split(".")[:2])] += 1
     where = ", ".join(f"{g}.* ({n})" for g, n in sorted(groups.items())[:6])
     what = "head weights" if all(k.startswith("head.") for k in missing) else "weights"
-    return (f"{what} never loaded: {len(missing)} of {total} checkpoint tensors have no equal in your module's "
-            f"state_dict ({where}; e.g. {missing[0]}): load_state_dict(strict=False) skips keys that do not match, "
-            "silently (the checkpoint's head.deconv_layers_N vs a ModuleList head's head.deconv_layers.(N-1)); "
-            "rename the keys and load strictly")
+    return (
+        f"{what} never loaded: {len(missing)} of {total} checkpoint tensors have no equal in your module's "
+        f"state_dict ({where}; e.g. {missing[0]}): load_state_dict(strict=False) skips keys that do not match, "
+        "silently (the checkpoint's head.deconv_layers_N vs a ModuleList head's head.deconv_layers.(N-1)); "
+        "rename the keys and load strictly"
+    )
 
 
 def onnx_output_layer(path: Optional[Path], spec: ArchSpec, state_dict: Mapping[str, Any]) -> Optional[str]:
@@ -141,12 +148,16 @@ def onnx_output_layer(path: Optional[Path], spec: ArchSpec, state_dict: Mapping[
         ref = weight.detach().float().numpy()
         if any(np.allclose(numpy_helper.to_array(i).astype(np.float32), ref, rtol=VALUE_RTOL, atol=1e-6) for i in same):
             return None
-        return (f"its output layer ({want[0]} = {j} joints x {d} depth bins) holds other values than this "
-                "checkpoint's head.final_layer: it was exported from other weights")
+        return (
+            f"its output layer ({want[0]} = {j} joints x {d} depth bins) holds other values than this "
+            "checkpoint's head.final_layer: it was exported from other weights"
+        )
     if heads:
         r = heads[-1].dims[0]
-        return (f"its output layer has {r} = {j} joints x {r // j} depth bins (J*D), this checkpoint's final_layer "
-                f"{want[0]} = {j} x {d}")
+        return (
+            f"its output layer has {r} = {j} joints x {r // j} depth bins (J*D), this checkpoint's final_layer "
+            f"{want[0]} = {j} x {d}"
+        )
     return None
 
 
@@ -169,8 +180,9 @@ def _rounding_copy(model: Any, dtype: Any) -> Any:
     return clone
 
 
-def reduced_precision(model: Any, images: np.ndarray, actual: np.ndarray, reference: np.ndarray,
-                      tolerance: float) -> Optional[tuple[str, float, float]]:
+def reduced_precision(
+    model: Any, images: np.ndarray, actual: np.ndarray, reference: np.ndarray, tolerance: float
+) -> Optional[tuple[str, float, float]]:
     """(dtype, simulated mean error, your mean error) when the error looks like float16/bfloat16 inference:
     spread over most values and about as large as that precision's rounding gives."""
     import torch
@@ -197,7 +209,11 @@ def reduced_precision(model: Any, images: np.ndarray, actual: np.ndarray, refere
 
 
 def precision_text(dtype: str, certain: bool, what: str = "module") -> str:
-    how = f"your {what}'s weights are {dtype}" if certain else f"the error has the size and spread {dtype} rounding gives"
-    return (f"{dtype} inference cast back to float32: {how}; reduced precision gives a small error spread over "
-            "every joint and coordinate (typically below one heatmap cell); run in float32, or accept it with "
-            "--atol / @pytest.mark.convnextpose_tolerance")
+    how = (
+        f"your {what}'s weights are {dtype}" if certain else f"the error has the size and spread {dtype} rounding gives"
+    )
+    return (
+        f"{dtype} inference cast back to float32: {how}; reduced precision gives a small error spread over "
+        "every joint and coordinate (typically below one heatmap cell); run in float32, or accept it with "
+        "--atol / @pytest.mark.convnextpose_tolerance"
+    )

@@ -21,16 +21,12 @@ from reference_model import ArchSpec, format_head_upsample
 
 def authors_soft_argmax(heatmaps: Any, joint_num: int, depth: int, height: int, width: int) -> Any:
     """The authors' `soft_argmax` with the given configuration constants (any of them wrong)."""
-    import torch
     import torch.nn.functional as F
 
+    from reference_model.softargmax import expected_indices
+
     hm = heatmaps.reshape(-1, joint_num, depth * height * width)
-    p = F.softmax(hm, 2).reshape(-1, joint_num, depth, height, width)
-    dt = p.dtype
-    x = (p.sum(dim=(2, 3)) * torch.arange(width, dtype=dt)[None, None, :]).sum(dim=2, keepdim=True)
-    y = (p.sum(dim=(2, 4)) * torch.arange(height, dtype=dt)[None, None, :]).sum(dim=2, keepdim=True)
-    z = (p.sum(dim=(3, 4)) * torch.arange(depth, dtype=dt)[None, None, :]).sum(dim=2, keepdim=True)
-    return torch.cat((x, y, z), dim=2)
+    return expected_indices(F.softmax(hm, 2).reshape(-1, joint_num, depth, height, width))
 
 
 def _candidates(spec: ArchSpec, hm: tuple[int, int], ratio: Fraction) -> list[tuple[int, int, int]]:

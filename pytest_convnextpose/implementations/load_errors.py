@@ -1,4 +1,4 @@
-"""Explain PyTorch's `load_state_dict` errors in the checkpoint's own terms (SPEC §2, §4).
+"""Explain PyTorch's `load_state_dict` errors in the checkpoint's own terms (docs/spec.md §2, §4).
 
 Why: a porter whose factory raises `size mismatch for head.final_layer.weight: copying a
 param with shape torch.Size([1152, 512, 1, 1]) ... the current model has shape
@@ -8,23 +8,27 @@ factory raised before returning a model), so it is parsed: missing keys, unexpec
 and size mismatches, with the model's key names mapped to canonical ones
 (`keymap.canonical_name`), then compared with the checkpoint's `ArchSpec`.
 """
+
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-from reference_model import ArchSpec, format_head_upsample, variant_of
+from reference_model import ArchSpec, format_head_upsample
 
 from ..checkpoint.dialects import canonical_name
+from ..checkpoint.infer import match_variant
 
 _LIST = re.compile(r'(Missing|Unexpected) key\(s\) in state_dict: ((?:"[^"]*"(?:, )?)+)')
 _KEY = re.compile(r'"([^"]*)"')
 #: "the current model has shape" (torch < 2.1) or "the shape in current model is" (later)
-_SIZE = re.compile(r"size mismatch for ([^:]+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
-                   r"checkpoint, the (?:current model has shape|shape in current model is) "
-                   r"torch\.Size\(\[([\d, ]*)\]\)")
+_SIZE = re.compile(
+    r"size mismatch for ([^:]+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
+    r"checkpoint, the (?:current model has shape|shape in current model is) "
+    r"torch\.Size\(\[([\d, ]*)\]\)"
+)
 _STAGE = re.compile(r"^backbone\.stages\.(\d+)\.(\d+)\.")
 _DOWN = re.compile(r"^backbone\.downsample_layers\.(\d+)\.")
 _HEAD = re.compile(r"^head\.deconv_layers_(\d+)\.")
@@ -89,16 +93,22 @@ def explain_load_error(exc: BaseException, spec: ArchSpec) -> list[str]:
     lines = _explain(err, spec)
     if not lines:
         lines = ["the keys or shapes of your model differ from the checkpoint's"]
-    return ([f"likely cause: {lines[0]}"] + [f"  also: {line}" for line in lines[1:]] +
-            [f"  the checkpoint's architecture (ckpt.spec{_variant(spec)}): depths={tuple(spec.depths)}, dims={tuple(spec.dims)}, "
-             f"head_channels={tuple(spec.head_channels)}, head_kernels={tuple(spec.head_kernels)}, "
-             f"head_upsample={format_head_upsample(spec.head_upsample)}, depth_dim={spec.depth_dim}, "
-             f"joint_num={spec.joint_num}; keys as in ckpt.state_dict (SPEC §4)"])
+    return (
+        [f"likely cause: {lines[0]}"]
+        + [f"  also: {line}" for line in lines[1:]]
+        + [
+            f"  the checkpoint's architecture (ckpt.spec{_variant(spec)}): depths={tuple(spec.depths)}, "
+            f"dims={tuple(spec.dims)}, "
+            f"head_channels={tuple(spec.head_channels)}, head_kernels={tuple(spec.head_kernels)}, "
+            f"head_upsample={format_head_upsample(spec.head_upsample)}, depth_dim={spec.depth_dim}, "
+            f"joint_num={spec.joint_num}; keys as in ckpt.state_dict (docs/spec.md §4)"
+        ]
+    )
 
 
 def _variant(spec: ArchSpec) -> str:
-    name = variant_of(spec)
-    return f", published variant {name}, SPEC §2" if name else ""
+    name = match_variant(spec)[0]
+    return f", published variant {name}, docs/spec.md §2" if name else ""
 
 
 def _explain(err: LoadError, spec: ArchSpec) -> list[str]:
@@ -117,8 +127,10 @@ def _final_layer(err: LoadError, spec: ArchSpec) -> list[str]:
         return []
     given, model = shapes[0][0], shapes[1][0]
     j, d = spec.joint_num, spec.depth_dim
-    text = (f"head.final_layer: the checkpoint has {given} output channels = {j} joints × {d} depth bins "
-            f"(J·D); your model was built with {model}")
+    text = (
+        f"head.final_layer: the checkpoint has {given} output channels = {j} joints × {d} depth bins "
+        f"(J·D); your model was built with {model}"
+    )
     if model % j == 0:
         text += f" = {j} × {model // j}: build it with depth_dim = {d} (ckpt.spec.depth_dim), not {model // j}"
     elif model % d == 0:
@@ -129,7 +141,7 @@ def _final_layer(err: LoadError, spec: ArchSpec) -> list[str]:
 def _dims(err: LoadError, spec: ArchSpec) -> list[str]:
     """Stage widths: from mismatched block or downsampler tensors, the model's dims per stage."""
     model_dims: dict[int, int] = {}
-    for key, (given, model) in err.sizes.items():
+    for key, (_given, model) in err.sizes.items():
         if (m := _STAGE.match(key)) and key.endswith(".dwconv.weight"):
             model_dims.setdefault(int(m.group(1)), model[0])
         elif (m := _DOWN.match(key)) and key.endswith(".weight") and len(model) == 4:
@@ -139,14 +151,16 @@ def _dims(err: LoadError, spec: ArchSpec) -> list[str]:
     yours = tuple(model_dims.get(i, spec.dims[i]) for i in range(4))
     if yours == tuple(spec.dims):
         return []
-    return [f"backbone widths: your model has dims={yours}, the checkpoint dims={tuple(spec.dims)} "
-            f"(stage widths read from the tensor shapes, SPEC §2)"]
+    return [
+        f"backbone widths: your model has dims={yours}, the checkpoint dims={tuple(spec.dims)} "
+        f"(stage widths read from the tensor shapes, docs/spec.md §2)"
+    ]
 
 
 def _blocks(keys: list[str]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = defaultdict(set)
     for key in keys:
-        if (m := _STAGE.match(key)):
+        if m := _STAGE.match(key):
             out[int(m.group(1))].add(int(m.group(2)))
     return out
 
@@ -163,31 +177,38 @@ def _depths(err: LoadError, spec: ArchSpec) -> list[str]:
         yours[stage] = min(yours[stage], min(blocks))
     if tuple(yours) == tuple(spec.depths):
         return []
-    diff = ", ".join(f"stage {s + 1}: {y} blocks in your model, {c} in the checkpoint"
-                     for s, (y, c) in enumerate(zip(yours, spec.depths)) if y != c)
-    return [f"backbone depths: your model has depths={tuple(yours)}, the checkpoint depths={tuple(spec.depths)} "
-            f"({diff}); the missing/unexpected keys are those blocks"]
+    diff = ", ".join(
+        f"stage {s + 1}: {y} blocks in your model, {c} in the checkpoint"
+        for s, (y, c) in enumerate(zip(yours, spec.depths))
+        if y != c
+    )
+    return [
+        f"backbone depths: your model has depths={tuple(yours)}, the checkpoint depths={tuple(spec.depths)} "
+        f"({diff}); the missing/unexpected keys are those blocks"
+    ]
 
 
 def _head(err: LoadError, spec: ArchSpec) -> list[str]:
     lines = []
     chans: dict[int, int] = {}
-    for key, (given, model) in err.sizes.items():
+    for key, (_given, model) in err.sizes.items():
         if (m := _HEAD.match(key)) and key.endswith(".pwconv.weight"):
             chans[int(m.group(1))] = model[0]
     if chans:
         yours = tuple(chans.get(i + 1, c) for i, c in enumerate(spec.head_channels))
         if yours != tuple(spec.head_channels):
-            lines.append(f"head widths: your model has head_channels={yours}, the checkpoint "
-                         f"{tuple(spec.head_channels)}")
+            lines.append(
+                f"head widths: your model has head_channels={yours}, the checkpoint {tuple(spec.head_channels)}"
+            )
     model_layers = {int(m.group(1)) for k in err.missing if (m := _HEAD.match(k))}
     ckpt_layers = {int(m.group(1)) for k in err.unexpected if (m := _HEAD.match(k))}
     if model_layers - ckpt_layers and not ckpt_layers:
         n = max(model_layers)
         lines.append(f"head depth: your model has {n} DeConv layers, the checkpoint {spec.num_head_layers}")
     elif ckpt_layers - model_layers and not model_layers:
-        lines.append(f"head depth: your model has {min(ckpt_layers) - 1} DeConv layers, the checkpoint "
-                     f"{spec.num_head_layers}")
+        lines.append(
+            f"head depth: your model has {min(ckpt_layers) - 1} DeConv layers, the checkpoint {spec.num_head_layers}"
+        )
     return lines
 
 
@@ -203,5 +224,7 @@ def _renamed(err: LoadError) -> list[str]:
     if not pairs:
         return []
     model_key, given_key = pairs[0]
-    return [f"{len(pairs)} tensors are there under other names: your model calls {given_key!r} "
-            f"{model_key!r} (rename the keys before loading: ckpt.state_dict uses the canonical names, SPEC §4)"]
+    return [
+        f"{len(pairs)} tensors are there under other names: your model calls {given_key!r} "
+        f"{model_key!r} (rename the keys before loading: ckpt.state_dict uses the canonical names, docs/spec.md §4)"
+    ]

@@ -5,10 +5,12 @@ first input and first output is assumed. Their input axes may be fixed: the auth
 `main/torch2onnx.py` exports a 1x3x256x256 input with no dynamic axes, so a fixed batch is
 run in chunks of its size (one image at a time for 1) and a fixed height x width is the
 only size tested; a graph that declares its height and width dynamic is tested at a
-second size too (traced shape constants make some graphs right at their export size only). A file written by `convnextpose export-onnx`
-also carries metadata (`convnextpose.checkpoint_sha256`, `convnextpose.spec`), which
-lets the suite pair it with the checkpoint it was exported from.
+second size too (traced shape constants make some graphs right at their export size only).
+A file written by `convnextpose export-onnx` also carries metadata
+(`convnextpose.checkpoint_sha256`, `convnextpose.spec`), which lets the suite pair it with
+the checkpoint it was exported from.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,9 +18,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .adapter import INPUT_NUMPY, Implementation, ImplementationError
 from ..checkpoint import metadata_keys as keys
-
+from .adapter import INPUT_NUMPY, Implementation, ImplementationError
 
 
 def _session(path: Path) -> Any:
@@ -26,7 +27,8 @@ def _session(path: Path) -> Any:
         import onnxruntime as ort
     except ImportError as exc:
         raise ImplementationError(
-            f"--onnx {path}: onnxruntime is not installed (pip install 'pytest-convnextpose[onnx]')") from exc
+            f"--onnx {path}: onnxruntime is not installed (pip install 'pytest-convnextpose[onnx]')"
+        ) from exc
     if not path.is_file():
         raise ImplementationError(f"--onnx {path}: no such file")
     opts = ort.SessionOptions()
@@ -74,9 +76,17 @@ def load_onnx(path: str | Path) -> Implementation:
 
     meta = dict(sess.get_modelmeta().custom_metadata_map)
     shape = list(inputs[0].shape)
-    return Implementation(name=f"onnx:{path.name}", kind="onnx", fn=run, accepts=INPUT_NUMPY,
-                          input_size=_fixed_size(shape), metadata=meta, fixed_batch=_fixed(shape[0]) if shape else None,
-                          dynamic_size=_dynamic_size(shape), path=path)
+    return Implementation(
+        name=f"onnx:{path.name}",
+        kind="onnx",
+        fn=run,
+        accepts=INPUT_NUMPY,
+        input_size=_fixed_size(shape),
+        metadata=meta,
+        fixed_batch=_fixed(shape[0]) if shape else None,
+        dynamic_size=_dynamic_size(shape),
+        path=path,
+    )
 
 
 def exported_from(impl: Implementation) -> Optional[str]:

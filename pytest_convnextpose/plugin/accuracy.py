@@ -20,7 +20,6 @@ import pytest
 
 from ..convert.atomic_output import atomic_write_bytes
 
-
 RESULTS_KEY = pytest.StashKey[list]()
 
 

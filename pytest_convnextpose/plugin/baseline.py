@@ -7,6 +7,7 @@ The baseline is loaded at start-up (a bad path is one usage error), with the sam
 `config.stash[BASELINE_RESULTS_KEY][<ckpt id>]` and attached to the checkpoint's
 description on the test report (the "baseline" field of the JSON report).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,9 +35,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if not config.getoption("convnextpose_baseline"):
         return []
-    return [f"convnextpose: baseline {config.getoption('convnextpose_baseline')} "
-            f"(max output drift {config.getoption('convnextpose_max_output_drift'):g} mm, "
-            f"max MPJPE regression {config.getoption('convnextpose_max_mpjpe_regression'):g} mm)"]
+    return [
+        f"convnextpose: baseline {config.getoption('convnextpose_baseline')} "
+        f"(max output drift {config.getoption('convnextpose_max_output_drift'):g} mm, "
+        f"max MPJPE regression {config.getoption('convnextpose_max_mpjpe_regression'):g} mm)"
+    ]
 
 
 def _load_baseline(config: pytest.Config, path: str) -> Any:
@@ -90,8 +93,14 @@ def convnextpose_baseline_coords(convnextpose_baseline_checkpoint: Any, convnext
 
 
 @pytest.fixture(scope="session")
-def convnextpose_baseline_comparison(request: pytest.FixtureRequest, convnextpose_baseline_checkpoint: Any, convnextpose_ckpt: Any, convnextpose_ckpt_source: Any,
-                        convnextpose_sample_inputs: Any, convnextpose_ref_coords: Any) -> Any:
+def convnextpose_baseline_comparison(
+    request: pytest.FixtureRequest,
+    convnextpose_baseline_checkpoint: Any,
+    convnextpose_ckpt: Any,
+    convnextpose_ckpt_source: Any,
+    convnextpose_sample_inputs: Any,
+    convnextpose_ref_coords: Any,
+) -> Any:
     """`baseline.BaselineComparison` of this checkpoint against --baseline, on `convnextpose_sample_inputs`."""
     from ..baseline.compare import compare_checkpoints
     from .fixtures import SAMPLE_SEED
@@ -101,10 +110,14 @@ def convnextpose_baseline_comparison(request: pytest.FixtureRequest, convnextpos
     # Requested only when the outputs are compared (compare_checkpoints skips other joint counts).
     base = request.getfixturevalue("convnextpose_baseline_coords") if same_joints else None
     result = compare_checkpoints(
-        convnextpose_ckpt, convnextpose_baseline_checkpoint, images=images, candidate_coords=convnextpose_ref_coords.detach().cpu().numpy(),
+        convnextpose_ckpt,
+        convnextpose_baseline_checkpoint,
+        images=images,
+        candidate_coords=convnextpose_ref_coords.detach().cpu().numpy(),
         baseline_coords=base,
         inputs=f"sample_inputs ({images.shape[0]} seeded images {images.shape[2]}x{images.shape[3]}, "
-               f"seed {SAMPLE_SEED})")
+        f"seed {SAMPLE_SEED})",
+    )
     result.mpjpe = _mpjpe(request.config, convnextpose_ckpt, convnextpose_baseline_checkpoint)
     request.config.stash[BASELINE_RESULTS_KEY][convnextpose_ckpt_source.id] = result.to_dict()
     return result

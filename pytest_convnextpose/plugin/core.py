@@ -7,6 +7,7 @@ are left alone: nothing is written, loaded or imported beyond this module (and t
 modules it imports: no numpy, torch or Hypothesis at start-up; see tests/test_plugin_startup.py).
 
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +15,21 @@ from typing import Any
 
 import pytest
 
-from . import hypothesis_profiles
+from . import hypothesis_profiles, verdict
 from .fixtures import selected_name
-from . import verdict
 from .report import REPORT_ATTR, ReportCollector, describe_checkpoint
+from .state import (
+    STATE_KEY,
+    WORKERINPUT_DEFAULT_DIR,
+    State,
+    get_checkpoints,
+    load_cached,
+    read_options,
+    resolve_device,
+    state,
+    uses_default,
+)
 from .verdict import CKPT_ID_ATTR, TEST_FILE_ATTR
-from .state import STATE_KEY, WORKERINPUT_DEFAULT_DIR, State, get_checkpoints, load_cached, read_options, resolve_device, state, uses_default
 
 MARKERS = {
     "conformance": "a conformance check of a ConvNeXtPose checkpoint (pytest-convnextpose)",
@@ -113,9 +123,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     opts = state(config).options
     sources = get_checkpoints(config)
-    lines = [f"convnextpose: torch {torch.__version__}, device {resolve_device(opts.device)} "
-             f"(--device={opts.device}); {len(sources)} checkpoint(s)"
-             + (" [embedded synthetic default: not trained weights]" if uses_default(config) else "")]
+    lines = [
+        f"convnextpose: torch {torch.__version__}, device {resolve_device(opts.device)} "
+        f"(--device={opts.device}); {len(sources)} checkpoint(s)"
+        + (" [embedded synthetic default: not trained weights]" if uses_default(config) else "")
+    ]
     for src in sources:
         lines.extend(_header_lines(src, load_cached(config, src)))
     return lines
@@ -127,21 +139,28 @@ def _header_lines(src: Any, loaded: Any) -> list[str]:
         return [head, f"    NOT LOADED: {loaded}"]
     variant = loaded.variant or f"none (nearest {loaded.nearest_variant})"
     dialect = loaded.dialect.summary() if hasattr(loaded.dialect, "summary") else str(loaded.dialect)
-    return [head,
-            f"    variant {variant}; {loaded.spec.summary()} (upsample from {loaded.head_upsample_source})",
-            f"    container {loaded.container}, wrapper {loaded.wrapper}, dialect: {dialect}",
-            f"    sha256 {loaded.sha256}" + (f"; {len(loaded.problems)} problem(s)" if loaded.problems else ""),
-            *(f"    NAME: {p.detail}" for p in loaded.problems if p.kind == "name")]
+    return [
+        head,
+        f"    variant {variant}; {loaded.spec.summary()} (upsample from {loaded.head_upsample_source})",
+        f"    container {loaded.container}, wrapper {loaded.wrapper}, dialect: {dialect}",
+        f"    sha256 {loaded.sha256}" + (f"; {len(loaded.problems)} problem(s)" if loaded.problems else ""),
+        *(f"    NAME: {p.detail}" for p in loaded.problems if p.kind == "name"),
+    ]
 
 
 # --------------------------------------------------------------------------- collection
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "convnextpose_ckpt_source" not in metafunc.fixturenames:
         return
-    if any(m.name == "parametrize" and "convnextpose_ckpt_source" in str(m.args[0]) for m in metafunc.definition.iter_markers()):
+    if any(
+        m.name == "parametrize" and "convnextpose_ckpt_source" in str(m.args[0])
+        for m in metafunc.definition.iter_markers()
+    ):
         return  # the test parametrizes it itself
     sources = get_checkpoints(metafunc.config)
-    metafunc.parametrize("convnextpose_ckpt_source", sources, ids=[s.id for s in sources], indirect=True, scope="session")
+    metafunc.parametrize(
+        "convnextpose_ckpt_source", sources, ids=[s.id for s in sources], indirect=True, scope="session"
+    )
 
 
 @pytest.hookimpl(trylast=True)

@@ -59,7 +59,7 @@ def active_profile_name() -> str:
     return current if current in PROFILES else DEFAULT_PROFILE
 
 
-def suite_settings() -> "settings":
+def suite_settings() -> settings:
     """Settings object for a suite test (evaluated when the test module is imported)."""
     from hypothesis import settings
 

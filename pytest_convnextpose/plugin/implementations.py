@@ -19,6 +19,7 @@ Import cost: this module is imported by every pytest run (the plugin is an entry
 it imports nothing heavy at module level; numpy, torch and the model come in inside hooks
 and fixtures, when a run actually uses them.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ class Tolerance:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{TOLERANCE_MARKER}(atol=None, rtol=None): parity tolerance for this test "
-                                       "(overrides --atol/--rtol)")
+    config.addinivalue_line(
+        "markers", f"{TOLERANCE_MARKER}(atol=None, rtol=None): parity tolerance for this test (overrides --atol/--rtol)"
+    )
     config.stash[_IMPL_CACHE_KEY] = {}
     from .xfails import XfailsFileError, read_file
 
@@ -130,8 +132,10 @@ def _check_onnx_origin(config: pytest.Config, source: ImplSource, session: Any) 
     if None in digests or origin in digests:
         return
     under_test = ", ".join(f"{s.path.name} ({s.sha256[:8]})" for s in sources)
-    raise pytest.UsageError(f"--onnx {source.target}: exported from a checkpoint with sha256 {origin[:8]}..., which "
-                            f"is none of the checkpoints under test: {under_test}; pass that checkpoint with --ckpt")
+    raise pytest.UsageError(
+        f"--onnx {source.target}: exported from a checkpoint with sha256 {origin[:8]}..., which "
+        f"is none of the checkpoints under test: {under_test}; pass that checkpoint with --ckpt"
+    )
 
 
 def _check_source(source: ImplSource) -> Any:
@@ -151,8 +155,9 @@ def _check_source(source: ImplSource) -> Any:
 
 
 def impl_sources(config: pytest.Config) -> list[ImplSource]:
-    return ([ImplSource("impl", t) for t in config.getoption("convnextpose_impl") or []]
-            + [ImplSource("onnx", t) for t in config.getoption("convnextpose_onnx") or []])
+    return [ImplSource("impl", t) for t in config.getoption("convnextpose_impl") or []] + [
+        ImplSource("onnx", t) for t in config.getoption("convnextpose_onnx") or []
+    ]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -190,8 +195,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = "; ".join(f"{e.reason} ({e.source})" for e in hits)
             item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
     for entry in unmatched(entries):
-        warnings.warn(pytest.PytestConfigWarning(
-            f"{entry.source}: xfails entry {entry.prefix!r} matches no collected test (stale entry?)"))
+        warnings.warn(
+            pytest.PytestConfigWarning(
+                f"{entry.source}: xfails entry {entry.prefix!r} matches no collected test (stale entry?)"
+            ),
+            stacklevel=2,
+        )
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -204,20 +213,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any):
         reported = item.config.stash[_REPORTED_KEY]
         if key in reported:
             report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.location[1] or 0,
-                               f"Skipped: {key[0]} could not be built for {key[1]}: reported once, by {reported[key]}")
+            report.longrepr = (
+                str(item.path),
+                item.location[1] or 0,
+                f"Skipped: {key[0]} could not be built for {key[1]}: reported once, by {reported[key]}",
+            )
         else:
             reported[key] = item.nodeid
 
 
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
-def convnextpose_implementation(request: pytest.FixtureRequest, convnextpose_impl_source: Optional[ImplSource], convnextpose_ckpt: Any,
-                   convnextpose_ckpt_source: Any) -> Any:
+def convnextpose_implementation(
+    request: pytest.FixtureRequest,
+    convnextpose_impl_source: Optional[ImplSource],
+    convnextpose_ckpt: Any,
+    convnextpose_ckpt_source: Any,
+) -> Any:
     """The implementation under test for this checkpoint (`Implementation`), or a skip."""
     if convnextpose_impl_source is None:
-        pytest.skip("no --impl or --onnx given: these tests check an implementation under test against the "
-                    "reference model (see docs/reimplementers.md)")
+        pytest.skip(
+            "no --impl or --onnx given: these tests check an implementation under test against the "
+            "reference model (see docs/reimplementers.md)"
+        )
     cache = request.config.stash[_IMPL_CACHE_KEY]
     key = (convnextpose_impl_source, convnextpose_ckpt_source.id)
     if key not in cache:
@@ -246,8 +264,12 @@ def _load(config: pytest.Config, source: ImplSource, ckpt: Any, ckpt_source: Any
     if origin and origin != ckpt.sha256:
         if any(s.sha256 == origin for s in get_checkpoints(config)):
             pytest.skip(f"{source.target} was exported from another --ckpt (sha256 {origin[:8]}), not this one")
-        _fail_once(source, ckpt_source, f"{source.target} was exported from a checkpoint with sha256 {origin[:8]}..., "
-                                        f"which is none of the --ckpt files (this one is {ckpt.sha256[:8]}...)")
+        _fail_once(
+            source,
+            ckpt_source,
+            f"{source.target} was exported from a checkpoint with sha256 {origin[:8]}..., "
+            f"which is none of the --ckpt files (this one is {ckpt.sha256[:8]}...)",
+        )
     return impl
 
 
@@ -275,13 +297,18 @@ def convnextpose_impl_tolerance(request: pytest.FixtureRequest) -> Tolerance:
 
 
 @pytest.fixture(scope="session")
-def convnextpose_golden_for_ckpt(request: pytest.FixtureRequest, convnextpose_ckpt: Any, convnextpose_ckpt_source: Any) -> Any:
+def convnextpose_golden_for_ckpt(
+    request: pytest.FixtureRequest, convnextpose_ckpt: Any, convnextpose_ckpt_source: Any
+) -> Any:
     """The golden case (`implementations.inputs.GoldenCase`) matching this checkpoint, or None."""
     from ..implementations.golden import golden_case_for
     from ..implementations.inputs import golden_inputs
     from .state import state
 
-    case = golden_case_for(convnextpose_ckpt_source.path, convnextpose_ckpt.sha256, convnextpose_ckpt.metadata, state(request.config).options.golden_dirs)
+    case = golden_case_for(
+        convnextpose_ckpt_source.path,
+        convnextpose_ckpt.sha256,
+        convnextpose_ckpt.metadata,
+        state(request.config).options.golden_dirs,
+    )
     return None if case is None else golden_inputs(case)
-
-

@@ -3,6 +3,7 @@
 Several pytest runs can share one process (pytester, IDEs), so everything a run decides —
 its options, its checkpoints, the loaded files — hangs off that run's `Config`.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ from typing import Any, Optional
 import pytest
 
 from ..cli.args import head_upsample_arg, positive_int
-from .options import option_or_ini
 from ..reading.wrapped import SEPARATOR, split_member_path
+from .options import option_or_ini
 from .sources import ENV_VAR, CheckpointSource, dedupe, explicit_paths, make_source
 
 #: xdist: the controller hands its default-checkpoint folder to workers under this key
@@ -65,8 +66,10 @@ def read_options(config: pytest.Config) -> Options:
         if os.path.lexists(full) or split_member_path(full) is not None:  # a file, a folder or ARCHIVE::MEMBER
             continue
         if SEPARATOR in path:
-            raise pytest.UsageError(f"{where} {path}: no such file or folder, and no archive "
-                                    f"{path.split(SEPARATOR, 1)[0]!r} to read {SEPARATOR}MEMBER from (from {os.getcwd()})")
+            raise pytest.UsageError(
+                f"{where} {path}: no such file or folder, and no archive "
+                f"{path.split(SEPARATOR, 1)[0]!r} to read {SEPARATOR}MEMBER from (from {os.getcwd()})"
+            )
         raise pytest.UsageError(f"{where} {path}: no such file or folder (from {os.getcwd()})")
     joints = option_or_ini(config, "joints", positive_int)
     head_upsample = option_or_ini(config, "head_upsample", head_upsample_arg)
@@ -82,8 +85,16 @@ def read_options(config: pytest.Config) -> Options:
     expected = [Path(p).expanduser().absolute() for p in (config.getoption("convnextpose_expected") or [])]
     golden = [Path(p).expanduser().absolute() for p in (config.getoption("convnextpose_golden_dir") or [])]
     golden += [Path(p) for p in (config.getini("convnextpose_golden_dir") or [])]
-    return Options(paths, origin, joints, head_upsample, device,
-                   Path(report).expanduser().absolute() if report else None, expected, golden)
+    return Options(
+        paths,
+        origin,
+        joints,
+        head_upsample,
+        device,
+        Path(report).expanduser().absolute() if report else None,
+        expected,
+        golden,
+    )
 
 
 def get_checkpoints(config: pytest.Config) -> list[CheckpointSource]:
@@ -135,7 +146,7 @@ def _default_sources(config: pytest.Config, st: State) -> list[CheckpointSource]
     return [make_source(directory / default_file_name(v), origin="default", synthetic=True) for v in DEFAULT_VARIANTS]
 
 
-def resolve_device(option: str, worker: Optional[int] = None) -> "Any":
+def resolve_device(option: str, worker: Optional[int] = None) -> Any:
     """`--device` as a torch.device; xdist worker `gwK` (`worker=K`) gets `cuda:(K mod GPU count)`,
     so the workers of one run spread over the GPUs instead of sharing the first."""
     import torch
@@ -156,8 +167,9 @@ def load_cached(config: pytest.Config, source: CheckpointSource) -> Any:
     st = state(config)
     if source.path not in st.loads:
         try:
-            st.loads[source.path] = load_checkpoint(source.path, joint_num=st.options.joints,
-                                                    head_upsample=st.options.head_upsample)
+            st.loads[source.path] = load_checkpoint(
+                source.path, joint_num=st.options.joints, head_upsample=st.options.head_upsample
+            )
         except CheckpointError as exc:
             st.loads[source.path] = exc
     return st.loads[source.path]

@@ -21,7 +21,7 @@ def member_header(rel: str, size: int) -> bytes:
     return rel.encode("utf-8", "surrogateescape") + b"\x00" + size.to_bytes(8, "little")
 
 
-def records_sha256(records: Mapping[str, "bytes | memoryview"]) -> str:
+def records_sha256(records: Mapping[str, bytes | memoryview]) -> str:
     """The folder digest of files held in memory (relative POSIX name -> bytes): a folder inside an
     archive hashes as the same folder extracted would."""
     h = hashlib.sha256()
@@ -56,7 +56,7 @@ def file_sha256(path: Path) -> Optional[str]:
         return None
 
 
-def _update_from_file(h: "hashlib._Hash", path: Path) -> None:
+def _update_from_file(h: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)

@@ -10,8 +10,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .digest import records_sha256
 from ..errors import UnreadableFileError
+from .digest import records_sha256
 from .errors import ContainerLimitError, ContainerUnsafeError
 from .file_io import read_regular
 from .limits import Limits

@@ -7,8 +7,15 @@ file). Layers, in the order a file meets them: `io`, `sniff`, `container`, `pick
 """
 from __future__ import annotations
 
-from ..errors import (CheckpointError, CorruptFileError, ResourceLimitError, UnknownFormatError,
-                      UnreadableFileError, UnsafeContentError, UnsupportedFormatError)
+from ..errors import (
+    CheckpointError,
+    CorruptFileError,
+    ResourceLimitError,
+    UnknownFormatError,
+    UnreadableFileError,
+    UnsafeContentError,
+    UnsupportedFormatError,
+)
 
 __all__ = [
     "layer_of", "ContainerCorruptError", "ContainerUnsafeError", "ContainerLimitError", "ContainerUnsupportedError",

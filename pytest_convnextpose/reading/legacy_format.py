@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from .budget import TENSOR_BYTES, Budget
-from .magic import LEGACY_MAGIC, LEGACY_PREFIXES
 from .errors import ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
+from .magic import LEGACY_MAGIC, LEGACY_PREFIXES
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize
 from .unpickler import Unpickler

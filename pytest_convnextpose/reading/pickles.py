@@ -15,8 +15,7 @@ import re
 from typing import Any, Mapping
 
 from .budget import TENSOR_BYTES, Budget
-from .errors import (ContainerUnsupportedError, ForbiddenPickleError, GeometryError, PickleCorruptError,
-                     PickleLimitError)
+from .errors import ContainerUnsupportedError, ForbiddenPickleError, GeometryError, PickleCorruptError, PickleLimitError
 from .legacy_format import PREFIXES, LegacyReader
 from .storage_ids import storage_dtype
 from .tensors import Storage, flat_from_bytes, itemsize

@@ -33,13 +33,12 @@ from ..errors import CheckpointError, UnsupportedFormatError
 from .archive import is_torchscript, split_root
 from .budget import Budget
 from .directory_format import read_directory
-from .errors import layer_of
 from .file_io import read_all
 from .graph import check_graph
 from .limits import DEFAULT_LIMITS, Limits
+from .magic import is_torch_tar
 from .pickles import load_legacy, load_plain_pickle, load_record_archive
 from .safetensors_format import read_safetensors
-from .magic import is_torch_tar
 from .sniff import HEAD_BYTES, identify
 from .tar_format import read_tar
 from .torch_tar_format import load_torch_tar

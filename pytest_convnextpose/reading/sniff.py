@@ -1,8 +1,10 @@
 """Identify a file from its first bytes, never from its name (released checkpoints are zips named `.tar`).
 
-Returns the container to read with (`gzip` for a gzip file: it may wrap a checkpoint, `wrapped.py`), or raises a one-line error saying what the file is when it is
-something we recognise but do not load (ONNX, TFLite, HTML from a failed download, ...).
+Returns the container to read with (`gzip` for a gzip file: it may wrap a checkpoint,
+`wrapped.py`), or raises a one-line error saying what the file is when it is something we
+recognise but do not load (ONNX, TFLite, HTML from a failed download, ...).
 """
+
 from __future__ import annotations
 
 from ..errors import UnknownFormatError, UnsupportedFormatError
@@ -10,8 +12,13 @@ from .magic import GZIP_MAGIC, LEGACY_PREFIXES, looks_like_safetensors
 from .tar_format import looks_like_tar
 
 HEAD_BYTES = 4096
-_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"(\xb5/\xfd": "zstd",
-               b"7z\xbc\xaf\x27\x1c": "7-Zip"}
+_COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"(\xb5/\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7-Zip",
+}
 # ModelProto fields: number -> protobuf wire type
 _ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
 
@@ -33,16 +40,20 @@ def identify(head: bytes, size: int) -> str:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "pickle"
     _refuse_known(head, size)
-    raise UnknownFormatError(f"unrecognised format (first bytes {head[:8].hex(' ')}); "
-                             "expected a torch checkpoint or safetensors file", offset=0)
+    raise UnknownFormatError(
+        f"unrecognised format (first bytes {head[:8].hex(' ')}); expected a torch checkpoint or safetensors file",
+        offset=0,
+    )
 
 
 def _refuse_known(head: bytes, size: int) -> None:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or \
-            (text.startswith((b"<!--", b"<?xml")) and b"<html" in text):
-        raise UnsupportedFormatError("an HTML page, not a checkpoint: the download probably failed "
-                                     "(login, error or redirect page)", offset=0)
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        text.startswith((b"<!--", b"<?xml")) and b"<html" in text
+    ):
+        raise UnsupportedFormatError(
+            "an HTML page, not a checkpoint: the download probably failed (login, error or redirect page)", offset=0
+        )
     if text.startswith(b"version https://git-lfs"):
         raise UnsupportedFormatError("a Git LFS pointer file, not the checkpoint: fetch it with git lfs pull", offset=0)
     if head[4:8] == b"TFL3":
@@ -55,8 +66,9 @@ def _refuse_known(head: bytes, size: int) -> None:
     if head.startswith(b"\x93NUMPY"):
         raise UnsupportedFormatError("a NumPy .npy array, not a PyTorch checkpoint", offset=0)
     if looks_like_onnx(head, size):
-        raise UnsupportedFormatError("an ONNX model (protobuf ModelProto), not a PyTorch checkpoint; "
-                                     "this tool checks PyTorch weights", offset=0)
+        raise UnsupportedFormatError(
+            "an ONNX model (protobuf ModelProto), not a PyTorch checkpoint; this tool checks PyTorch weights", offset=0
+        )
     if text.startswith((b"{", b"[")) and size < 1 << 20:
         raise UnsupportedFormatError("a JSON document, not a checkpoint", offset=0)
 

@@ -9,6 +9,7 @@ element count torch computes can overflow. Tensors are zero-copy views of the fi
 alignment allows (fast, and peak memory stays near the file size); otherwise the bytes are copied
 once, charged to the read's budget.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,18 +25,44 @@ from .limits import Limits
 
 #: pickled storage class name (`torch.<name>`) -> element dtype
 STORAGE_DTYPES: dict[str, torch.dtype] = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool, "ComplexFloatStorage": torch.complex64,
-    "ComplexDoubleStorage": torch.complex128, "UntypedStorage": torch.uint8,
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64,
+    "ComplexDoubleStorage": torch.complex128,
+    "UntypedStorage": torch.uint8,
 }
 
 #: dtypes that may appear as plain values (`torch.float32` pickled as a global)
 DTYPE_NAMES: dict[str, torch.dtype] = {
-    name: getattr(torch, name) for name in (
-        "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
-        "bool", "complex64", "complex128", "float", "double", "half", "long", "int", "short")
+    name: getattr(torch, name)
+    for name in (
+        "float32",
+        "float64",
+        "float16",
+        "bfloat16",
+        "int64",
+        "int32",
+        "int16",
+        "int8",
+        "uint8",
+        "bool",
+        "complex64",
+        "complex128",
+        "float",
+        "double",
+        "half",
+        "long",
+        "int",
+        "short",
+    )
 }
 
 
@@ -53,8 +80,15 @@ class Storage:
     flat: torch.Tensor
 
 
-def flat_from_bytes(view: memoryview, dtype: torch.dtype, *, budget: Budget, byteswap: bool = False,
-                    where: str = "", error: type[ResourceLimitError] = PickleLimitError) -> torch.Tensor:
+def flat_from_bytes(
+    view: memoryview,
+    dtype: torch.dtype,
+    *,
+    budget: Budget,
+    byteswap: bool = False,
+    where: str = "",
+    error: type[ResourceLimitError] = PickleLimitError,
+) -> torch.Tensor:
     """A 1-D tensor over `view` (zero-copy when aligned and writable), validated for its dtype.
 
     `len(view)` must already be a multiple of the element size (callers check the geometry).
@@ -83,8 +117,9 @@ def flat_from_bytes(view: memoryview, dtype: torch.dtype, *, budget: Budget, byt
     return flat
 
 
-def check_view(storage: Storage, offset: object, size: object, stride: object, *, limits: Limits,
-               where: str) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+def check_view(
+    storage: Storage, offset: object, size: object, stride: object, *, limits: Limits, where: str
+) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
     """Check that a view (offset, size, stride) of `storage` stays inside its elements and holds no
     more elements than it (see the module docstring)."""
     max_dims = limits.max_tensor_dims
@@ -101,13 +136,14 @@ def check_view(storage: Storage, offset: object, size: object, stride: object, *
     check_extent(size, limits, f"tensor {where}")
     numel = math.prod(size)
     if numel > storage.numel:
-        raise GeometryError(f"tensor {where}: a view of {numel} elements on a storage of {storage.numel} (a "
-                            "self-overlapping view larger than its storage, e.g. stride 0)")
+        raise GeometryError(
+            f"tensor {where}: a view of {numel} elements on a storage of {storage.numel} (a "
+            "self-overlapping view larger than its storage, e.g. stride 0)"
+        )
     if numel:
         last = offset + sum((s - 1) * st for s, st in zip(size, stride))
         if last >= storage.numel:
-            raise GeometryError(f"tensor {where}: view reaches element {last} of a storage of "
-                                f"{storage.numel} elements")
+            raise GeometryError(f"tensor {where}: view reaches element {last} of a storage of {storage.numel} elements")
     return offset, tuple(size), tuple(stride)
 
 
@@ -116,12 +152,15 @@ def check_extent(size: tuple[int, ...], limits: Limits, where: str) -> None:
     layers above read architecture sizes from shapes."""
     extent = math.prod(max(s, 1) for s in size)
     if 0 in size and extent > limits.max_empty_extent:
-        raise GeometryError(f"{where}: an empty tensor of shape {list(size)[:8]} (its other sizes multiply to "
-                            f"{extent}, limit {limits.max_empty_extent})")
+        raise GeometryError(
+            f"{where}: an empty tensor of shape {list(size)[:8]} (its other sizes multiply to "
+            f"{extent}, limit {limits.max_empty_extent})"
+        )
 
 
-def view_of(storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
-            where: Optional[str] = None) -> torch.Tensor:
+def view_of(
+    storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...], where: Optional[str] = None
+) -> torch.Tensor:
     """The tensor for a checked view; sharing the storage's memory like torch.load does.
 
     `offset` counts from the storage's first element; `as_strided` counts from the start of the
@@ -131,11 +170,13 @@ def view_of(storage: Storage, offset: int, size: tuple[int, ...], stride: tuple[
     """
     # a dimension of size 0 or 1 never moves through memory: its stride is set to what a contiguous
     # tensor would have, so no consumer meets a stride-0 singleton it cannot `view` (values unchanged)
-    stride = tuple(st if sz > 1 else math.prod(size[i + 1:]) for i, (sz, st) in enumerate(zip(size, stride)))
+    stride = tuple(st if sz > 1 else math.prod(size[i + 1 :]) for i, (sz, st) in enumerate(zip(size, stride)))
     try:
         return storage.flat.as_strided(size, stride, storage.flat.storage_offset() + offset)
     except RuntimeError as exc:
-        raise GeometryError(f"tensor {where or ''}: torch refuses the view ({' '.join(str(exc).split())[:120]})") from None
+        raise GeometryError(
+            f"tensor {where or ''}: torch refuses the view ({' '.join(str(exc).split())[:120]})"
+        ) from None
 
 
 def _is_int_tuple(value: object) -> bool:

@@ -26,8 +26,14 @@ import torch
 
 from ..errors import UnsupportedFormatError
 from .budget import TENSOR_BYTES, Budget
-from .errors import (ContainerCorruptError, ContainerUnsafeError, ForbiddenPickleError, GeometryError,
-                     PickleCorruptError, PickleLimitError)
+from .errors import (
+    ContainerCorruptError,
+    ContainerUnsafeError,
+    ForbiddenPickleError,
+    GeometryError,
+    PickleCorruptError,
+    PickleLimitError,
+)
 from .magic import TORCH_TAR_MEMBERS, is_torch_tar  # noqa: F401 - re-exported
 from .tensors import STORAGE_DTYPES, Storage, check_view, flat_from_bytes, itemsize, view_of
 from .unpickler import Global, Unpickler

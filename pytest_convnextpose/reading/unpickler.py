@@ -25,6 +25,7 @@ a `ScriptObject` stand-in; `BUILD` on a fresh stand-in stores a plain dict of at
 nothing else; the identity list helpers of `torch.jit._pickle` are checked calls. Every other
 check is the same as in the normal mode.
 """
+
 from __future__ import annotations
 
 import _compat_pickle
@@ -53,25 +54,64 @@ class Global:
 
 
 ALLOWED_CALLABLES = {
-    ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"), ("torch.storage", "_load_from_bytes"),
-    ("_codecs", "encode"), ("builtins", "set"), ("builtins", "frozenset"), ("torch", "Size"),
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch.storage", "_load_from_bytes"),
+    ("_codecs", "encode"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("torch", "Size"),
     ("torch", "device"),
 }
 
 #: identity helpers `torch.jit.save` wraps typed lists in; allowed in TorchScript mode only
 TORCHSCRIPT_CALLABLES = {
-    ("torch.jit._pickle", "build_intlist"), ("torch.jit._pickle", "build_doublelist"),
-    ("torch.jit._pickle", "build_boollist"), ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "build_intlist"),
+    ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_boollist"),
+    ("torch.jit._pickle", "build_tensorlist"),
     ("torch.jit._pickle", "restore_type_tag"),
 }
 
 #: top-level modules whose CamelCase names are tools of attack, not a model's classes
-_SYSTEM_MODULES = {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "socket",
-                   "runpy", "importlib", "pickle", "_pickle", "codecs", "ctypes", "pty", "platform",
-                   "multiprocessing", "webbrowser", "types", "operator", "functools", "code", "bdb", "pdb",
-                   "asyncio", "threading", "_thread", "signal", "urllib", "http", "ftplib", "smtplib"}
+_SYSTEM_MODULES = {
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "builtins",
+    "__builtin__",
+    "sys",
+    "shutil",
+    "socket",
+    "runpy",
+    "importlib",
+    "pickle",
+    "_pickle",
+    "codecs",
+    "ctypes",
+    "pty",
+    "platform",
+    "multiprocessing",
+    "webbrowser",
+    "types",
+    "operator",
+    "functools",
+    "code",
+    "bdb",
+    "pdb",
+    "asyncio",
+    "threading",
+    "_thread",
+    "signal",
+    "urllib",
+    "http",
+    "ftplib",
+    "smtplib",
+}
 
 BYTES_COPY_LIMIT = 1 << 20
 SAFE_KEY_TYPES = (str, int, float, bool, type(None), bytes)
@@ -103,12 +143,21 @@ class Unpickler:
     torch_mode: refuse (deferred) what torch.load(weights_only=True) would not read.
     """
 
-    def __init__(self, data: memoryview, *, start: int = 0, base_offset: int = 0, budget: Budget,
-                 persistent_load: Optional[Callable[[tuple, int], Storage]] = None,
-                 load_from_bytes: Optional[Callable[[memoryview, int], Storage]] = None,
-                 what: str = "pickle", torchscript: bool = False,
-                 markers: frozenset[tuple[str, str]] = frozenset(), scalar_ids: bool = False,
-                 torch_mode: bool = False) -> None:
+    def __init__(
+        self,
+        data: memoryview,
+        *,
+        start: int = 0,
+        base_offset: int = 0,
+        budget: Budget,
+        persistent_load: Optional[Callable[[tuple, int], Storage]] = None,
+        load_from_bytes: Optional[Callable[[memoryview, int], Storage]] = None,
+        what: str = "pickle",
+        torchscript: bool = False,
+        markers: frozenset[tuple[str, str]] = frozenset(),
+        scalar_ids: bool = False,
+        torch_mode: bool = False,
+    ) -> None:
         self.data = data
         self.pos = start
         self.op_pos = start
@@ -144,8 +193,12 @@ class Unpickler:
     def not_torch(self, what: str) -> None:
         """Remember that torch.load(weights_only=True) would refuse this pickle (reported at the end)."""
         if self.budget.deferred is None:  # the first one is reported: build one error, not one per opcode
-            self.budget.defer(UnsupportedPickleError(f"{self.what} uses {what}, which torch.load(weights_only=True) "
-                                                     "does not read", offset=self.base + self.op_pos))
+            self.budget.defer(
+                UnsupportedPickleError(
+                    f"{self.what} uses {what}, which torch.load(weights_only=True) does not read",
+                    offset=self.base + self.op_pos,
+                )
+            )
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, n: int) -> memoryview:
@@ -153,19 +206,19 @@ class Unpickler:
             raise self.corrupt(f"truncated: needs {n} bytes, {len(self.data) - self.pos} left")
         if self.frame_end is not None and self.pos + n > self.frame_end:
             self._leave_frame(n)
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
     def readline(self) -> bytes:
-        end = bytes(self.data[self.pos:self.pos + 64]).find(b"\n")  # most text arguments are short
+        end = bytes(self.data[self.pos : self.pos + 64]).find(b"\n")  # most text arguments are short
         if end < 0:
-            end = bytes(self.data[self.pos:self.pos + 4096]).find(b"\n")
+            end = bytes(self.data[self.pos : self.pos + 4096]).find(b"\n")
         if end < 0:
             raise self.corrupt("truncated or overlong text argument")
         if self.frame_end is not None and self.pos + end + 1 > self.frame_end:
             self._leave_frame(end + 1)
-        out = bytes(self.data[self.pos:self.pos + end])
+        out = bytes(self.data[self.pos : self.pos + end])
         self.pos += end + 1
         return out
 
@@ -216,8 +269,11 @@ class Unpickler:
                 self.pos += 1
                 budget.ops += 1
                 if budget.ops > limit:
-                    raise PickleLimitError(f"{self.what}: more than {limit} pickle operations (the limit for a "
-                                           f"file of {budget.file_size} bytes)", offset=self.base + self.op_pos)
+                    raise PickleLimitError(
+                        f"{self.what}: more than {limit} pickle operations (the limit for a "
+                        f"file of {budget.file_size} bytes)",
+                        offset=self.base + self.op_pos,
+                    )
                 if not budget.ops & 0xFFFF and budget.over_ops():
                     self.charge(0)
                 if torch_mode and code not in TORCH_OPCODES and budget.deferred is None:
@@ -228,8 +284,17 @@ class Unpickler:
                 if handler(self):  # STOP returns True
                     self.end = self.pos
                     return self.result
-        except (IndexError, KeyError, ValueError, TypeError, OverflowError, struct.error,
-                UnicodeDecodeError, AttributeError, RuntimeError) as exc:
+        except (
+            IndexError,
+            KeyError,
+            ValueError,
+            TypeError,
+            OverflowError,
+            struct.error,
+            UnicodeDecodeError,
+            AttributeError,
+            RuntimeError,
+        ) as exc:
             # Defence in depth: opcode handlers validate first; anything left is corruption.
             raise self.corrupt(f"malformed ({type(exc).__name__}: {exc})") from None
         except RecursionError:
@@ -341,7 +406,11 @@ class Unpickler:
     def _parse_int(self, text: bytes) -> int:
         """Decimal, as Python reads it (`int(text, 0)`: no leading zeros but for zero itself)."""
         digits = text[1:] if text[:1] in (b"+", b"-") else text
-        if len(text) > 64 or not digits.isdigit() or (len(digits) > 1 and digits.startswith(b"0") and digits.strip(b"0")):
+        if (
+            len(text) > 64
+            or not digits.isdigit()
+            or (len(digits) > 1 and digits.startswith(b"0") and digits.strip(b"0"))
+        ):
             raise self.corrupt(f"bad integer literal {text[:20]!r}")
         self.charge(OBJECT_BYTES)
         return int(text)
@@ -582,7 +651,9 @@ class Unpickler:
                 raise ForbiddenPickleError(
                     f"{self.what}: global {module}.{name} is not on the allowlist; nothing was executed - "
                     "the file pickles a whole Python object (e.g. torch.save(model)); re-save "
-                    "model.state_dict() in trusted code", offset=self.base + self.op_pos)
+                    "model.state_dict() in trusted code",
+                    offset=self.base + self.op_pos,
+                )
             raise self.forbidden(f"global {module}.{name} is not on the allowlist")
         if module == "torch" and name in DTYPE_NAMES:
             self.push(DTYPE_NAMES[name])
@@ -629,8 +700,9 @@ class Unpickler:
 
     def _build_standin(self, target: ScriptObject, state: Any) -> None:
         if type(state) is not dict:
-            raise self.forbidden(f"BUILD of {target.qualname} with a {_kind(state)} state (only an "
-                                 "attribute dict is accepted)")
+            raise self.forbidden(
+                f"BUILD of {target.qualname} with a {_kind(state)} state (only an attribute dict is accepted)"
+            )
         if target.state is not None:
             raise self.forbidden(f"second BUILD on {target.qualname}")
         for name in state:
@@ -665,8 +737,7 @@ class Unpickler:
         if type(hooks) is not OrderedDict or hooks:
             raise self.forbidden("tensor with backward hooks (only an empty OrderedDict is allowed)")
 
-    def _make_tensor(self, storage: Storage, offset: Any, size: Any, stride: Any,
-                     requires_grad: Any) -> torch.Tensor:
+    def _make_tensor(self, storage: Storage, offset: Any, size: Any, stride: Any, requires_grad: Any) -> torch.Tensor:
         where = f"on storage {storage.key!r}"
         offset, size, stride = check_view(storage, offset, size, stride, limits=self.budget.limits, where=where)
         self.charge(TENSOR_BYTES)
@@ -773,8 +844,12 @@ class Unpickler:
         return torch.Size(args[0])
 
     def call_device(self, args: tuple) -> torch.device:
-        if not (1 <= len(args) <= 2) or type(args[0]) is not str or len(args[0]) > 64 or \
-                (len(args) == 2 and (type(args[1]) is not int or not 0 <= args[1] < 2**16)):
+        if (
+            not (1 <= len(args) <= 2)
+            or type(args[0]) is not str
+            or len(args[0]) > 64
+            or (len(args) == 2 and (type(args[1]) is not int or not 0 <= args[1] < 2**16))
+        ):
             raise self.corrupt("torch.device needs a short string and an optional small index")
         try:
             self.container()
@@ -825,32 +900,74 @@ _CALLS: dict[tuple[str, str], Callable[[Unpickler, tuple], Any]] = {
 }
 
 _OPS: dict[bytes, Callable[[Unpickler], Any]] = {
-    b"\x80": Unpickler.op_proto, b"\x95": Unpickler.op_frame, b".": Unpickler.op_stop,
-    b"(": Unpickler.op_mark, b"0": Unpickler.op_pop, b"1": Unpickler.op_pop_mark, b"2": Unpickler.op_dup,
-    b"g": Unpickler.op_get, b"h": Unpickler.op_binget, b"j": Unpickler.op_long_binget,
-    b"p": Unpickler.op_put, b"q": Unpickler.op_binput, b"r": Unpickler.op_long_binput,
+    b"\x80": Unpickler.op_proto,
+    b"\x95": Unpickler.op_frame,
+    b".": Unpickler.op_stop,
+    b"(": Unpickler.op_mark,
+    b"0": Unpickler.op_pop,
+    b"1": Unpickler.op_pop_mark,
+    b"2": Unpickler.op_dup,
+    b"g": Unpickler.op_get,
+    b"h": Unpickler.op_binget,
+    b"j": Unpickler.op_long_binget,
+    b"p": Unpickler.op_put,
+    b"q": Unpickler.op_binput,
+    b"r": Unpickler.op_long_binput,
     b"\x94": Unpickler.op_memoize,
-    b"N": Unpickler.op_none, b"\x88": Unpickler.op_true, b"\x89": Unpickler.op_false,
-    b"I": Unpickler.op_int, b"L": Unpickler.op_long, b"J": Unpickler.op_binint,
-    b"K": Unpickler.op_binint1, b"M": Unpickler.op_binint2, b"\x8a": Unpickler.op_long1,
-    b"\x8b": Unpickler.op_long4, b"F": Unpickler.op_float, b"G": Unpickler.op_binfloat,
-    b"X": Unpickler.op_binunicode, b"\x8c": Unpickler.op_short_binunicode,
-    b"\x8d": Unpickler.op_binunicode8, b"V": Unpickler.op_unicode,
-    b"T": Unpickler.op_binstring, b"U": Unpickler.op_short_binstring,
-    b"B": Unpickler.op_binbytes, b"C": Unpickler.op_short_binbytes, b"\x8e": Unpickler.op_binbytes8,
+    b"N": Unpickler.op_none,
+    b"\x88": Unpickler.op_true,
+    b"\x89": Unpickler.op_false,
+    b"I": Unpickler.op_int,
+    b"L": Unpickler.op_long,
+    b"J": Unpickler.op_binint,
+    b"K": Unpickler.op_binint1,
+    b"M": Unpickler.op_binint2,
+    b"\x8a": Unpickler.op_long1,
+    b"\x8b": Unpickler.op_long4,
+    b"F": Unpickler.op_float,
+    b"G": Unpickler.op_binfloat,
+    b"X": Unpickler.op_binunicode,
+    b"\x8c": Unpickler.op_short_binunicode,
+    b"\x8d": Unpickler.op_binunicode8,
+    b"V": Unpickler.op_unicode,
+    b"T": Unpickler.op_binstring,
+    b"U": Unpickler.op_short_binstring,
+    b"B": Unpickler.op_binbytes,
+    b"C": Unpickler.op_short_binbytes,
+    b"\x8e": Unpickler.op_binbytes8,
     b"\x96": Unpickler.op_bytearray8,
-    b"}": Unpickler.op_empty_dict, b"]": Unpickler.op_empty_list, b")": Unpickler.op_empty_tuple,
-    b"\x8f": Unpickler.op_empty_set, b"t": Unpickler.op_tuple, b"\x85": Unpickler.op_tuple1,
-    b"\x86": Unpickler.op_tuple2, b"\x87": Unpickler.op_tuple3, b"l": Unpickler.op_list,
-    b"d": Unpickler.op_dict, b"\x91": Unpickler.op_frozenset, b"a": Unpickler.op_append,
-    b"e": Unpickler.op_appends, b"s": Unpickler.op_setitem, b"u": Unpickler.op_setitems,
+    b"}": Unpickler.op_empty_dict,
+    b"]": Unpickler.op_empty_list,
+    b")": Unpickler.op_empty_tuple,
+    b"\x8f": Unpickler.op_empty_set,
+    b"t": Unpickler.op_tuple,
+    b"\x85": Unpickler.op_tuple1,
+    b"\x86": Unpickler.op_tuple2,
+    b"\x87": Unpickler.op_tuple3,
+    b"l": Unpickler.op_list,
+    b"d": Unpickler.op_dict,
+    b"\x91": Unpickler.op_frozenset,
+    b"a": Unpickler.op_append,
+    b"e": Unpickler.op_appends,
+    b"s": Unpickler.op_setitem,
+    b"u": Unpickler.op_setitems,
     b"\x90": Unpickler.op_additems,
-    b"c": Unpickler.op_global, b"\x93": Unpickler.op_stack_global, b"R": Unpickler.op_reduce,
-    b"b": Unpickler.op_build, b"Q": Unpickler.op_binpersid,
+    b"c": Unpickler.op_global,
+    b"\x93": Unpickler.op_stack_global,
+    b"R": Unpickler.op_reduce,
+    b"b": Unpickler.op_build,
+    b"Q": Unpickler.op_binpersid,
     # Refused by name (so the message says "not allowed" rather than "unknown"):
-    b"i": Unpickler.op_refused, b"o": Unpickler.op_refused, b"\x81": Unpickler.op_newobj,
-    b"\x92": Unpickler.op_refused, b"\x82": Unpickler.op_refused, b"\x83": Unpickler.op_refused,
-    b"\x84": Unpickler.op_refused, b"P": Unpickler.op_refused, b"S": Unpickler.op_refused,
-    b"\x97": Unpickler.op_refused, b"\x98": Unpickler.op_refused,
+    b"i": Unpickler.op_refused,
+    b"o": Unpickler.op_refused,
+    b"\x81": Unpickler.op_newobj,
+    b"\x92": Unpickler.op_refused,
+    b"\x82": Unpickler.op_refused,
+    b"\x83": Unpickler.op_refused,
+    b"\x84": Unpickler.op_refused,
+    b"P": Unpickler.op_refused,
+    b"S": Unpickler.op_refused,
+    b"\x97": Unpickler.op_refused,
+    b"\x98": Unpickler.op_refused,
 }
 _DISPATCH: dict[int, Callable[[Unpickler], Any]] = {k[0]: v for k, v in _OPS.items()}

@@ -27,6 +27,7 @@ A gzip member has no name of its own that readers agree on (RFC 1952's FNAME is 
 gunzip ignores it by default): it is named as gunzip names its output, the file's name without
 `.gz` (`.tgz` -> `.tar`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,11 +40,16 @@ from ..errors import CheckpointError
 from .archive import refuse_case_twins
 from .budget import Budget
 from .digest import records_sha256
+from .errors import (
+    ContainerUnsafeError,
+    ContainerUnsupportedError,
+    MemberNotFoundError,
+    NestedArchiveError,
+    SeveralCheckpointsError,
+)
 from .file_io import read_all
-from .limits import DEFAULT_LIMITS, Limits
-from .errors import (ContainerUnsafeError, ContainerUnsupportedError, MemberNotFoundError, NestedArchiveError,
-                     SeveralCheckpointsError)
 from .gzip_format import gunzip
+from .limits import DEFAULT_LIMITS, Limits
 from .magic import holds_checkpoint_layout
 from .sniff import HEAD_BYTES, compression_of, identify
 from .tar_format import TarArchive, read_tar
@@ -59,10 +65,10 @@ LISTED = 10
 class Member:
     """The checkpoint member chosen from a wrapper."""
 
-    format: str        # zip | tar | tar.gz | gzip
-    name: str          # as the archive lists it (a gzip: the file's name without .gz; a folder: no trailing /)
-    data: memoryview   # its bytes (a view of the archive where stored, else a fresh inflated buffer); empty for a folder
-    offset: int        # where its bytes start in the archive (in the inflated tar for a tar.gz)
+    format: str  # zip | tar | tar.gz | gzip
+    name: str  # as the archive lists it (a gzip: the file's name without .gz; a folder: no trailing /)
+    data: memoryview  # its bytes (a view of the archive where stored, else a fresh inflated buffer); empty for a folder
+    offset: int  # where its bytes start in the archive (in the inflated tar for a tar.gz)
     #: a checkpoint *folder* (an unzipped torch zip: `data.pkl`, `data/0`, ...): its files by name relative to it
     records: Optional[dict[str, memoryview]] = None
     offsets: Optional[dict[str, int]] = None
@@ -81,9 +87,9 @@ class Member:
 class WrappedIdentity:
     """Which checkpoint a path names inside an archive, known without reading the checkpoint."""
 
-    archive: str   # the archive file's path
-    member: str    # the member's name in the archive
-    sha256: str    # the member's digest (`Member.sha256`)
+    archive: str  # the archive file's path
+    member: str  # the member's name in the archive
+    sha256: str  # the member's digest (`Member.sha256`)
 
     @property
     def display_name(self) -> str:
@@ -94,10 +100,10 @@ class WrappedIdentity:
 class Opened:
     """A buffer identified and, for an archive, validated: what the reader goes on with."""
 
-    kind: str                            # what `sniff.identify` says the buffer is
-    zip: Optional[ZipArchive] = None     # the validated zip (kind zip), for the reader to go on with
-    tar: Optional[TarArchive] = None     # the validated tar (kind tar, or the tar inside a tar.gz)
-    member: Optional[Member] = None      # set when the buffer wraps checkpoints: the one to read
+    kind: str  # what `sniff.identify` says the buffer is
+    zip: Optional[ZipArchive] = None  # the validated zip (kind zip), for the reader to go on with
+    tar: Optional[TarArchive] = None  # the validated tar (kind tar, or the tar inside a tar.gz)
+    member: Optional[Member] = None  # set when the buffer wraps checkpoints: the one to read
 
 
 def split_member_path(path: str | os.PathLike) -> Optional[tuple[str, str]]:
@@ -109,7 +115,7 @@ def split_member_path(path: str | os.PathLike) -> Optional[tuple[str, str]]:
     start = 0
     while (i := text.find(SEPARATOR, start)) >= 0:
         if i and os.path.isfile(text[:i]):
-            return text[:i], text[i + len(SEPARATOR):]
+            return text[:i], text[i + len(SEPARATOR) :]
         start = i + 1
     return None
 
@@ -137,8 +143,9 @@ def wrapped_identity(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -
         if kind == "zip" and holds_checkpoint_layout(zip_names(memoryview(read_all(Path(archive), limits)), limits)):
             return None
     buf = memoryview(read_all(Path(archive), limits))
-    opened = open_container(buf, Budget(limits, len(buf)), file_name=os.path.basename(archive), source=archive,
-                            member=wanted)
+    opened = open_container(
+        buf, Budget(limits, len(buf)), file_name=os.path.basename(archive), source=archive, member=wanted
+    )
     if opened.member is None:
         return None
     return WrappedIdentity(archive, opened.member.name, opened.member.sha256())
@@ -157,12 +164,19 @@ def gzip_member_name(file_name: str) -> str:
         return file_name[:-4] + ".tar"
     for suffix in (".gz", ".gzip"):
         if low.endswith(suffix) and len(file_name) > len(suffix):
-            return file_name[:-len(suffix)]
+            return file_name[: -len(suffix)]
     return file_name
 
 
-def open_container(buf: memoryview, budget: Budget, *, file_name: str = "", source: str = "",
-                   member: Optional[str] = None, nested: bool = False) -> Opened:
+def open_container(
+    buf: memoryview,
+    budget: Budget,
+    *,
+    file_name: str = "",
+    source: str = "",
+    member: Optional[str] = None,
+    nested: bool = False,
+) -> Opened:
     """Identify `buf`, validate it if it is an archive and, if it wraps checkpoints, choose the member.
 
     file_name: the file's own name (a gzip member is named after it); source: how messages name the
@@ -171,19 +185,24 @@ def open_container(buf: memoryview, budget: Budget, *, file_name: str = "", sour
     kind = identify(bytes(buf[:HEAD_BYTES]), len(buf))
     if kind == "gzip":
         if nested:
-            raise NestedArchiveError("a gzip file inside the archive: archives inside archives are not read (one "
-                                     "level only); extract it first", offset=0)
+            raise NestedArchiveError(
+                "a gzip file inside the archive: archives inside archives are not read (one "
+                "level only); extract it first",
+                offset=0,
+            )
         return _open_gzip(buf, budget, file_name, source, member)
     if kind == "zip":
         archive = read_zip(buf, budget)
-        return _open_archive(Opened(kind, zip=archive), archive.records, archive.offsets, "zip", budget, source,
-                             member, nested)
+        return _open_archive(
+            Opened(kind, zip=archive), archive.records, archive.offsets, "zip", budget, source, member, nested
+        )
     if kind == "tar":
         tar = read_tar(buf, budget)
         return _open_archive(Opened(kind, tar=tar), tar.records, tar.offsets, "tar", budget, source, member, nested)
     if member is not None:
-        raise MemberNotFoundError(f"a {kind} file, not an archive: {SEPARATOR}{member} names a member of a zip, "
-                                  "tar or gzip file")
+        raise MemberNotFoundError(
+            f"a {kind} file, not an archive: {SEPARATOR}{member} names a member of a zip, tar or gzip file"
+        )
     return Opened(kind)
 
 
@@ -213,22 +232,42 @@ def _open_gzip(buf: memoryview, budget: Budget, file_name: str, source: str, mem
     return Opened("gzip", member=Member("gzip", name, inflated, 0))
 
 
-def _open_archive(opened: Opened, records: Mapping[str, memoryview], offsets: Mapping[str, int], fmt: str,
-                  budget: Budget, source: str, member: Optional[str], nested: bool) -> Opened:
+def _open_archive(
+    opened: Opened,
+    records: Mapping[str, memoryview],
+    offsets: Mapping[str, int],
+    fmt: str,
+    budget: Budget,
+    source: str,
+    member: Optional[str],
+    nested: bool,
+) -> Opened:
     if holds_checkpoint_layout(records):
         if member is not None:
-            raise MemberNotFoundError(f"a checkpoint itself (a {fmt} archive holding data.pkl), not an archive "
-                                      f"holding checkpoint files: give it without {SEPARATOR}{member}")
+            raise MemberNotFoundError(
+                f"a checkpoint itself (a {fmt} archive holding data.pkl), not an archive "
+                f"holding checkpoint files: give it without {SEPARATOR}{member}"
+            )
         return opened
     if nested:
-        raise NestedArchiveError(f"a {fmt} archive inside the archive, not a checkpoint: archives inside archives "
-                                 "are not read (one level only); extract it first", offset=0)
+        raise NestedArchiveError(
+            f"a {fmt} archive inside the archive, not a checkpoint: archives inside archives "
+            "are not read (one level only); extract it first",
+            offset=0,
+        )
     opened.member = choose_member(records, offsets, fmt, source=source, wanted=member, limits=budget.limits)
     return opened
 
 
-def choose_member(records: Mapping[str, memoryview], offsets: Mapping[str, int], fmt: str, *, limits: object,
-                  source: str = "", wanted: Optional[str] = None) -> Optional[Member]:
+def choose_member(
+    records: Mapping[str, memoryview],
+    offsets: Mapping[str, int],
+    fmt: str,
+    *,
+    limits: object,
+    source: str = "",
+    wanted: Optional[str] = None,
+) -> Optional[Member]:
     """The checkpoint member of a wrapper: `wanted` if given, else the only one; None when it holds none.
 
     A member is a checkpoint file, or a checkpoint folder: the folder of a `data.pkl` below the top
@@ -241,8 +280,10 @@ def choose_member(records: Mapping[str, memoryview], offsets: Mapping[str, int],
     folders = sorted({n[: -len("/data.pkl")] for n in names if n.endswith("/data.pkl")})
     nested = [f for f in folders if any(f.startswith(g + "/") for g in folders)]
     if nested:
-        raise ContainerUnsupportedError(f"holds a checkpoint folder inside another ({nested[0]!r}): which one is "
-                                        "meant is unclear; extract the one you need")
+        raise ContainerUnsupportedError(
+            f"holds a checkpoint folder inside another ({nested[0]!r}): which one is "
+            "meant is unclear; extract the one you need"
+        )
     loose = [n for n in names if not any(n.startswith(f + "/") for f in folders)]
     if wanted is not None:
         found = _find(loose + folders, wanted)
@@ -256,25 +297,39 @@ def choose_member(records: Mapping[str, memoryview], offsets: Mapping[str, int],
     if len(ckpts) == 1:
         return _member(fmt, ckpts[0], records, offsets, folder=bool(folders))
     if ckpts:
-        raise SeveralCheckpointsError(f"holds {len(ckpts)} checkpoints: {_listing(ckpts)}; choose one with "
-                                      f"ARCHIVE{SEPARATOR}MEMBER, e.g. {source or 'ARCHIVE'}{SEPARATOR}{ckpts[0]}",
-                                      members=ckpts)
+        raise SeveralCheckpointsError(
+            f"holds {len(ckpts)} checkpoints: {_listing(ckpts)}; choose one with "
+            f"ARCHIVE{SEPARATOR}MEMBER, e.g. {source or 'ARCHIVE'}{SEPARATOR}{ckpts[0]}",
+            members=ckpts,
+        )
     archives = [n for n, k in kinds.items() if k == "archive"]
     if archives:
-        raise NestedArchiveError(f"holds no checkpoint file, only archives ({_listing(archives)}): archives inside "
-                                 "archives are not read (one level only); extract the one you need")
+        raise NestedArchiveError(
+            f"holds no checkpoint file, only archives ({_listing(archives)}): archives inside "
+            "archives are not read (one level only); extract the one you need"
+        )
     return None
 
 
-def _member(fmt: str, name: str, records: Mapping[str, memoryview], offsets: Mapping[str, int], *,
-            folder: bool) -> Member:
+def _member(
+    fmt: str, name: str, records: Mapping[str, memoryview], offsets: Mapping[str, int], *, folder: bool
+) -> Member:
     if not folder:
         return Member(fmt, name, records[name], offsets.get(name, 0))
     prefix = name + "/"
-    inside = {n[len(prefix):]: v for n, v in records.items()
-              if n.startswith(prefix) and not (n.endswith("/") and len(v) == 0)}
-    return Member(fmt, name, memoryview(b""), offsets.get(prefix + "data.pkl", 0), records=inside,
-                  offsets={n: offsets.get(prefix + n, 0) for n in inside})
+    inside = {
+        n[len(prefix) :]: v
+        for n, v in records.items()
+        if n.startswith(prefix) and not (n.endswith("/") and len(v) == 0)
+    }
+    return Member(
+        fmt,
+        name,
+        memoryview(b""),
+        offsets.get(prefix + "data.pkl", 0),
+        records=inside,
+        offsets={n: offsets.get(prefix + n, 0) for n in inside},
+    )
 
 
 def classify(data: memoryview, limits: object) -> str:
@@ -289,8 +344,9 @@ def classify(data: memoryview, limits: object) -> str:
         return "other"
     if kind in ("zip", "tar"):
         try:
-            names = (zip_names(data, limits) if kind == "zip"
-                     else list(read_tar(data, Budget(limits, len(data))).records))  # type: ignore[arg-type]
+            names = (
+                zip_names(data, limits) if kind == "zip" else list(read_tar(data, Budget(limits, len(data))).records)
+            )  # type: ignore[arg-type]
         except CheckpointError:
             return "checkpoint"  # a damaged checkpoint or archive: reading it says what is wrong
         return "checkpoint" if holds_checkpoint_layout(names) else "archive"
@@ -301,8 +357,11 @@ def _check_name(name: str, fmt: str, offset: int) -> None:
     """A member name must be a relative path without `..` (tar's own parser already refuses the rest)."""
     parts = name.split("/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
-        raise ContainerUnsafeError(f"{fmt} member {name!r} has an absolute name or climbs out of the archive with "
-                                   "'..' (extracting it would write outside the folder)", offset=offset)
+        raise ContainerUnsafeError(
+            f"{fmt} member {name!r} has an absolute name or climbs out of the archive with "
+            "'..' (extracting it would write outside the folder)",
+            offset=offset,
+        )
 
 
 def _norm(name: str) -> str:

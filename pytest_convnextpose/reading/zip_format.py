@@ -15,6 +15,7 @@ So the archive must have exactly one reading:
   - stored entries, or DEFLATE inflating exactly to the declared size within the read's budget,
     and a CRC-32 that matches.
 """
+
 from __future__ import annotations
 
 import struct
@@ -83,8 +84,12 @@ def _read_zip(buf: memoryview, budget: Budget) -> ZipArchive:
     _check_local_headers(buf, entries, cd_offset)
     sizes = [e.usize for e in entries if e.method == 8]
     if sizes:  # the records once inflated, and one inflater's transient copy
-        budget.charge(sum(sizes) + max(sizes), ContainerLimitError,
-                      f"compressed entries declare {sum(sizes)} bytes once inflated (DEFLATE bomb?)", offset=0)
+        budget.charge(
+            sum(sizes) + max(sizes),
+            ContainerLimitError,
+            f"compressed entries declare {sum(sizes)} bytes once inflated (DEFLATE bomb?)",
+            offset=0,
+        )
     records: dict[str, memoryview] = {}
     offsets: dict[str, int] = {}
     for entry in entries:
@@ -99,14 +104,16 @@ def _find_eocd(buf: memoryview) -> int:
     tail = bytes(buf[tail_start:])
     pos = tail.rfind(EOCD)
     if pos < 0 or pos + 22 > len(tail):
-        raise ContainerCorruptError("zip end-of-central-directory record not found (truncated file?)",
-                                    offset=len(buf))
+        raise ContainerCorruptError("zip end-of-central-directory record not found (truncated file?)", offset=len(buf))
     (comment_len,) = struct.unpack_from("<H", tail, pos + 20)
     if pos + 22 + comment_len != len(tail):
         earlier = tail.rfind(EOCD, 0, pos)
         what = "another end record precedes it" if earlier >= 0 else "it does not end the file"
-        raise ContainerUnsafeError(f"the last zip end record's comment length does not reach the end of the file "
-                                   f"({what}): readers would pick different end records", offset=tail_start + pos)
+        raise ContainerUnsafeError(
+            f"the last zip end record's comment length does not reach the end of the file "
+            f"({what}): readers would pick different end records",
+            offset=tail_start + pos,
+        )
     return tail_start + pos
 
 
@@ -114,52 +121,63 @@ def _central_directory(buf: memoryview, limits: object) -> tuple[list[ZipEntry],
     eocd = _find_eocd(buf)
     disk, cd_disk, n_disk, count, cd_size, cd_offset, _ = struct.unpack_from("<HHHHIIH", buf, eocd + 4)
     cd_end = eocd
-    has_zip64 = eocd >= 20 and bytes(buf[eocd - 20:eocd - 16]) == EOCD64_LOCATOR
+    has_zip64 = eocd >= 20 and bytes(buf[eocd - 20 : eocd - 16]) == EOCD64_LOCATOR
     if has_zip64 or 0xFFFF in (count, n_disk) or 0xFFFFFFFF in (cd_size, cd_offset):
         count64, size64, offset64, cd_end = _zip64_end(buf, eocd)
-        if (count, cd_size, cd_offset) != (count64, size64, offset64) and \
-                0xFFFF not in (count, n_disk) and 0xFFFFFFFF not in (cd_size, cd_offset):
+        if (
+            (count, cd_size, cd_offset) != (count64, size64, offset64)
+            and 0xFFFF not in (count, n_disk)
+            and 0xFFFFFFFF not in (cd_size, cd_offset)
+        ):
             raise ContainerUnsafeError("zip end record and zip64 end record disagree", offset=eocd)
         count, cd_size, cd_offset = count64, size64, offset64
     elif disk or cd_disk or n_disk != count:
         raise ContainerUnsafeError("multi-disk zip archives are not supported", offset=eocd)
     if count > limits.max_members:  # type: ignore[attr-defined]
-        raise ContainerLimitError(f"zip declares {count} entries (limit {limits.max_members})",  # type: ignore[attr-defined]
-                                  offset=eocd)
+        raise ContainerLimitError(
+            f"zip declares {count} entries (limit {limits.max_members})",  # type: ignore[attr-defined]
+            offset=eocd,
+        )
     if cd_offset + cd_size != cd_end:
-        raise ContainerCorruptError("zip central directory is not where the end record says "
-                                    "(data prepended or truncated?)", offset=cd_offset)
+        raise ContainerCorruptError(
+            "zip central directory is not where the end record says (data prepended or truncated?)", offset=cd_offset
+        )
     entries: list[ZipEntry] = []
     names: set[str] = set()
     folded: dict[bytes, bytes] = {}
     pos = cd_offset
     for _ in range(count):
-        if pos + 46 > cd_end or bytes(buf[pos:pos + 4]) != CENTRAL:
+        if pos + 46 > cd_end or bytes(buf[pos : pos + 4]) != CENTRAL:
             raise ContainerCorruptError("bad zip central directory entry", offset=pos)
         (flags, method, crc, csize, usize, n, m, k, disk_start, offset) = _unpack_central(buf, pos)
         end = pos + 46 + n + m + k
         if end > cd_end or n > limits.max_name_bytes:  # type: ignore[attr-defined]
             raise ContainerCorruptError("zip central directory entry overruns the directory", offset=pos)
-        raw_name = bytes(buf[pos + 46:pos + 46 + n])
-        extra = bytes(buf[pos + 46 + n:pos + 46 + n + m])
+        raw_name = bytes(buf[pos + 46 : pos + 46 + n])
+        extra = bytes(buf[pos + 46 + n : pos + 46 + n + m])
         usize, csize, offset = _zip64_extra(_extra_fields(extra, pos), usize, csize, offset, pos)
         name = _decode_name(raw_name, flags, pos)
         twin = folded.get(raw_name.lower())
         if twin is not None or name in names:
             same = twin == raw_name or twin is None
-            raise ContainerUnsafeError(f"zip has two entries named {name!r}" + ("" if same else
-                                       f" and {twin.decode('utf-8', 'replace')!r} (torch's zip reader ignores case)") +
-                                       " (readers disagree on which one counts)", offset=pos)
+            raise ContainerUnsafeError(
+                f"zip has two entries named {name!r}"
+                + ("" if same else f" and {twin.decode('utf-8', 'replace')!r} (torch's zip reader ignores case)")
+                + " (readers disagree on which one counts)",
+                offset=pos,
+            )
         folded[raw_name.lower()] = raw_name
         names.add(name)
         if flags & 0x1:
             raise ContainerUnsafeError(f"zip entry {name!r} is encrypted", offset=pos)
         if flags & ~ALLOWED_FLAGS:
-            raise ContainerUnsafeError(f"zip entry {name!r} sets general-purpose flags {flags:#06x} that readers "
-                                       "treat differently", offset=pos)
+            raise ContainerUnsafeError(
+                f"zip entry {name!r} sets general-purpose flags {flags:#06x} that readers treat differently", offset=pos
+            )
         if method not in (0, 8):
-            raise UnsupportedFormatError(f"zip entry {name!r} uses compression method {method}; "
-                                         "only stored and DEFLATE are read", offset=pos)
+            raise UnsupportedFormatError(
+                f"zip entry {name!r} uses compression method {method}; only stored and DEFLATE are read", offset=pos
+            )
         if method == 0 and csize != usize:
             raise ContainerCorruptError(f"stored zip entry {name!r} has different sizes", offset=pos)
         if disk_start not in (0, 0xFFFF):
@@ -172,8 +190,9 @@ def _central_directory(buf: memoryview, limits: object) -> tuple[list[ZipEntry],
 
 
 def _unpack_central(buf: memoryview, pos: int) -> tuple:
-    (_, _, flags, method, _, _, crc, csize, usize, n, m, k, disk_start, _, _, offset) = \
-        struct.unpack_from("<HHHHHHIIIHHHHHII", buf, pos + 4)
+    (_, _, flags, method, _, _, crc, csize, usize, n, m, k, disk_start, _, _, offset) = struct.unpack_from(
+        "<HHHHHHIIIHHHHHII", buf, pos + 4
+    )
     return flags, method, crc, csize, usize, n, m, k, disk_start, offset
 
 
@@ -181,15 +200,19 @@ def _zip64_end(buf: memoryview, eocd: int) -> tuple[int, int, int, int]:
     """The zip64 end record, which must sit right before its locator (where zipfile reads it) and be
     where the locator points (where miniz reads it), without an extensible data sector."""
     loc = eocd - 20
-    if loc < 0 or bytes(buf[loc:loc + 4]) != EOCD64_LOCATOR:
+    if loc < 0 or bytes(buf[loc : loc + 4]) != EOCD64_LOCATOR:
         raise ContainerCorruptError("zip64 end locator missing", offset=max(loc, 0))
     disk, rec, disks = struct.unpack_from("<IQI", buf, loc + 4)
     if disk != 0 or disks != 1:
         raise ContainerUnsafeError("multi-disk zip archives are not supported", offset=loc)
-    if rec + 56 != loc or bytes(buf[rec:rec + 4]) != EOCD64:
-        raise ContainerUnsafeError("zip64 end record is not right before its locator (readers look for it in "
-                                   "different places)", offset=min(rec, loc))
-    record_size, _, _, disk_no, cd_disk, n_disk, count, cd_size, cd_offset = struct.unpack_from("<QHHIIQQQQ", buf, rec + 4)
+    if rec + 56 != loc or bytes(buf[rec : rec + 4]) != EOCD64:
+        raise ContainerUnsafeError(
+            "zip64 end record is not right before its locator (readers look for it in different places)",
+            offset=min(rec, loc),
+        )
+    record_size, _, _, disk_no, cd_disk, n_disk, count, cd_size, cd_offset = struct.unpack_from(
+        "<QHHIIQQQQ", buf, rec + 4
+    )
     if record_size != 44 or disk_no or cd_disk or n_disk != count:
         raise ContainerUnsafeError("zip64 end record with extensible data or several disks", offset=rec)
     return count, cd_size, cd_offset, rec
@@ -206,11 +229,13 @@ def _extra_fields(extra: bytes, pos: int) -> dict[int, bytes]:
         if i + 4 + size > len(extra):
             raise ContainerCorruptError(f"zip extra field {tag:#06x} overruns its area", offset=pos)
         if tag in REFUSED_EXTRAS:
-            raise ContainerUnsafeError(f"zip entry has an {REFUSED_EXTRAS[tag]} extra field (readers that honour "
-                                       "it see another entry)", offset=pos)
+            raise ContainerUnsafeError(
+                f"zip entry has an {REFUSED_EXTRAS[tag]} extra field (readers that honour it see another entry)",
+                offset=pos,
+            )
         if tag in fields and tag == ZIP64_EXTRA:
             raise ContainerUnsafeError("zip entry has two zip64 extra fields (readers take different ones)", offset=pos)
-        fields.setdefault(tag, extra[i + 4:i + 4 + size])
+        fields.setdefault(tag, extra[i + 4 : i + 4 + size])
         i += 4 + size
     return fields
 
@@ -234,8 +259,10 @@ def _zip64_extra(fields: dict[int, bytes], usize: int, csize: int, offset: int, 
 
 def _decode_name(raw: bytes, flags: int, pos: int) -> str:
     if b"\x00" in raw or b"\\" in raw:
-        raise ContainerUnsafeError(f"zip entry name {raw[:60]!r} holds a NUL byte or a backslash (readers cut or "
-                                   "convert it differently)", offset=pos)
+        raise ContainerUnsafeError(
+            f"zip entry name {raw[:60]!r} holds a NUL byte or a backslash (readers cut or convert it differently)",
+            offset=pos,
+        )
     try:
         return raw.decode("utf-8" if flags & 0x800 else "cp437")
     except UnicodeDecodeError:
@@ -249,45 +276,63 @@ def _check_local_headers(buf: memoryview, entries: list[ZipEntry], cd_offset: in
         h = e.header_offset
         if h != expected:
             what = "hidden or prepended bytes" if h > expected else "overlapping entries"
-            raise ContainerUnsafeError(f"zip entry {e.name!r} starts at {h}, expected {expected} ({what}: a "
-                                       "streaming reader would see other entries)", offset=min(h, expected))
-        if h + 30 > len(buf) or bytes(buf[h:h + 4]) != LOCAL:
+            raise ContainerUnsafeError(
+                f"zip entry {e.name!r} starts at {h}, expected {expected} ({what}: a "
+                "streaming reader would see other entries)",
+                offset=min(h, expected),
+            )
+        if h + 30 > len(buf) or bytes(buf[h : h + 4]) != LOCAL:
             raise ContainerCorruptError(f"zip entry {e.name!r}: no local header at its offset", offset=h)
         _, flags, method, _, _, crc, csize, usize, n, m = struct.unpack_from("<HHHHHIIIHH", buf, h + 4)
-        if bytes(buf[h + 30:h + 30 + n]) != e.raw_name or method != e.method or \
-                (flags & _SAME_FLAGS) != (e.flags & _SAME_FLAGS):
-            raise ContainerUnsafeError(f"zip entry {e.name!r}: local header disagrees with the "
-                                       "central directory", offset=h)
-        _extra_fields(bytes(buf[h + 30 + n:h + 30 + n + m]), h)
-        if not e.flags & 0x8 and (crc, csize if csize != 0xFFFFFFFF else e.csize,
-                                  usize if usize != 0xFFFFFFFF else e.usize) != (e.crc, e.csize, e.usize):
-            raise ContainerUnsafeError(f"zip entry {e.name!r}: local header sizes or CRC disagree with the "
-                                       "central directory", offset=h)
+        if (
+            bytes(buf[h + 30 : h + 30 + n]) != e.raw_name
+            or method != e.method
+            or (flags & _SAME_FLAGS) != (e.flags & _SAME_FLAGS)
+        ):
+            raise ContainerUnsafeError(
+                f"zip entry {e.name!r}: local header disagrees with the central directory", offset=h
+            )
+        _extra_fields(bytes(buf[h + 30 + n : h + 30 + n + m]), h)
+        if not e.flags & 0x8 and (
+            crc,
+            csize if csize != 0xFFFFFFFF else e.csize,
+            usize if usize != 0xFFFFFFFF else e.usize,
+        ) != (e.crc, e.csize, e.usize):
+            raise ContainerUnsafeError(
+                f"zip entry {e.name!r}: local header sizes or CRC disagree with the central directory", offset=h
+            )
         e.data_offset = h + 30 + n + m
         end = e.data_offset + e.csize
         if end > len(buf):
-            raise ContainerCorruptError(f"zip entry {e.name!r} needs {e.csize} bytes, the file ends "
-                                        f"{len(buf) - e.data_offset} bytes after its start", offset=e.data_offset)
+            raise ContainerCorruptError(
+                f"zip entry {e.name!r} needs {e.csize} bytes, the file ends "
+                f"{len(buf) - e.data_offset} bytes after its start",
+                offset=e.data_offset,
+            )
         expected = end + (_descriptor_length(buf, e, end) if e.flags & 0x8 else 0)
     if expected != cd_offset:
-        raise ContainerUnsafeError(f"{cd_offset - expected} bytes between the last zip entry and the central "
-                                   "directory (hidden data a streaming reader would see)", offset=expected)
+        raise ContainerUnsafeError(
+            f"{cd_offset - expected} bytes between the last zip entry and the central "
+            "directory (hidden data a streaming reader would see)",
+            offset=expected,
+        )
 
 
 def _descriptor_length(buf: memoryview, e: ZipEntry, pos: int) -> int:
     """The data descriptor after an entry (with or without signature, 32- or 64-bit sizes), which must
     repeat the central entry's CRC and sizes."""
-    signed = bytes(buf[pos:pos + 4]) == DESCRIPTOR
+    signed = bytes(buf[pos : pos + 4]) == DESCRIPTOR
     start = pos + 4 if signed else pos
     for size_fmt, length in (("<III", 12), ("<IQQ", 20)):
         if start + length <= len(buf) and struct.unpack_from(size_fmt, buf, start) == (e.crc, e.csize, e.usize):
             return length + (4 if signed else 0)
-    raise ContainerUnsafeError(f"zip entry {e.name!r}: data descriptor missing or disagreeing with the "
-                               "central directory", offset=pos)
+    raise ContainerUnsafeError(
+        f"zip entry {e.name!r}: data descriptor missing or disagreeing with the central directory", offset=pos
+    )
 
 
 def _entry_bytes(buf: memoryview, e: ZipEntry) -> memoryview:
-    raw = buf[e.data_offset:e.data_offset + e.csize]
+    raw = buf[e.data_offset : e.data_offset + e.csize]
     if e.method == 0:
         data = raw
     else:
@@ -306,6 +351,7 @@ def _inflate(raw: memoryview, e: ZipEntry) -> bytearray:
     except zlib.error as exc:
         raise ContainerCorruptError(f"zip entry {e.name!r}: bad DEFLATE data ({exc})", offset=e.data_offset) from None
     if not ok:
-        raise ContainerCorruptError(f"zip entry {e.name!r} does not inflate to its declared "
-                                    f"{e.usize} bytes", offset=e.data_offset)
+        raise ContainerCorruptError(
+            f"zip entry {e.name!r} does not inflate to its declared {e.usize} bytes", offset=e.data_offset
+        )
     return bytearray(out)
