@@ -203,10 +203,17 @@ def test_wrapper_with_case_twins_is_refused(tmp_path: Path, files: dict) -> None
 # ------------------------------------------------------------------------ the pytest plugin
 def test_plugin_accepts_archive_member_and_names_the_member(pytester: pytest.Pytester, files: dict) -> None:
     zip_of(pytester.path / "two.zip", [("a/one.pth", files["zip"]), ("a/two.pth.tar", files["legacy"])])
-    result = pytester.runpytest("--ckpt=two.zip::a/two.pth.tar", "-p", "no:cacheprovider", "-k", "load", "-v")
+    archive = pytester.path / "two.zip"
+    result = pytester.runpytest("--ckpt=two.zip::a/two.pth.tar", "-p", "no:cacheprovider", "-k", "load", "-v",
+                                "--conformance-report=r.json")
     out = result.stdout.str()
     assert result.ret == 0, out[-3000:]
     assert f"two.pth.tar-{sha(files['legacy'])[:8]}" in out, out[-3000:]  # the id and verdict name the member
+    (entry,) = json.loads((pytester.path / "r.json").read_text())["checkpoints"]
+    assert entry["sha256"] == sha(files["legacy"]), entry  # the member's bytes
+    want = {"member": "a/two.pth.tar", "format": "zip", "sha256": sha(archive.read_bytes()),
+            "size": archive.stat().st_size}
+    assert {k: entry["archive"][k] for k in want} == want, entry["archive"]
 
 
 @pytest.mark.parametrize("arg, words", [

@@ -24,7 +24,7 @@ def describe_checkpoint(source: Any, loaded: Any) -> dict[str, Any]:
     out = source.to_dict()
     out.update(variant=None, nearest_variant=None, variant_differences=[], spec=None, container=None,
                wrapper=None, dialect=None, head_upsample_source=None, num_parameters=None, problems=[],
-               load_error=None)
+               load_error=None, archive=None)
     if loaded is None:
         return out
     if isinstance(loaded, Exception):
@@ -34,7 +34,8 @@ def describe_checkpoint(source: Any, loaded: Any) -> dict[str, Any]:
                variant_differences=list(loaded.variant_differences), spec=loaded.spec.to_dict(),
                container=loaded.container, wrapper=loaded.wrapper, dialect=_dialect_dict(loaded.dialect),
                head_upsample_source=loaded.head_upsample_source, num_parameters=loaded.num_parameters,
-               problems=[p.to_dict() for p in loaded.problems])
+               problems=[p.to_dict() for p in loaded.problems],
+               archive=(loaded.metadata or {}).get("archive"))  # read from inside a zip/tar/gzip: which, and where
     return out
 
 
