@@ -192,26 +192,9 @@ def test_batchnorm_counters_never_rank_with_changed_weights():
 
 
 def test_drift_failure_draws_the_worst_image_next_to_the_report_and_into_pytest_html(pytester, perturbed):
-    pytest.importorskip("matplotlib", reason="pictures need the plots extra (matplotlib), part of the test extra")
-    pytest.importorskip("pytest_html", reason="the pytest-html attachment needs pytest-html, part of the test extra")
-    report, html = pytester.path / "out" / "report.json", pytester.path / "html" / "report.html"
-    result = run_baseline(
-        pytester,
-        perturbed,
-        TINY,
-        "-k",
-        "drift",
-        "--max-output-drift=0.001",
-        f"--conformance-report={report}",
-        f"--html={html}",
-        "--self-contained-html",
-    )
-    result.assert_outcomes(failed=1)
-    (png,) = (pytester.path / "out").glob("report.test_output_drift_within_limit*.png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    result.stdout.fnmatch_lines([f"*picture: {png}*"])
-    (entry,) = [
-        t for c in json.loads(report.read_text())["checkpoints"] for t in c["tests"] if t["outcome"] == "failed"
-    ]
-    assert entry["pictures"] == [str(png)]
-    assert "data:image/png;base64," in html.read_text(), "the picture is not attached to the pytest-html report"
+    from picture_checks import assert_one_picture, picture_options, require_picture_tools
+
+    require_picture_tools()
+    report, html, options = picture_options(pytester.path)
+    result = run_baseline(pytester, perturbed, TINY, "-k", "drift", "--max-output-drift=0.001", *options)
+    assert_one_picture(result, report, html, "test_output_drift_within_limit")
