@@ -9,6 +9,10 @@
 #
 # Sections:
 #   parity   - golden cases through build_model on CUDA (TF32 off, then on): max/mean vs golden
+#   suite    - the conformance suite with --device cuda: the golden files, then the four synthetic
+#              variants (their latency tests at batch 1 and 32 run on CUDA)
+#   precision - latency of XS/S/M/L at batch 1 and 32 in fp32, TF32 and AMP, reported apart,
+#              each with its largest difference from fp32 (benchmarks/precision_latency.py)
 #   forward  - latency: ours vs the authors' code vs onnxruntime's CUDA provider (benchmarks/forward.py)
 #   h36m     - Human3.6M evaluation on CUDA with DataLoader workers: frames/s, CPU vs CUDA agreement,
 #              throughput against the decode limit (benchmarks/h36m_throughput.py)
@@ -17,7 +21,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 PY=${PYTHON:-python}
-SECTIONS=${SECTIONS:-"parity forward h36m"}
+SECTIONS=${SECTIONS:-"parity suite precision forward h36m"}
 status=0
 
 section() { printf '\n== %s ==\n' "$1"; }
@@ -70,6 +74,34 @@ for tf32 in (False, True):
             bad.append(name)
 sys.exit(1 if bad else 0)
 EOF
+    fi
+fi
+
+# -- suite: the conformance suite on CUDA ---------------------------------------------------------
+if wanted suite; then
+    section "conformance suite with --device cuda"
+    if [ "$CUDA" = 0 ]; then
+        echo "skipped: no CUDA device"
+    else
+        GOLDEN=${CONVNEXTPOSE_GOLDEN:-../shared/golden}
+        if [ -f "$GOLDEN/manifest.json" ]; then
+            "$PY" -m pytest --ckpt="$GOLDEN/tiny_snapshot_83.pth.tar" --ckpt="$GOLDEN/xs_snapshot_83.pth.tar" \
+                --ckpt="$GOLDEN/ConvNeXtPose_L.tar" --device cuda -q -p no:cacheprovider || status=1
+        else
+            echo "golden files: skipped (no $GOLDEN/manifest.json)"
+        fi
+        "$PY" -m pytest --pyargs conformance --device cuda -q -p no:cacheprovider --benchmark-columns=min,median,mean \
+            || status=1
+    fi
+fi
+
+# -- precision: fp32, TF32 and AMP apart ---------------------------------------------------------
+if wanted precision; then
+    section "latency in fp32, TF32 and AMP (reported apart)"
+    if [ "$CUDA" = 0 ]; then
+        echo "skipped: no CUDA device"
+    else
+        "$PY" benchmarks/precision_latency.py --device cuda --variants XS,S,M,L --batches 1,32 || status=1
     fi
 fi
 
