@@ -13,6 +13,9 @@ another shape, fails in a few lines (no traceback, no dump of its objects).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
 import numpy as np
 import pytest
 
@@ -41,11 +44,62 @@ from pytest_convnextpose.plugin.state import state
 pytestmark = pytest.mark.conformance
 
 
+@dataclass
+class Subject:
+    """One implementation against one checkpoint: what every test here compares, and how it fails.
+
+    Built once per test from the plugin's fixtures, so the tests read as the checks they are."""
+
+    impl: Any
+    source: Any  # plugin ImplSource
+    ckpt: Any
+    ckpt_source: Any
+    ref_model: Any
+    tolerance: Any  # plugin Tolerance
+    snippet_kwargs: dict
+    cases: dict
+    cache: dict  # (implementation, checkpoint, case) -> output: one run per case for the session
+
+    def size_cause(self, images: np.ndarray) -> Optional[str]:
+        """The cause when a graph declared dynamic is right at another size only (else None)."""
+        tol = self.tolerance
+        return size_dependence(self.impl, self.cases, self.ref_model, images, tol.atol, tol.rtol)
+
+    def outputs(self, images: np.ndarray, what: str, call: Optional[Callable] = None) -> np.ndarray:
+        """The implementation's (B, J, 3) output, or a clean failure (it raised, or returned another shape)."""
+        try:
+            return checked_outputs(self.impl, images, self.ckpt.spec, what=what, ref_model=self.ref_model,
+                                   tolerance=self.tolerance.atol, call=call)
+        except ImplFailure as exc:
+            failure = exc
+        # outside the except: no "during handling of the above exception" chain in the report
+        cause = self.size_cause(images) or failure.cause
+        pytest.fail(failure.headline + (f"\n{cause}" if cause else ""), pytrace=False)
+
+    def run(self, case: Any, call: Optional[Callable] = None) -> np.ndarray:
+        """The output on a parity case, computed once per session."""
+        key = (self.source, self.ckpt_source.id, case.name)
+        if key not in self.cache:
+            self.cache[key] = self.outputs(case.images, f"the '{case.name}' inputs", call=call)
+        return self.cache[key]
+
+    def compare(self, actual: np.ndarray, expected: np.ndarray) -> Any:
+        return compare_coords(actual, expected, atol=self.tolerance.atol, rtol=self.tolerance.rtol)
+
+    def fail(self, headline: str, stats: Any, actual: np.ndarray, expected: np.ndarray, diagnosis: str, case: Any,
+             extra: str = "", **snippet_exprs: Any) -> None:
+        message = failure_message(
+            headline=headline, stats=stats, actual=actual, expected=expected, diagnosis=diagnosis,
+            tolerance_source=self.tolerance.source,
+            snippet=snippet_for(ckpt_path=self.ckpt_source.path, target=self.source.display, case=case, stats=stats,
+                                kwargs=self.snippet_kwargs, **snippet_exprs))
+        pytest.fail(message + extra, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def parity_cases(convnextpose_implementation, convnextpose_golden_for_ckpt, convnextpose_sample_inputs):
-    return build_cases(
-        convnextpose_implementation, convnextpose_golden_for_ckpt, tuple(convnextpose_sample_inputs.shape[2:])
-    )
+    return build_cases(convnextpose_implementation, convnextpose_golden_for_ckpt,
+                       tuple(convnextpose_sample_inputs.shape[2:]))
 
 
 @pytest.fixture(scope="session")
@@ -55,37 +109,6 @@ def output_cache():
     return {}
 
 
-@pytest.fixture
-def run_case(
-    convnextpose_implementation,
-    convnextpose_impl_source,
-    convnextpose_ckpt_source,
-    convnextpose_ckpt,
-    convnextpose_ref_model,
-    convnextpose_impl_tolerance,
-    size_cause,
-    output_cache,
-):
-    """case -> the implementation's (B, J, 3) output on it, computed once per session, or a clean failure."""
-
-    def get(case, call=None):
-        key = (convnextpose_impl_source, convnextpose_ckpt_source.id, case.name)
-        if key not in output_cache:
-            output_cache[key] = outputs(
-                convnextpose_implementation,
-                case.images,
-                convnextpose_ckpt,
-                convnextpose_ref_model,
-                convnextpose_impl_tolerance,
-                what=f"the '{case.name}' inputs",
-                call=call,
-                size_cause=size_cause,
-            )
-        return output_cache[key]
-
-    return get
-
-
 @pytest.fixture(scope="session")
 def diagnosis_hints():
     """(implementation, checkpoint) -> the cause found on an earlier batch: tried first on the next."""
@@ -93,277 +116,114 @@ def diagnosis_hints():
 
 
 @pytest.fixture
-def case_of(parity_cases, convnextpose_implementation, convnextpose_golden_for_ckpt, convnextpose_ckpt_source):
+def subject(request, convnextpose_implementation, convnextpose_impl_source, convnextpose_ckpt,
+            convnextpose_ckpt_source, convnextpose_ref_model, convnextpose_impl_tolerance, parity_cases,
+            output_cache) -> Subject:
+    opts = state(request.config).options
+    return Subject(convnextpose_implementation, convnextpose_impl_source, convnextpose_ckpt, convnextpose_ckpt_source,
+                   convnextpose_ref_model, convnextpose_impl_tolerance, load_kwargs(opts.joints, opts.head_upsample),
+                   parity_cases, output_cache)
+
+
+@pytest.fixture
+def case_of(subject, convnextpose_golden_for_ckpt):
     """Look up an input case by name; golden and second-size ones skip (with the reason) when unusable."""
 
     def get(name):
         why = None
         if name.startswith("golden"):
-            why = golden_unusable(
-                convnextpose_implementation, convnextpose_golden_for_ckpt, convnextpose_ckpt_source.id
-            )
+            why = golden_unusable(subject.impl, convnextpose_golden_for_ckpt, subject.ckpt_source.id)
         elif name == OTHER_SIZE:
-            why = other_size_unusable(convnextpose_implementation)
+            why = other_size_unusable(subject.impl)
         if why:
             pytest.skip(why)
-        return parity_cases[name]
+        return subject.cases[name]
 
     return get
 
 
-@pytest.fixture
-def snippet_kwargs(request):
-    opts = state(request.config).options
-    return load_kwargs(opts.joints, opts.head_upsample)
-
-
-@pytest.fixture
-def size_cause(convnextpose_implementation, parity_cases, convnextpose_ref_model, convnextpose_impl_tolerance):
-    """images -> the cause when a graph declared dynamic is right at another size only (else None)."""
-
-    def cause(images):
-        return size_dependence(
-            convnextpose_implementation,
-            parity_cases,
-            convnextpose_ref_model,
-            images,
-            convnextpose_impl_tolerance.atol,
-            convnextpose_impl_tolerance.rtol,
-        )
-
-    return cause
-
-
-def outputs(implementation, images, ckpt, ref_model, tolerance, *, what, call=None, size_cause=None):
-    """The implementation's (B, J, 3) output, or a clean failure (it raised, or returned another shape)."""
-    try:
-        return checked_outputs(
-            implementation, images, ckpt.spec, what=what, ref_model=ref_model, tolerance=tolerance.atol, call=call
-        )
-    except ImplFailure as exc:
-        failure = exc
-    # outside the except: no "during handling of the above exception" chain in the report
-    cause = (size_cause(images) if size_cause is not None else None) or failure.cause
-    pytest.fail(failure.headline + (f"\n{cause}" if cause else ""), pytrace=False)
-
-
-def test_output_is_float32_batch_by_joints_by_3(convnextpose_implementation, parity_cases, run_case):
+def test_output_is_float32_batch_by_joints_by_3(subject):
+    impl = subject.impl
     raws = []  # the implementation's own return value, for its dtype (one run serves both checks)
 
     def run(x):
-        raws.append(convnextpose_implementation.raw(x))
+        raws.append(impl.raw(x))
         return to_numpy(raws[-1])
 
-    out = run_case(parity_cases["seeded"], call=run)
-    raw = raws[-1] if raws else convnextpose_implementation.raw(parity_cases["seeded"].images)
+    out = subject.run(subject.cases["seeded"], call=run)
+    raw = raws[-1] if raws else impl.raw(subject.cases["seeded"].images)
     if not is_float32(raw):
-        pytest.fail(
-            f"{convnextpose_implementation.name}: output dtype {dtype_name(raw)}, expected float32", pytrace=False
-        )
+        pytest.fail(f"{impl.name}: output dtype {dtype_name(raw)}, expected float32", pytrace=False)
     if not np.isfinite(out).all():
-        pytest.fail(
-            f"{convnextpose_implementation.name}: {int((~np.isfinite(out)).sum())} non-finite output values on seeded "
-            "inputs",
-            pytrace=False,
-        )
+        pytest.fail(f"{impl.name}: {int((~np.isfinite(out)).sum())} non-finite output values on seeded inputs",
+                    pytrace=False)
 
 
 @pytest.mark.parametrize("case_name", ["seeded", "seeded-flipped", "golden", "golden-flipped", OTHER_SIZE])
-def test_matches_reference_model(
-    case_name,
-    case_of,
-    convnextpose_implementation,
-    convnextpose_impl_source,
-    convnextpose_ref_model,
-    convnextpose_ckpt,
-    convnextpose_ckpt_source,
-    convnextpose_impl_tolerance,
-    snippet_kwargs,
-    diagnosis_hints,
-    size_cause,
-    run_case,
-    convnextpose_pictures,
-):
+def test_matches_reference_model(case_name, case_of, subject, diagnosis_hints, convnextpose_pictures):
     case = case_of(case_name)
-    expected = run_reference(convnextpose_ref_model, case.images)
-    tol = convnextpose_impl_tolerance
-    actual = run_case(case)
-    stats = compare_coords(actual, expected, atol=tol.atol, rtol=tol.rtol)
+    expected = run_reference(subject.ref_model, case.images)
+    actual = subject.run(case)
+    stats = subject.compare(actual, expected)
     if stats.ok:
         return
-    diagnosis = size_cause(case.images)
+    impl, spec = subject.impl, subject.ckpt.spec
+    diagnosis = subject.size_cause(case.images)
     if diagnosis is None:
-        key = (convnextpose_impl_source, convnextpose_ckpt_source.id)
-        diag = diagnose_network(
-            convnextpose_ref_model,
-            convnextpose_ckpt.spec,
-            case.images,
-            actual,
-            expected,
-            tol.atol,
-            impl=convnextpose_implementation,
-            state_dict=convnextpose_ckpt.state_dict,
-            hint=diagnosis_hints.get(key),
-        )
+        key = (subject.source, subject.ckpt_source.id)
+        diag = diagnose_network(subject.ref_model, spec, case.images, actual, expected, subject.tolerance.atol,
+                                impl=impl, state_dict=subject.ckpt.state_dict, hint=diagnosis_hints.get(key))
         if diag.mistake is not None and diag.exact:
             diagnosis_hints[key] = diag.mistake.name
         diagnosis = diag.text()
     b, _, h, w = case.images.shape
     worst = stats.worst_sample
     picture = convnextpose_pictures.compare(
-        expected[worst],
-        actual[worst],
-        labels=("reference", convnextpose_implementation.name),
-        title=f"'{case.name}' image {worst}: worst joint {stats.worst_joint_name}, max error {stats.max_abs:.3g} cells",
-    )
-    pytest.fail(
-        failure_message(
-            headline=f"{convnextpose_implementation.name} differs from the reference model on the '{case.name}' inputs "
-            f"({b} images {h}x{w}{convnextpose_implementation.axes_note}) of {convnextpose_ckpt_source.id}",
-            stats=stats,
-            actual=actual,
-            expected=expected,
-            diagnosis=diagnosis,
-            tolerance_source=tol.source,
-            snippet=snippet_for(
-                ckpt_path=convnextpose_ckpt_source.path,
-                target=convnextpose_impl_source.display,
-                case=case,
-                stats=stats,
-                kwargs=snippet_kwargs,
-            ),
-        )
-        + f"\n{picture}",
-        pytrace=False,
-    )
+        expected[worst], actual[worst], labels=("reference", impl.name),
+        title=f"'{case.name}' image {worst}: worst joint {stats.worst_joint_name}, max error {stats.max_abs:.3g} cells")
+    subject.fail(f"{impl.name} differs from the reference model on the '{case.name}' inputs "
+                 f"({b} images {h}x{w}{impl.axes_note}) of {subject.ckpt_source.id}",
+                 stats, actual, expected, diagnosis, case, extra=f"\n{picture}")
 
 
-def test_batch_result_equals_single_image_results(
-    convnextpose_implementation,
-    convnextpose_impl_source,
-    parity_cases,
-    convnextpose_ckpt,
-    convnextpose_ref_model,
-    convnextpose_ckpt_source,
-    convnextpose_impl_tolerance,
-    snippet_kwargs,
-    size_cause,
-    run_case,
-):
-    case = parity_cases["seeded"]
-    what = "the 'seeded' inputs"
-    batched = run_case(case)
-    singles = np.concatenate(
-        [
-            outputs(
-                convnextpose_implementation,
-                case.images[i : i + 1],
-                convnextpose_ckpt,
-                convnextpose_ref_model,
-                convnextpose_impl_tolerance,
-                what=f"image {i} of {what} alone",
-                size_cause=size_cause,
-            )
-            for i in range(case.images.shape[0])
-        ]
-    )
-    stats = compare_coords(
-        batched, singles, atol=convnextpose_impl_tolerance.atol, rtol=convnextpose_impl_tolerance.rtol
-    )
+def test_batch_result_equals_single_image_results(subject):
+    case = subject.cases["seeded"]
+    batched = subject.run(case)
+    singles = np.concatenate([subject.outputs(case.images[i:i + 1], f"image {i} of the 'seeded' inputs alone")
+                              for i in range(case.images.shape[0])])
+    stats = subject.compare(batched, singles)
     if stats.ok:
         return
-    pytest.fail(
-        failure_message(
-            headline=f"{convnextpose_implementation.name}: the output for an image depends on the rest of its batch "
-            f"({convnextpose_ckpt_source.id}); 'expected' is the image run alone",
-            stats=stats,
-            actual=batched,
-            expected=singles,
-            diagnosis="likely cause: statistics taken over the batch (BatchNorm in train mode, or a softmax or "
-            "normalisation across the batch axis); use the stored running mean/var",
-            tolerance_source=convnextpose_impl_tolerance.source,
-            snippet=snippet_for(
-                ckpt_path=convnextpose_ckpt_source.path,
-                target=convnextpose_impl_source.display,
-                case=case,
-                stats=stats,
-                kwargs=snippet_kwargs,
-                expected_expr="np.concatenate([impl(x[i:i + 1]) for i in range(len(x))])",
-            ),
-        ),
-        pytrace=False,
-    )
+    subject.fail(f"{subject.impl.name}: the output for an image depends on the rest of its batch "
+                 f"({subject.ckpt_source.id}); 'expected' is the image run alone",
+                 stats, batched, singles,
+                 "likely cause: statistics taken over the batch (BatchNorm in train mode, or a softmax or "
+                 "normalisation across the batch axis); use the stored running mean/var", case,
+                 expected_expr="np.concatenate([impl(x[i:i + 1]) for i in range(len(x))])")
 
 
 @pytest.mark.parametrize("case_name", ["seeded", "golden"])
-def test_flip_test_matches_reference(
-    case_name,
-    case_of,
-    parity_cases,
-    convnextpose_implementation,
-    convnextpose_impl_source,
-    convnextpose_ref_model,
-    convnextpose_ckpt,
-    convnextpose_ckpt_source,
-    convnextpose_impl_tolerance,
-    snippet_kwargs,
-    size_cause,
-    run_case,
-):
+def test_flip_test_matches_reference(case_name, case_of, subject):
     """The implementation's own `flip_test` if it has one, else the authors' flip test around it."""
-    if convnextpose_ckpt.spec.joint_num not in (17, 18):
-        pytest.skip(
-            f"flip pairs are known for the Human3.6M joint sets (17, 18), not {convnextpose_ckpt.spec.joint_num} joints"
-        )
+    impl, spec = subject.impl, subject.ckpt.spec
+    if spec.joint_num not in (17, 18):
+        pytest.skip(f"flip pairs are known for the Human3.6M joint sets (17, 18), not {spec.joint_num} joints")
     case = case_of(case_name)
-    expected = reference_flip_test(convnextpose_ref_model, convnextpose_ckpt.spec, case.images)
-    own = convnextpose_implementation.has_flip_test
-    what = f"the '{case.name}' inputs"
+    expected = reference_flip_test(subject.ref_model, spec, case.images)
+    own = impl.has_flip_test
     if own:
-        actual = outputs(
-            convnextpose_implementation,
-            case.images,
-            convnextpose_ckpt,
-            convnextpose_ref_model,
-            convnextpose_impl_tolerance,
-            what=f"{what} (flip_test)",
-            call=convnextpose_implementation.flip_test,
-            size_cause=size_cause,
-        )
+        actual = subject.outputs(case.images, f"the '{case.name}' inputs (flip_test)", call=impl.flip_test)
     else:  # the parity cases hold each batch and its horizontal flip
-        coords, flipped = run_case(case), run_case(parity_cases[f"{case.name}-flipped"])
-        actual = composed_flip_test(
-            convnextpose_implementation, convnextpose_ckpt.spec, case.images, coords=coords, flipped=flipped
-        )
-    stats = compare_coords(
-        actual, expected, atol=convnextpose_impl_tolerance.atol, rtol=convnextpose_impl_tolerance.rtol
-    )
+        coords, flipped = subject.run(case), subject.run(subject.cases[f"{case.name}-flipped"])
+        actual = composed_flip_test(impl, spec, case.images, coords=coords, flipped=flipped)
+    stats = subject.compare(actual, expected)
     if stats.ok:
         return
-    diag = size_cause(case.images)
+    diag = subject.size_cause(case.images)
     if own and diag is None:
-        diag = flip_diagnosis(
-            convnextpose_implementation, convnextpose_ckpt.spec, case.images, actual, convnextpose_impl_tolerance.atol
-        )
+        diag = flip_diagnosis(impl, spec, case.images, actual, subject.tolerance.atol)
     what = "its flip_test" if own else "the authors' flip test around it"
-    pytest.fail(
-        failure_message(
-            headline=f"{convnextpose_implementation.name}: {what} differs from the reference flip test "
-            f"on the '{case.name}' "
-            f"inputs of {convnextpose_ckpt_source.id}",
-            stats=stats,
-            actual=actual,
-            expected=expected,
-            diagnosis=diag or "see test_matches_reference_model on the flipped inputs for the network itself",
-            tolerance_source=convnextpose_impl_tolerance.source,
-            snippet=snippet_for(
-                ckpt_path=convnextpose_ckpt_source.path,
-                target=convnextpose_impl_source.display,
-                case=case,
-                stats=stats,
-                kwargs=snippet_kwargs,
-                **flip_snippet_exprs(convnextpose_ckpt.spec, case.images, own),
-            ),
-        ),
-        pytrace=False,
-    )
+    subject.fail(f"{impl.name}: {what} differs from the reference flip test on the '{case.name}' inputs of "
+                 f"{subject.ckpt_source.id}", stats, actual, expected,
+                 diag or "see test_matches_reference_model on the flipped inputs for the network itself", case,
+                 **flip_snippet_exprs(spec, case.images, own))

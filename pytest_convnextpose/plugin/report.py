@@ -106,7 +106,8 @@ class ReportCollector:
             self.ckpt_of.setdefault(report.nodeid, None)
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
-        write_json_atomic(self.path, self.build(int(exitstatus)))
+        # session.exitstatus, not the argument: the verdict may have turned an all-skipped run into 5
+        write_json_atomic(self.path, self.build(int(session.exitstatus)))
 
     def build(self, exitstatus: int) -> dict[str, Any]:
         per_ckpt: dict[str, list[TestEntry]] = {cid: [] for cid in self.known}

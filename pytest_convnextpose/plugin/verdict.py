@@ -36,12 +36,24 @@ _CAUSES = (
     ("no expected outputs for this checkpoint", "not a golden case and no --expected file"),
     ("MPJPE difference not computed", "--h36m-root not given"),
 )
+#: phrases inside skip reasons that begin with the implementation's or checkpoint's name -> cause
+_CAUSES_WITHIN = (
+    ("declares no dynamic height x width", "second size: the graph's size is not dynamic"),
+    ("takes one input size", "second size: the implementation takes one size"),
+    ("is not a golden case", "not a golden case"),
+    ("; the golden input is", "the golden input is of another size"),
+    ("could not be built for", "the implementation could not be built (reported once)"),
+    ("was exported from another --ckpt", "ONNX file of another --ckpt"),
+)
 
 
 def skip_cause(reason: str) -> str:
     """The short cause a skip reason is counted under in the summary."""
     for prefix, cause in _CAUSES:
         if reason.startswith(prefix):
+            return cause
+    for phrase, cause in _CAUSES_WITHIN:
+        if phrase in reason:
             return cause
     if reason.startswith("checkpoint ") and "(reported by " in reason:
         return "a check they depend on failed"
@@ -55,11 +67,28 @@ class CheckpointTally:
 
     ckpt_id: str
     path: str
-    named_by_user: bool
+    origin: str  # option | env | ini | default (sources.CheckpointSource.origin)
     passed: int = 0
     failed: list[str] = field(default_factory=list)  # node ids, first failure of each test
     rerun: Optional[str] = None  # absolute `file::test[id]` of the first failure
     skipped: int = 0
+    xfailed: int = 0
+
+    @property
+    def ran_nothing(self) -> bool:
+        """No report at all: none of the suite's tests was collected for it, or all were deselected."""
+        return not (self.passed or self.failed or self.skipped or self.xfailed)
+
+    @property
+    def must_be_checked(self) -> bool:
+        """A NOT CHECKED verdict fails the run (exit 5) for a checkpoint given for this run (`--ckpt`,
+        `CONVNEXTPOSE_CKPT`), or for one from the ini file when the suite ran for it at all: a
+        project that keeps a checkpoint in its ini and runs only its own unit tests is not failed."""
+        return self.origin in ("option", "env") or (self.origin == "ini" and not self.ran_nothing)
+
+    @property
+    def shown(self) -> bool:
+        return self.origin != "ini" or not self.ran_nothing
 
     @property
     def verdict(self) -> str:
@@ -73,7 +102,10 @@ class CheckpointTally:
             return f"{self.ckpt_id}: FAIL ({len(names)} check(s)): {', '.join(names)}"
         if self.passed:
             return f"{self.ckpt_id}: PASS ({self.passed} check(s))"
-        return f"{self.ckpt_id}: NOT CHECKED (no check passed or failed: all {self.skipped} skipped or deselected)"
+        if self.ran_nothing:
+            return f"{self.ckpt_id}: NOT CHECKED (no test of the suite ran for it: none collected, or all deselected)"
+        parts = [f"{self.skipped} skipped"] + ([f"{self.xfailed} xfailed"] if self.xfailed else [])
+        return f"{self.ckpt_id}: NOT CHECKED (no check passed or failed: {', '.join(parts)})"
 
 
 def _test_name(nodeid: str) -> str:
@@ -90,8 +122,8 @@ class VerdictCollector:
     skip_causes: dict[str, int] = field(default_factory=dict)
     _outcome: dict[str, str] = field(default_factory=dict)  # nodeid -> passed | failed | skipped
 
-    def add_checkpoint(self, ckpt_id: str, path: str, named_by_user: bool) -> None:
-        self.tallies.setdefault(ckpt_id, CheckpointTally(ckpt_id, path, named_by_user))
+    def add_checkpoint(self, ckpt_id: str, path: str, origin: str) -> None:
+        self.tallies.setdefault(ckpt_id, CheckpointTally(ckpt_id, path, origin))
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         outcome, message = outcome_and_message(report)
@@ -102,7 +134,10 @@ class VerdictCollector:
             return
         self._outcome[report.nodeid] = outcome
         tally = self.tallies.get(getattr(report, CKPT_ID_ATTR, None) or "")
-        if outcome == "skipped":
+        if outcome == "skipped" and hasattr(report, "wasxfail"):  # an expected failure, not a skip
+            if tally is not None:
+                tally.xfailed += 1
+        elif outcome == "skipped":
             cause = skip_cause(message)
             self.skip_causes[cause] = self.skip_causes.get(cause, 0) + 1
             if tally is not None:
@@ -119,16 +154,18 @@ class VerdictCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        unchecked = [t for t in self.tallies.values() if t.named_by_user and t.verdict == "NOT CHECKED"]
+        unchecked = [t for t in self.tallies.values() if t.must_be_checked and t.verdict == "NOT CHECKED"]
         if unchecked and exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.tallies:
+        shown = [t for t in self.tallies.values() if t.shown]
+        if not shown:
             return
         write = terminalreporter.write_line
+        terminalreporter.ensure_newline()  # end the progress line first: no blank line under the header
         terminalreporter.section("convnextpose verdict")
-        for tally in self.tallies.values():
+        for tally in shown:
             write(tally.line(), red=bool(tally.failed), green=tally.verdict == "PASS",
                   yellow=tally.verdict == "NOT CHECKED")
             if tally.rerun:
@@ -142,14 +179,50 @@ class VerdictCollector:
             write(f"report: {Path(report).expanduser().absolute()}")
 
     def rerun_command(self, tally: CheckpointTally) -> str:
-        """A command that re-runs the first failure of this checkpoint from any folder (absolute paths)."""
-        words = ["pytest", f"--ckpt={tally.path}"]
-        for name in ("joints", "head_upsample"):
-            value = self.config.getoption(f"convnextpose_{name}")
-            if value is not None:
-                text = value if isinstance(value, int) else ",".join("up" if v else "no" for v in value)
-                words.append(f"--{name.replace('_', '-')}={text}")
-        return shlex.join([*words, str(tally.rerun)])
+        """A command that re-runs the first failure of this checkpoint: from the folder the run was
+        started in (so relative paths in the options still hold, and pytest's cache lands there, not
+        beside the installed suite), with every option of this plugin the run was given (`--impl`,
+        `--baseline`, `--expected`, `--joints`, ...) and `-p` plugin choices, and this checkpoint."""
+        words = ["pytest", f"--rootdir={self.config.invocation_params.dir}", f"--ckpt={tally.path}",
+                 *_carried_options(self.config), str(tally.rerun)]
+        return f"cd {shlex.quote(str(self.config.invocation_params.dir))} && {shlex.join(words)}"
+
+
+def _carried_options(config: pytest.Config) -> list[str]:
+    """The run's own command-line words for this plugin's options (all but `--ckpt`, given apart) and
+    for `-p`, in their order. Option names come from the plugin's option group."""
+    takes_value, flags = _plugin_option_names(config)
+    args, out, i = list(config.invocation_params.args), [], 0
+    while i < len(args):
+        word = args[i]
+        name = word.split("=", 1)[0]
+        if name == "--ckpt":
+            i += 1 if "=" in word else 2
+            continue
+        if name in takes_value or name == "-p":
+            if "=" in word or (name == "-p" and len(word) > 2):
+                out.append(word)
+            elif i + 1 < len(args):
+                out += [word, args[i + 1]]
+                i += 1
+        elif name in flags:
+            out.append(word)
+        i += 1
+    return out
+
+
+def _plugin_option_names(config: pytest.Config) -> tuple[set[str], set[str]]:
+    """(long options taking a value, flag options) of the plugin's group in `pytest --help`."""
+    from .options import OPTION_GROUP
+
+    parser = getattr(config, "_parser", None)  # pytest keeps its Parser here; no public accessor
+    group = parser.getgroup(OPTION_GROUP) if parser is not None else None
+    takes_value: set[str] = set()
+    flags: set[str] = set()
+    for option in getattr(group, "options", []):
+        action = option.attrs().get("action")
+        (flags if action in ("store_true", "store_false", "count") else takes_value).update(option.names())
+    return takes_value, flags
 
 
 def install(config: pytest.Config, sources: list[Any]) -> Optional[VerdictCollector]:
@@ -161,5 +234,5 @@ def install(config: pytest.Config, sources: list[Any]) -> Optional[VerdictCollec
         collector = VerdictCollector(config)
         config.pluginmanager.register(collector, VERDICT_PLUGIN_NAME)
     for src in sources:
-        collector.add_checkpoint(src.id, str(src.path), src.origin != "default")
+        collector.add_checkpoint(src.id, str(src.path), src.origin)
     return collector
