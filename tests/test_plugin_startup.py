@@ -88,3 +88,15 @@ def test_unrelated_pytest_run_imports_no_torch_numpy_or_hypothesis(tmp_path: Pat
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["conftest.py", "probe_end.json", "probe_test.json", "pytest.ini", "test_unrelated.py"], \
         f"an unrelated pytest run (-p no:cacheprovider) left {left} in its folder"
+
+
+def test_suite_under_xdist_keeps_pytest_benchmarks_warning_out_of_the_progress_line(tmp_path: Path):
+    """pytest-benchmark warns that it is disabled under xdist, in the middle of the progress line.
+    A path-less `pytest --ckpt=X -n 2` (the suite found by the plugin) must print no such warning."""
+    tiny = Path(__file__).resolve().parent / "data" / "tiny_snapshot_83.pth.tar"
+    proc = subprocess.run([sys.executable, "-m", "pytest", f"--ckpt={tiny}", "-n", "2", "-p", "no:cacheprovider",
+                           "-k", "load"], cwd=tmp_path, capture_output=True, text=True, env=_clean_env(), timeout=300,
+                          check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "PytestBenchmarkWarning" not in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "the run left files behind"

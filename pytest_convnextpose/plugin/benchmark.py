@@ -20,7 +20,8 @@ import pytest
 from .options import option_given
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own configure reads its options
+# A plain hook: after the core's tryfirst configure (which points a path-less `--ckpt` run at the
+# suite, so `targets_conformance` holds), before pytest-benchmark's own (trylast) reads its options.
 def pytest_configure(config: pytest.Config) -> None:
     _keep_benchmark_storage_out_of_cwd(config)
     _quiet_under_xdist(config)
@@ -33,7 +34,9 @@ def _quiet_under_xdist(config: pytest.Config) -> None:
     `--benchmark-enable` / `--benchmark-only` are left to pytest-benchmark to refuse."""
     from .core import targets_conformance
 
-    xdist = config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER")
+    # `-n N` alone: xdist fills in --dist only in its own configure, after this one
+    workers = config.getoption("numprocesses", None)
+    xdist = workers not in (None, 0) or config.getoption("dist", "no") != "no" or os.environ.get("PYTEST_XDIST_WORKER")
     if not xdist or getattr(config.option, "benchmark_disable", None) is None or not targets_conformance(config):
         return
     if not (config.getoption("benchmark_enable", False) or config.getoption("benchmark_only", False)):
