@@ -38,6 +38,11 @@ def test_prefix_matches_from_any_folder_depth():
     entries = parse_text("conformance/test_impl.py::test_flip  # r\ntest_load.py::  # r", "f")
     nodeid = "../site-packages/conformance/test_impl.py::test_flip_test_matches_reference[x]"
     assert [e.prefix for e in matching(entries, nodeid)] == ["conformance/test_impl.py::test_flip"]
+    # run from a user's folder the printed id has no folder; the file on disk still has one
+    short = "test_impl.py::test_flip_test_matches_reference[x]"
+    assert matching(entries, short) == []
+    assert [e.prefix for e in matching(entries, short, Path("/site-packages/conformance/test_impl.py"))] == [
+        "conformance/test_impl.py::test_flip"]
     assert [e.prefix for e in matching(entries, "test_load.py::test_checkpoint_file_loads")] == ["test_load.py::"]
     assert matching(entries, "conformance/test_shapes.py::test_every") == []
 

@@ -188,7 +188,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not entries:
         return
     for item in items:
-        hits = matching(entries, item.nodeid)
+        hits = matching(entries, item.nodeid, item.path)
         for entry in hits:
             entry.matched += 1
         if hits:

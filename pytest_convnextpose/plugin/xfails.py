@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 
 class XfailsFileError(ValueError):
@@ -72,10 +72,13 @@ def read_file(path: str | Path) -> list[XfailEntry]:
     return parse_text(text, str(path))
 
 
-def id_forms(nodeid: str) -> list[str]:
-    """The node id as printed, from its file's parent folder, and from its file name."""
+def id_forms(nodeid: str, file: Optional[Path] = None) -> list[str]:
+    """The node id as printed, from its file's parent folder, and from its file name.
+
+    `file`: the test file on disk. The printed id depends on pytest's rootdir (run from a user's
+    folder, the installed suite's ids are `test_impl.py::...`), the file does not."""
     path, sep, rest = nodeid.partition("::")
-    parts = Path(path).parts
+    parts = Path(path).parts if file is None else Path(file).parts
     forms = [nodeid]
     if len(parts) >= 2:
         forms.append("/".join(parts[-2:]) + sep + rest)
@@ -84,8 +87,8 @@ def id_forms(nodeid: str) -> list[str]:
     return forms
 
 
-def matching(entries: Iterable[XfailEntry], nodeid: str) -> list[XfailEntry]:
-    forms = id_forms(nodeid)
+def matching(entries: Iterable[XfailEntry], nodeid: str, file: Optional[Path] = None) -> list[XfailEntry]:
+    forms = id_forms(nodeid, file)
     return [e for e in entries if any(f.startswith(e.prefix) for f in forms)]
 
 
