@@ -189,12 +189,14 @@ def test_output_in_a_missing_folder_names_the_folder_not_a_temp_file(tmp_path, c
 
 
 @pytest.mark.parametrize("command", ["convert", "export", "export-onnx"])
-def test_output_that_is_a_directory_is_refused_even_with_force(tmp_path, capsys, command):
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["without-force", "with-force"])
+def test_output_that_is_a_directory_is_refused_saying_so(tmp_path, capsys, command, force):
+    """Without --force too the message is "a directory", never "exists; use --force" (which would not help)."""
     out = tmp_path / "adir"
     out.mkdir()
-    assert run_main([command, TINY, out, "--force"]) == 2
+    assert run_main([command, TINY, out, *force]) == 2
     line = one_line(capsys.readouterr().err)
-    assert f"{out}: cannot write output: output is a directory" in line, line
+    assert f"{out}: cannot write output: output is a directory" in line and "--force" not in line, line
     assert list(out.iterdir()) == []
 
 

@@ -537,3 +537,17 @@ def test_a_converted_file_the_loader_cannot_read_back_is_not_published(tmp_path,
     err = capsys.readouterr().err.strip()
     assert "does not load back" in err and len(err.splitlines()) == 1, err
     assert not out.exists() and temp_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("source, want", [
+    ("ConvNeXtPose_L.tar", "ConvNeXtPose_L.safetensors"),
+    ("snapshot_83.pth.tar", "snapshot_83.safetensors"),
+    ("one.tar.gz", "one.safetensors"),  # an archive wrapping one checkpoint
+    ("xs.pth.gz", "xs.safetensors"),
+    ("drive.zip::ConvNeXtPose/ConvNeXtPose_S.pth", "ConvNeXtPose_S.safetensors"),  # the member's name
+    ("model.v2", "model.v2.safetensors"),  # not a checkpoint suffix: kept
+])
+def test_out_dir_names_drop_checkpoint_and_archive_suffixes(source, want):
+    from pytest_convnextpose.cli.convert import output_name
+
+    assert output_name(source) == want

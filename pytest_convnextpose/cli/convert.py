@@ -19,7 +19,7 @@ from .args import add_force_option, add_spec_options
 from .batch import run_one_or_many
 
 #: suffixes dropped from an input's name to make `<stem>.safetensors` in --out-dir
-_SOURCE_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt", ".bin", ".pkl", ".safetensors", ".zip")
+_SOURCE_SUFFIXES = (".tar", ".pth", ".pt", ".ckpt", ".bin", ".pkl", ".safetensors", ".zip", ".gz", ".tgz")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

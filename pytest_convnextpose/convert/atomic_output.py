@@ -75,10 +75,10 @@ def check_output(target: str | Path, *, force: bool = False, inputs: Iterable[st
         src = archive_path(src)  # `ARCHIVE::MEMBER`: writing over the archive destroys the source too
         if same_file(target, src):
             raise OutputIsInputError(target, src)
+    if target.is_dir():  # before "exists": --force would not help, and must not seem to
+        raise OutputPathError(target, "output is a directory (give a file name, or --out-dir DIR for several inputs)")
     if target.exists() and not force:
         raise OutputExistsError(target)
-    if target.is_dir():
-        raise OutputPathError(target, "output is a directory")
     _check_folder(target)
     return target
 

@@ -169,7 +169,7 @@ def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
         import onnx
     except ImportError as exc:
         raise OnnxExportError("the onnx package is needed to write ONNX files "
-                              "(pip install 'pytest-convnextpose[onnx]')") from exc
+                              "(pip install onnxruntime, or the package's onnx extra)") from exc
     model = onnx.load_from_string(data)
     for key, value in meta.items():
         entry = model.metadata_props.add()

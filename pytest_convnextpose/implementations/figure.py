@@ -22,7 +22,7 @@ _RIGHT = {1, 2, 3, 14, 15, 16}
 
 
 class PlotsUnavailable(RuntimeError):
-    """matplotlib is not installed (`pip install 'pytest-convnextpose[plots]'`)."""
+    """matplotlib is not installed (`pip install matplotlib, or the package's plots extra`)."""
 
 
 def joint_labels(joint_num: int) -> list[str]:
@@ -42,7 +42,9 @@ def draw_comparison(path: Path, expected: np.ndarray, actual: np.ndarray, *, tit
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise PlotsUnavailable("matplotlib is not installed: pip install 'pytest-convnextpose[plots]'") from exc
+        raise PlotsUnavailable(
+            "matplotlib is not installed: pip install matplotlib, or the package's plots extra"
+        ) from exc
     exp, act = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
     joints = exp.shape[0]
     err = np.linalg.norm(act - exp, axis=1) if errors is None else np.asarray(errors, np.float64)

@@ -27,7 +27,7 @@ def _session(path: Path) -> Any:
         import onnxruntime as ort
     except ImportError as exc:
         raise ImplementationError(
-            f"--onnx {path}: onnxruntime is not installed (pip install 'pytest-convnextpose[onnx]')"
+            f"--onnx {path}: onnxruntime is not installed (pip install onnxruntime, or the package's onnx extra)"
         ) from exc
     if not path.is_file():
         raise ImplementationError(f"--onnx {path}: no such file")
