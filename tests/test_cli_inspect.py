@@ -143,6 +143,21 @@ def test_names_that_claim_a_variant_are_checked_against_the_tensors(
         assert code == 1 and len(named) == 1 and named[0].startswith(problem + "; tensors are XS"), named
 
 
+@pytest.mark.parametrize("joints, kinds", [(16, ["joints"]), (36, ["name"])])
+def test_joints_option_is_not_blamed_on_the_file_name(tmp_path: Path, capsys, joints, kinds) -> None:
+    """A correctly named XS file read with --joints: 16 gives 36 depth bins (the `joints` problem says what
+    fits, alone); 36 gives 36 x 16, a reading the tensors allow, which the name problem then attributes to
+    the option, not to the file's name."""
+    sd = from_canonical(random_state_dict(VARIANTS["XS"].spec, seed=2), DIALECTS["module"])
+    path = save_released_layout({"network": sd}, tmp_path, "ConvNeXtPose_XS.tar")
+    code, obj, _ = inspect_json(path, capsys, "--joints", str(joints))
+    assert code == 1 and [p["kind"] for p in obj["problems"]] == kinds, obj["problems"]
+    if kinds == ["name"]:
+        detail = obj["problems"][0]["detail"]
+        assert detail.startswith("file name says XS, and the tensors are XS as saved; read with --joints 36 "
+                                 "instead, tensors are no published variant"), detail
+
+
 @pytest.mark.parametrize(
     "case, variant, container, layout",
     [("tiny", None, "torch-zip", "named"), ("xs", "XS", "torch-zip", "named"), ("l", "L", "torch-zip", "sequential")],

@@ -111,6 +111,26 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
         raise exc.with_path(path) from None
 
 
+def _override_not_name(misnamed: Problem, claimed: str, problems: list[Problem], state_dict: Any, head_layout: str,
+                       metadata: Optional[dict[str, Any]], joint_num: Optional[int],
+                       head_upsample: Optional[tuple[bool, ...]]) -> Optional[Problem]:
+    """A name check that fails only because of the user's --joints/--head-upsample does not blame the
+    file's name: when the tensors read without them are the variant the name claims, the problem says
+    the options changed the reading (and a `joints` problem, which already says what fits, stands alone)."""
+    from .infer import infer
+
+    if any(p.kind == "joints" for p in problems):
+        return None
+    if infer(state_dict, head_layout=head_layout, metadata=metadata).variant != claimed:
+        return misnamed  # the name is wrong whatever the options
+    options = [f"--joints {joint_num}"] if joint_num is not None else []
+    if head_upsample is not None:
+        options.append("--head-upsample " + ",".join("up" if u else "no" for u in head_upsample))
+    said, _, reading = misnamed.detail.partition("; ")  # "<file> name says X", "tensors are ...: ..."
+    return Problem("name", misnamed.key, f"{said}, and the tensors are {claimed} as saved; read with "
+                                         f"{' '.join(options)} instead, {reading}")
+
+
 def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: str = "object",
                            container_metadata: Optional[dict[str, Any]] = None,
                            joint_num: Optional[int] = None,
@@ -123,7 +143,7 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     check reads, when not `path` (a member's path inside its archive, never the archive's name)."""
     from . import dialects
     from .infer import infer
-    from .naming import name_problem
+    from .naming import name_claim, name_problem
     from .unwrap import unwrap
 
     unwrapped = unwrap(obj)
@@ -143,6 +163,9 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
     dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
                     for orig, canon_key in canon.duplicates]
     misnamed = name_problem(name or path, result.spec, result.variant, result.nearest_variant)
+    if misnamed is not None and (joint_num is not None or head_upsample is not None):
+        misnamed = _override_not_name(misnamed, name_claim(name or path)[0], result.problems, canon.state_dict,
+                                      dialect.head_layout, container_metadata, joint_num, head_upsample)
     return Checkpoint(
         path=path, sha256=sha256, container=container, wrapper=unwrapped.wrapper, dialect=dialect,
         spec=result.spec, head_upsample_source=result.head_upsample_source, variant=result.variant,
