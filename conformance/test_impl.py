@@ -180,7 +180,8 @@ def test_matches_reference_model(case_name, case_of, subject, diagnosis_hints, c
     worst = stats.worst_sample
     picture = convnextpose_pictures.compare(
         expected[worst], actual[worst], labels=("reference", impl.name),
-        title=f"'{case.name}' image {worst}: worst joint {stats.worst_joint_name}, max error {stats.max_abs:.3g} cells")
+        title=f"'{case.name}' image {worst}: worst joint {stats.worst_joint_name}, "
+              f"largest coordinate error {stats.max_abs:.3g} cells")
     subject.fail(f"{impl.name} differs from the reference model on the '{case.name}' inputs "
                  f"({b} images {h}x{w}{impl.axes_note}) of {subject.ckpt_source.id}",
                  stats, actual, expected, diagnosis, case, extra=f"\n{picture}")

@@ -63,7 +63,7 @@ def draw_comparison(path: Path, expected: np.ndarray, actual: np.ndarray, *, tit
     bars = axes[2].barh(range(joints), err, color=["tab:red" if i == worst else "tab:gray" for i in range(joints)])
     axes[2].set_yticks(range(joints), names, fontsize=7)
     axes[2].invert_yaxis()
-    axes[2].set_xlabel(f"error per joint ({unit})")
+    axes[2].set_xlabel(f"error per joint, {'3-D distance' if errors is None else 'as given'} ({unit})")
     axes[2].set_title(f"worst: {names[worst]} {err[worst]:.3g}")
     axes[2].bar_label(bars, fmt="%.2g", fontsize=6)
     fig.suptitle(title, fontsize=10)
