@@ -30,11 +30,8 @@ class DeConv(nn.Sequential):
         self.upsample1 = nn.UpsamplingBilinear2d(scale_factor=upscale_factor) if up else nn.Identity()
 
     def forward(self, x):
-        x = self.dwconv(x)
-        x = self.norm(x)
-        x = self.pwconv(x)
-        x = self.act(x)
-        x = self.upsample1(x)
+        for layer in (self.dwconv, self.norm, self.pwconv, self.act, self.upsample1):
+            x = layer(x)
         return x
 
 
@@ -48,10 +45,8 @@ class HeadNet(nn.Module):
                                      kernel_size=1, stride=1, padding=0)
 
     def forward(self, x):
-        x = self.deconv_layers_1(x)
-        x = self.deconv_layers_2(x)
-        x = self.deconv_layers_3(x)
-        x = self.final_layer(x)
+        for layer in (self.deconv_layers_1, self.deconv_layers_2, self.deconv_layers_3, self.final_layer):
+            x = layer(x)
         return x
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
@@ -241,16 +241,11 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-@dataclass(frozen=True)
-class ShapeFields:
-    """Every ArchSpec field except `head_upsample`."""
-
-    depths: tuple[int, ...]
-    dims: tuple[int, ...]
-    head_channels: tuple[int, ...]
-    head_kernels: tuple[int, ...]
-    depth_dim: int
-    joint_num: int
+#: Every ArchSpec field except `head_upsample` (the one no tensor shows): what shapes alone determine.
+#: Derived from ArchSpec, so a field added there is inferred (or fails loudly) here too.
+ShapeFields = make_dataclass(
+    "ShapeFields", [(f.name, f.type) for f in fields(ArchSpec) if f.name != "head_upsample"], frozen=True
+)
 
 
 def infer_shape_fields(shapes: Mapping[str, tuple], joint_num: Optional[int] = None) -> ShapeFields:

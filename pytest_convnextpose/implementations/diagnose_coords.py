@@ -81,15 +81,23 @@ def _describe_axis(c: int, a: float, b: float, spec: ArchSpec, input_size: tuple
     return f"{wrong}: per-axis linear fit: yours = {a:.6g}*{name} + {b:.6g}"
 
 
+def _float64_coords(actual: np.ndarray, reference: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Both outputs in float64 when they are comparable `(B, J, 3)` coordinates and yours are finite
+    (a detector that fits or measures spreads has nothing to say otherwise); else None."""
+    if actual.shape != reference.shape or actual.ndim != 3 or actual.shape[2] != 3:
+        return None
+    a64 = actual.astype(np.float64)
+    return (a64, reference.astype(np.float64)) if np.isfinite(a64).all() else None
+
+
 def linear_fit(
     actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int], tolerance: float
 ) -> Optional[Finding]:
     """Each coordinate of `actual` an affine function of the reference's (not all the identity)?"""
-    if actual.shape != reference.shape or actual.ndim != 3 or actual.shape[2] != 3:
+    pair = _float64_coords(actual, reference)
+    if pair is None:
         return None
-    a64, r64 = actual.astype(np.float64), reference.astype(np.float64)
-    if not np.isfinite(a64).all():
-        return None
+    a64, r64 = pair
     fits, worst = [], 0.0
     for c in range(3):
         x, y = r64[..., c].ravel(), a64[..., c].ravel()
@@ -145,11 +153,10 @@ def flat_output(
     actual: np.ndarray, reference: np.ndarray, spec: ArchSpec, input_size: tuple[int, int]
 ) -> Optional[Finding]:
     """Every joint of every image at about one point: the network carries no information."""
-    if actual.shape != reference.shape or actual.ndim != 3 or actual.shape[2] != 3:
+    pair = _float64_coords(actual, reference)
+    if pair is None:
         return None
-    a64, r64 = actual.astype(np.float64), reference.astype(np.float64)
-    if not np.isfinite(a64).all():
-        return None
+    a64, r64 = pair
     spread_a = a64.reshape(-1, 3).std(axis=0)
     spread_r = r64.reshape(-1, 3).std(axis=0)
     if (spread_r <= 0).any() or float((spread_a / spread_r).max()) > FLAT_FRACTION:

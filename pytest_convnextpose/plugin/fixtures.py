@@ -13,7 +13,6 @@ depend on them, naming that test, so a checkpoint with a NaN weight fails
 run (deselected, or a user's own test module), the fixture *fails* instead, so a defect
 can never disappear behind a skip.
 """
-
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,14 +54,12 @@ def defer_to_owner(request: pytest.FixtureRequest, source: CheckpointSource, kin
     owner = OWNER_TESTS[kind]
     if f"{owner}[{source.id}]" in state(request.config).selected:
         pytest.skip(f"checkpoint {source.id}: {detail} (reported by {owner})")
-    pytest.fail(
-        f"checkpoint {source.id}: {detail} ({owner}, which reports this, is not part of this run)", pytrace=False
-    )
+    pytest.fail(f"checkpoint {source.id}: {detail} ({owner}, which reports this, is not part of this run)",
+                pytrace=False)
 
 
-def require_clean(
-    request: pytest.FixtureRequest, source: CheckpointSource, ckpt: Any, kinds: Iterable[str] = ALL_KINDS
-) -> None:
+def require_clean(request: pytest.FixtureRequest, source: CheckpointSource, ckpt: Any,
+                  kinds: Iterable[str] = ALL_KINDS) -> None:
     """Defer to the owning test when `ckpt` has problems of one of `kinds`."""
     for kind in kinds:
         hits = [p for p in ckpt.problems if p.kind == kind]
@@ -75,11 +72,8 @@ def require_clean(
 def convnextpose_ckpt_source(request: pytest.FixtureRequest) -> CheckpointSource:
     """The checkpoint under test (parametrized by the plugin; see `get_checkpoints`)."""
     if not hasattr(request, "param"):
-        pytest.fail(
-            "convnextpose_ckpt_source is parametrized by the convnextpose plugin; it was requested without a "
-            "parameter (is the plugin enabled?)",
-            pytrace=False,
-        )
+        pytest.fail("convnextpose_ckpt_source is parametrized by the convnextpose plugin; it was requested without a "
+                    "parameter (is the plugin enabled?)", pytrace=False)
     return request.param
 
 
@@ -96,18 +90,16 @@ def convnextpose_ckpt_load_result(request: pytest.FixtureRequest, convnextpose_c
 
 
 @pytest.fixture(scope="session")
-def convnextpose_ckpt(
-    request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource, convnextpose_ckpt_load_result: Any
-) -> Any:
+def convnextpose_ckpt(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource,
+                      convnextpose_ckpt_load_result: Any) -> Any:
     """`load_checkpoint(path, joint_num=--joints, head_upsample=--head-upsample)`.
 
     A file that cannot be loaded is reported by test_checkpoint_file_loads; dependants skip."""
     from ..errors import CheckpointError
 
     if isinstance(convnextpose_ckpt_load_result, CheckpointError):
-        defer_to_owner(
-            request, convnextpose_ckpt_source, "load", f"could not be loaded: {convnextpose_ckpt_load_result}"
-        )
+        defer_to_owner(request, convnextpose_ckpt_source, "load",
+                       f"could not be loaded: {convnextpose_ckpt_load_result}")
     return convnextpose_ckpt_load_result
 
 
@@ -127,12 +119,8 @@ def convnextpose_torch_device(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def convnextpose_ref_model(
-    request: pytest.FixtureRequest,
-    convnextpose_ckpt_source: CheckpointSource,
-    convnextpose_ckpt: Any,
-    convnextpose_torch_device: Any,
-) -> Any:
+def convnextpose_ref_model(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource,
+                           convnextpose_ckpt: Any, convnextpose_torch_device: Any) -> Any:
     """Reference model for the checkpoint's spec, strictly loaded, in eval mode, on `convnextpose_torch_device`."""
     st = state(request.config)
     if convnextpose_ckpt_source.path not in st.models:
@@ -150,11 +138,8 @@ def build_reference_model(ckpt: Any, device: Any) -> Any:
         return reference_model_for(ckpt.spec, ckpt.state_dict, device)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        pytest.fail(
-            "strict load into the reference model failed although the loader reported no problems: "
-            + " ".join(line.strip() for line in first[:3]),
-            pytrace=False,
-        )
+        pytest.fail("strict load into the reference model failed although the loader reported no problems: "
+                    + " ".join(line.strip() for line in first[:3]), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -168,12 +153,8 @@ def convnextpose_sample_inputs(convnextpose_torch_device: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def convnextpose_ref_coords(
-    request: pytest.FixtureRequest,
-    convnextpose_ckpt_source: CheckpointSource,
-    convnextpose_ref_model: Any,
-    convnextpose_sample_inputs: Any,
-) -> Any:
+def convnextpose_ref_coords(request: pytest.FixtureRequest, convnextpose_ckpt_source: CheckpointSource,
+                            convnextpose_ref_model: Any, convnextpose_sample_inputs: Any) -> Any:
     """`ref_model(sample_inputs)` computed once per checkpoint, shape (4, J, 3)."""
     import torch
 

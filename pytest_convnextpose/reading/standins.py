@@ -20,14 +20,18 @@ def is_script_class_name(module: str) -> bool:
 
 
 @dataclass(frozen=True)
-class ScriptClass:
-    """A `__torch__.*` class named by the file: only usable with `NEWOBJ` and empty arguments."""
+class QualifiedName:
+    """`module.name` as a pickle names a global; subclasses say what the reader may do with it."""
 
     module: str
     name: str
 
     def __repr__(self) -> str:
         return f"{self.module}.{self.name}"
+
+
+class ScriptClass(QualifiedName):
+    """A `__torch__.*` class named by the file: only usable with `NEWOBJ` and empty arguments."""
 
 
 @dataclass(eq=False)

@@ -31,26 +31,18 @@ from __future__ import annotations
 import _compat_pickle
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import torch
 
 from .budget import ITEM_BYTES, OBJECT_BYTES, OP_BYTES, TENSOR_BYTES, Budget
 from .errors import ForbiddenPickleError, PickleCorruptError, PickleLimitError, UnsupportedPickleError
-from .standins import ScriptClass, ScriptObject, is_script_class_name
+from .standins import QualifiedName, ScriptClass, ScriptObject, is_script_class_name
 from .tensors import DTYPE_NAMES, STORAGE_DTYPES, Storage, check_view, view_of
 
 
-@dataclass(frozen=True)
-class Global:
+class Global(QualifiedName):
     """A global named by the file and found in the allowlist; inert until a checked REDUCE."""
-
-    module: str
-    name: str
-
-    def __repr__(self) -> str:
-        return f"{self.module}.{self.name}"
 
 
 ALLOWED_CALLABLES = {
@@ -129,6 +121,15 @@ def is_allowed_global(module: str, name: str) -> bool:
     if (module, name) in ALLOWED_CALLABLES:
         return True
     return module == "torch" and (name in STORAGE_DTYPES or name in DTYPE_NAMES)
+
+
+def _memo_op(action: Callable[[Any, int], None], index: Callable[[Any], int]) -> Callable[[Any], None]:
+    """A memo opcode: read the index in its encoding, then get or put."""
+
+    def op(self: Any) -> None:
+        action(self, index(self))
+
+    return op
 
 
 class Unpickler:
@@ -359,23 +360,16 @@ class Unpickler:
             raise self.corrupt(f"bad memo index {text[:20]!r}")
         return int(text)
 
-    def op_get(self) -> None:
-        self._get(self._text_index())
+    def _byte_index(self) -> int:
+        return self.read(1)[0]
 
-    def op_binget(self) -> None:
-        self._get(self.read(1)[0])
+    def _u32_index(self) -> int:
+        return self.u("<I")
 
-    def op_long_binget(self) -> None:
-        self._get(self.u("<I"))
-
-    def op_put(self) -> None:
-        self._put(self._text_index())
-
-    def op_binput(self) -> None:
-        self._put(self.read(1)[0])
-
-    def op_long_binput(self) -> None:
-        self._put(self.u("<I"))
+    # GET/PUT come in three index encodings each: a text line, one byte, four bytes
+    op_get, op_put = _memo_op(_get, _text_index), _memo_op(_put, _text_index)
+    op_binget, op_binput = _memo_op(_get, _byte_index), _memo_op(_put, _byte_index)
+    op_long_binget, op_long_binput = _memo_op(_get, _u32_index), _memo_op(_put, _u32_index)
 
     def op_memoize(self) -> None:
         self._put(len(self.memo))
