@@ -4,17 +4,10 @@ Computes exactly what the authors' code computes, configured by an `ArchSpec` in
 of a global `cfg`. See docs/spec.md §1-2.
 """
 from .counting import count_conv_macs, count_gmac, count_parameters, count_state_values
+from .joints import H36M_EVAL_JOINTS, H36M_FLIP_PAIRS, H36M_JOINT_NAMES, H36M_ROOT_JOINT
 from .model import ConvNeXtPose, build_model
 from .softargmax import flip_back, flip_test, soft_argmax
-from .spec import (
-                   H36M_EVAL_JOINTS,
-                   H36M_FLIP_PAIRS,
-                   H36M_JOINT_NAMES,
-                   H36M_ROOT_JOINT,
-                   ArchSpec,
-                   format_head_upsample,
-                   parse_head_upsample,
-)
+from .spec import ArchSpec, format_head_upsample, parse_head_upsample
 from .variants import VARIANTS, Variant
 
 __all__ = [

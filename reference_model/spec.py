@@ -11,32 +11,6 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-#: Human3.6M joint order with the added Thorax (18 joints), as the authors use it.
-H36M_JOINT_NAMES: tuple[str, ...] = (
-    "Pelvis",
-    "R_Hip",
-    "R_Knee",
-    "R_Ankle",
-    "L_Hip",
-    "L_Knee",
-    "L_Ankle",
-    "Torso",
-    "Neck",
-    "Nose",
-    "Head",
-    "L_Shoulder",
-    "L_Elbow",
-    "L_Wrist",
-    "R_Shoulder",
-    "R_Elbow",
-    "R_Wrist",
-    "Thorax",
-)
-#: Left/right pairs swapped by the flip test (authors' `flip_pairs` for Human3.6M).
-H36M_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 4), (2, 5), (3, 6), (14, 11), (15, 12), (16, 13))
-H36M_ROOT_JOINT = 0
-H36M_EVAL_JOINTS: tuple[int, ...] = tuple(range(17))
-
 
 def _int_tuple(value: Any, name: str) -> tuple[int, ...]:
     try:

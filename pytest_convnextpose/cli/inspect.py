@@ -4,7 +4,6 @@ Exit 0: loaded and consistent; 1: loaded, with problems; 2: refused. A refusal i
 line on stderr; with `--json` the JSON object (with `error`, other fields null) is still
 printed on stdout so scripts always get an object to parse.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -18,39 +17,19 @@ from .args import add_spec_options
 
 #: problems listed in the human-readable summary before "... and N more"
 MAX_LISTED_PROBLEMS = 20
-JSON_FIELDS = (
-    "path",
-    "sha256",
-    "container",
-    "wrapper",
-    "dialect",
-    "spec",
-    "head_upsample_source",
-    "variant",
-    "nearest_variant",
-    "variant_differences",
-    "num_parameters",
-    "num_state_values",
-    "metadata",
-    "problems",
-    "notes",
-)
+JSON_FIELDS = ("path", "sha256", "container", "wrapper", "dialect", "spec", "head_upsample_source", "variant",
+               "nearest_variant", "variant_differences", "num_parameters", "num_state_values", "metadata", "problems",
+               "notes")
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "inspect",
-        help="say what a checkpoint is and whether it is sound",
-        description="Read a checkpoint without running anything from it, infer its "
-        "architecture from the tensors, name the variant, list problems. "
-        "Exit 0 consistent, 1 problems, 2 refused.",
-    )
+    p = subparsers.add_parser("inspect", help="say what a checkpoint is and whether it is sound",
+                              description="Read a checkpoint without running anything from it, infer its "
+                                          "architecture from the tensors, name the variant, list problems. "
+                                          "Exit 0 consistent, 1 problems, 2 refused.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="checkpoint file(s) or folder(s)")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print JSON instead of a summary: one object, or a list of objects for several PATHs",
-    )
+    p.add_argument("--json", action="store_true",
+                   help="print JSON instead of a summary: one object, or a list of objects for several PATHs")
     add_spec_options(p)
     p.set_defaults(func=run)
 
@@ -85,15 +64,8 @@ def refusal_object(path: str, exc: CheckpointError) -> dict[str, Any]:
     the reader read its bytes (so a report says which download was refused). Never hashed here: a
     file refused for its size, or one that cannot be read, is not read a second time."""
     obj: dict[str, Any] = {name: None for name in JSON_FIELDS}
-    obj.update(
-        path=str(path),
-        sha256=getattr(exc, "sha256", None),
-        metadata={},
-        problems=[],
-        notes=[],
-        variant_differences=[],
-        error=exc.to_dict(),
-    )
+    obj.update(path=str(path), sha256=getattr(exc, "sha256", None), metadata={}, problems=[], notes=[],
+               variant_differences=[], error=exc.to_dict())
     return obj
 
 
@@ -104,7 +76,6 @@ def _fmt_list(values: Any) -> str:
 def summary(ckpt: Any) -> str:
     """The human-readable report: what the file is, how it is spelled, and what is wrong."""
     from reference_model import format_head_upsample
-
     spec = ckpt.spec
     lines = [
         f"file:          {ckpt.path}",
@@ -123,11 +94,8 @@ def summary(ckpt: Any) -> str:
     ]
     archive = ckpt.metadata.get("archive")
     if isinstance(archive, dict):  # read from inside a zip/tar/gzip download: say which one
-        lines.insert(
-            1,
-            f"archive:       {archive.get('format')} {archive.get('path')}, member {archive.get('member')} "
-            f"(archive sha256 {archive.get('sha256')})",
-        )
+        lines.insert(1, f"archive:       {archive.get('format')} {archive.get('path')}, member {archive.get('member')} "
+                        f"(archive sha256 {archive.get('sha256')})")
     for d in ckpt.variant_differences if ckpt.variant is None else ():
         lines.append(f"  differs from {ckpt.nearest_variant}: {d}")
     lines.extend(f"note:          {n}" for n in ckpt.notes)
@@ -160,3 +128,4 @@ def _problems_block(problems: list) -> str:
     if len(problems) > MAX_LISTED_PROBLEMS:
         lines.append(f"  ... and {len(problems) - MAX_LISTED_PROBLEMS} more (use --json for all)")
     return "\n".join(lines)
+

@@ -46,64 +46,25 @@ class Global(QualifiedName):
 
 
 ALLOWED_CALLABLES = {
-    ("collections", "OrderedDict"),
-    ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"),
-    ("torch.storage", "_load_from_bytes"),
-    ("_codecs", "encode"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("torch", "Size"),
+    ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"), ("torch.storage", "_load_from_bytes"),
+    ("_codecs", "encode"), ("builtins", "set"), ("builtins", "frozenset"), ("torch", "Size"),
     ("torch", "device"),
 }
 
 #: identity helpers `torch.jit.save` wraps typed lists in; allowed in TorchScript mode only
 TORCHSCRIPT_CALLABLES = {
-    ("torch.jit._pickle", "build_intlist"),
-    ("torch.jit._pickle", "build_doublelist"),
-    ("torch.jit._pickle", "build_boollist"),
-    ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "build_intlist"), ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_boollist"), ("torch.jit._pickle", "build_tensorlist"),
     ("torch.jit._pickle", "restore_type_tag"),
 }
 
 #: top-level modules whose CamelCase names are tools of attack, not a model's classes
-_SYSTEM_MODULES = {
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "builtins",
-    "__builtin__",
-    "sys",
-    "shutil",
-    "socket",
-    "runpy",
-    "importlib",
-    "pickle",
-    "_pickle",
-    "codecs",
-    "ctypes",
-    "pty",
-    "platform",
-    "multiprocessing",
-    "webbrowser",
-    "types",
-    "operator",
-    "functools",
-    "code",
-    "bdb",
-    "pdb",
-    "asyncio",
-    "threading",
-    "_thread",
-    "signal",
-    "urllib",
-    "http",
-    "ftplib",
-    "smtplib",
-}
+_SYSTEM_MODULES = {"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "shutil", "socket",
+                   "runpy", "importlib", "pickle", "_pickle", "codecs", "ctypes", "pty", "platform",
+                   "multiprocessing", "webbrowser", "types", "operator", "functools", "code", "bdb", "pdb",
+                   "asyncio", "threading", "_thread", "signal", "urllib", "http", "ftplib", "smtplib"}
 
 BYTES_COPY_LIMIT = 1 << 20
 SAFE_KEY_TYPES = (str, int, float, bool, type(None), bytes)
