@@ -79,19 +79,11 @@ class DiffCase:
 
 def _pose_state() -> dict[str, torch.Tensor]:
     """A tiny ConvNeXtPose state dict (the spec of the tiny golden case), so `inspect` reaches inference."""
-    from pytest_convnextpose.testing.synthetic import random_state_dict
-    from reference_model import ArchSpec
+    from ckpt_helpers import SMALL_SPEC
 
-    spec = ArchSpec(
-        depths=(1, 1, 2, 1),
-        dims=(8, 16, 32, 64),
-        head_channels=(16, 16, 16),
-        head_kernels=(3, 3, 3),
-        head_upsample=(True, True, False),
-        depth_dim=8,
-        joint_num=18,
-    )
-    return random_state_dict(spec)
+    from pytest_convnextpose.testing.synthetic import random_state_dict
+
+    return random_state_dict(SMALL_SPEC)
 
 
 def cases(tmp: Path, marker: Path, *, big: bool = True) -> Iterator[DiffCase]:
