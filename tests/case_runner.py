@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from audit_events import EXECUTION_EVENTS, SPAWN_EVENTS, is_module_import
+
 MIB = 2**20
 #: SECURITY.md's budget for one read: interpreter baseline + 4 x file size + 64 MiB, 30 s
 BUDGET_RATIO, BUDGET_FLOOR_MB, BUDGET_SECONDS = 4, 64, 30.0
@@ -487,13 +489,7 @@ def _rezip(records: list[tuple[str, bytes]], out: Path) -> None:
 
 def _arm_strict_audit() -> None:
     """Abort anything a reference reader should never do on a hostile file."""
-    blocked = (
-        "os.system",
-        "subprocess.Popen",
-        "os.exec",
-        "os.spawn",
-        "os.posix_spawn",
-        "os.fork",
+    blocked = SPAWN_EVENTS + (
         "socket.",
         "os.remove",
         "shutil.rmtree",
@@ -569,19 +565,7 @@ def _memory_error_in_chain(err: BaseException) -> bool:
 class _Executions:
     """Audit events that mean code from a file ran (recorded, not raised: the reader must not cause them)."""
 
-    EVENTS = (
-        "os.system",
-        "subprocess.Popen",
-        "os.exec",
-        "os.spawn",
-        "os.posix_spawn",
-        "os.fork",
-        "exec",
-        "pickle.find_class",
-        "shutil.rmtree",
-        "os.remove",
-        "socket.connect",
-    )
+    EVENTS = EXECUTION_EVENTS
 
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -591,9 +575,7 @@ class _Executions:
         if event not in self.EVENTS:
             return
         if event == "exec":
-            code = args[0]
-            name = getattr(code, "co_filename", "")
-            if getattr(code, "co_name", "") == "<module>" and name.endswith(".py") and os.path.isfile(name):
+            if is_module_import(args[0]):
                 return  # a module import, not file content
             caller = sys._getframe(1).f_code.co_filename
             if caller.endswith(("dataclasses.py", "collections/__init__.py")):

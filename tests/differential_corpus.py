@@ -28,7 +28,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -79,19 +79,11 @@ class DiffCase:
 
 def _pose_state() -> dict[str, torch.Tensor]:
     """A tiny ConvNeXtPose state dict (the spec of the tiny golden case), so `inspect` reaches inference."""
-    from pytest_convnextpose.testing.synthetic import random_state_dict
-    from reference_model import ArchSpec
+    from ckpt_helpers import SMALL_SPEC
 
-    spec = ArchSpec(
-        depths=(1, 1, 2, 1),
-        dims=(8, 16, 32, 64),
-        head_channels=(16, 16, 16),
-        head_kernels=(3, 3, 3),
-        head_upsample=(True, True, False),
-        depth_dim=8,
-        joint_num=18,
-    )
-    return random_state_dict(spec)
+    from pytest_convnextpose.testing.synthetic import random_state_dict
+
+    return random_state_dict(SMALL_SPEC)
 
 
 def cases(tmp: Path, marker: Path, *, big: bool = True) -> Iterator[DiffCase]:
@@ -132,6 +124,18 @@ class _Ctx:
     def entries(self, records: Optional[list[tuple[str, bytes]]] = None) -> list[ZipEntry]:
         return stored_entries(self.records if records is None else records)
 
+    def pkl_changed(self, **changes: object) -> list[ZipEntry]:
+        """The entries, with the `data.pkl` one written differently (`changes` to its `ZipEntry` fields)."""
+        return [replace(e, **changes) if e.name.endswith(b"data.pkl") else e for e in self.entries()]
+
+    def refuse_zip(self, name: str, file: str, entries: list[ZipEntry], note: str = "", **kw: object) -> DiffCase:
+        """A zip case the reader must refuse, read by the reference readers as a torch zip archive."""
+        return DiffCase(name, "zip", self.zip(file, entries, **kw), "refuse", "torch-zip", note)
+
+    def refuse_tar(self, name: str, file: str, data: bytes, note: str = "") -> DiffCase:
+        """A tar case the reader must refuse, read by the reference readers as a tar of a checkpoint folder."""
+        return DiffCase(name, "tar", self.write(file, data), "refuse", "tar-directory", note)
+
 
 def _replace(records: list[tuple[str, bytes]], suffix: str, data: bytes) -> list[tuple[str, bytes]]:
     return [(n, data if n.endswith(suffix) else d) for n, d in records]
@@ -148,189 +152,92 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
     first_len = len(build_zip(outer, comment=b""))  # the comment starts right after the outer end record
     inner = build_zip([ZipEntry(e.name, e.data, header_offset=None) for e in stored_entries(hidden_records)])
     shifted = _shift_zip(inner, first_len)
-    yield DiffCase(
+    yield c.refuse_zip(
         "second-archive-in-comment",
-        z,
-        c.zip("eocd2.zip", outer, comment=shifted + b"!"),
-        "refuse",
-        "torch-zip",
+        "eocd2.zip",
+        outer,
         "zipfile/torch read the archive in the comment",
+        comment=shifted + b"!",
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "second-archive-is-the-comment",
-        z,
-        c.zip("eocd3.zip", outer, comment=shifted),
-        "refuse",
-        "torch-zip",
+        "eocd3.zip",
+        outer,
         "all end records agree on the inner archive; the outer entries are hidden",
+        comment=shifted,
     )
-    yield DiffCase(
-        "eocd-signature-in-comment",
-        z,
-        c.zip("eocd4.zip", outer, comment=b"PK\x05\x06" + bytes(30)),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("eocd-signature-in-comment", "eocd4.zip", outer, comment=b"PK\x05\x06" + bytes(30))
     # names that collide when compared without case (torch's zip reader looks names up ignoring case)
     evil_first = [ZipEntry(b"snap/DATA.PKL", c.evil)] + c.entries()
-    yield DiffCase("case-collision-data.pkl-first", z, c.zip("case1.zip", evil_first), "refuse", "torch-zip")
-    yield DiffCase(
-        "case-collision-data.pkl-last",
-        z,
-        c.zip("case2.zip", c.entries() + [ZipEntry(b"snap/Data.pkl", c.evil)]),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("case-collision-data.pkl-first", "case1.zip", evil_first)
+    yield c.refuse_zip("case-collision-data.pkl-last", "case2.zip", c.entries() + [ZipEntry(b"snap/Data.pkl", c.evil)])
     no_order = [e for e in c.entries() if not e.name.endswith(b"/byteorder")]
-    yield DiffCase(
+    yield c.refuse_zip(
         "byteorder-upper-case-only",
-        z,
-        c.zip("case3.zip", no_order + [ZipEntry(b"snap/BYTEORDER", b"big")]),
-        "refuse",
-        "torch-zip",
+        "case3.zip",
+        no_order + [ZipEntry(b"snap/BYTEORDER", b"big")],
         "torch byte-swaps every storage",
     )
-    yield DiffCase(
-        "byteorder-both-cases",
-        z,
-        c.zip("case4.zip", c.entries() + [ZipEntry(b"snap/ByteOrder", b"big")]),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("byteorder-both-cases", "case4.zip", c.entries() + [ZipEntry(b"snap/ByteOrder", b"big")])
     storage0 = next(n for n, _ in c.records if n.endswith("/data/0"))
-    yield DiffCase(
+    yield c.refuse_zip(
         "storage-upper-case-twin",
-        z,
-        c.zip(
-            "case5.zip",
-            c.entries()
-            + [ZipEntry(storage0.replace("/data/", "/DATA/").encode(), bytes(len(dict(c.records)[storage0])))],
-        ),
-        "refuse",
-        "torch-zip",
+        "case5.zip",
+        c.entries()
+        + [ZipEntry(storage0.replace("/data/", "/DATA/").encode(), bytes(len(dict(c.records)[storage0])))],
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "version-upper-case",
-        z,
-        c.zip(
-            "case6.zip",
-            [e for e in c.entries() if not e.name.endswith(b"/version")] + [ZipEntry(b"snap/VERSION", b"3\n")],
-        ),
-        "refuse",
-        "torch-zip",
+        "case6.zip",
+        [e for e in c.entries() if not e.name.endswith(b"/version")] + [ZipEntry(b"snap/VERSION", b"3\n")],
     )
     # NUL bytes and other bytes readers treat differently
-    yield DiffCase(
+    yield c.refuse_zip(
         "nul-in-name-twin",
-        z,
-        c.zip("nul1.zip", c.entries() + [ZipEntry(b"snap/data.pkl\x00.txt", c.evil)]),
-        "refuse",
-        "torch-zip",
+        "nul1.zip",
+        c.entries() + [ZipEntry(b"snap/data.pkl\x00.txt", c.evil)],
         "zipfile cuts names at NUL",
     )
-    yield DiffCase(
-        "nul-in-name-only",
-        z,
-        c.zip(
-            "nul2.zip",
-            [ZipEntry(b"snap/data.pkl\x00x", e.data) if e.name.endswith(b"data.pkl") else e for e in c.entries()],
-        ),
-        "refuse",
-        "torch-zip",
-    )
-    yield DiffCase(
+    yield c.refuse_zip("nul-in-name-only", "nul2.zip", c.pkl_changed(name=b"snap/data.pkl\x00x"))
+    yield c.refuse_zip(
         "backslash-name",
-        z,
-        c.zip("bs.zip", c.entries() + [ZipEntry(b"snap\\data.pkl", c.evil)]),
-        "refuse",
-        "torch-zip",
+        "bs.zip",
+        c.entries() + [ZipEntry(b"snap\\data.pkl", c.evil)],
         "zipfile on Windows turns backslashes into slashes",
     )
     # local header and central directory disagree
-    yield DiffCase(
-        "local-name-other-case",
-        z,
-        c.zip(
-            "lh1.zip",
-            [
-                ZipEntry(e.name, e.data, local_name=e.name.upper()) if e.name.endswith(b"data.pkl") else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
-    )
-    yield DiffCase(
-        "local-name-other",
-        z,
-        c.zip(
-            "lh2.zip",
-            [
-                ZipEntry(e.name, e.data, local_name=b"snap/other.pkl") if e.name.endswith(b"data.pkl") else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("local-name-other-case", "lh1.zip", c.pkl_changed(local_name=b"snap/data.pkl".upper()))
+    yield c.refuse_zip("local-name-other", "lh2.zip", c.pkl_changed(local_name=b"snap/other.pkl"))
     # extra fields
     upath = b"snap/evil.pkl"
     unicode_path = struct.pack("<HHBI", 0x7075, 5 + len(upath), 1, zlib.crc32(b"snap/data.pkl")) + upath
-    yield DiffCase(
+    yield c.refuse_zip(
         "unicode-path-extra",
-        z,
-        c.zip(
-            "ex1.zip",
-            [
-                ZipEntry(e.name, e.data, central_extra=unicode_path) if e.name.endswith(b"data.pkl") else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
+        "ex1.zip",
+        c.pkl_changed(central_extra=unicode_path),
         "Info-ZIP unicode path field renames the entry for some readers",
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "extra-field-overruns",
-        z,
-        c.zip(
-            "ex2.zip",
-            [
-                ZipEntry(e.name, e.data, central_extra=struct.pack("<HH", 0xCAFE, 40) + bytes(4))
-                if e.name.endswith(b"data.pkl")
-                else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
+        "ex2.zip",
+        c.pkl_changed(central_extra=struct.pack("<HH", 0xCAFE, 40) + bytes(4)),
         "zipfile raises 'Corrupt extra field'",
     )
     pkl = dict(c.records)["snap/data.pkl"]
     z64_twice = struct.pack("<HHQ", 1, 8, len(pkl)) + struct.pack("<HHQ", 1, 8, len(pkl) - 3)
-    yield DiffCase(
+    yield c.refuse_zip(
         "two-zip64-extras",
-        z,
-        c.zip(
-            "ex3.zip",
-            [
-                ZipEntry(e.name, e.data, central_extra=z64_twice, central_sizes=(len(e.data), 0xFFFFFFFF))
-                if e.name.endswith(b"data.pkl")
-                else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
+        "ex3.zip",
+        c.pkl_changed(central_extra=z64_twice, central_sizes=(len(pkl), 0xFFFFFFFF)),
     )
     # zip64 end records readers find in different places
-    yield DiffCase(
+    yield c.refuse_zip(
         "zip64-record-not-before-locator",
-        z,
-        c.zip("z64a.zip", c.entries(), zip64=True, zip64_gap=bytes(16)),
-        "refuse",
-        "torch-zip",
+        "z64a.zip",
+        c.entries(),
         "zipfile looks right before the locator, miniz where it points",
+        zip64=True,
+        zip64_gap=bytes(16),
     )
     yield DiffCase(
         "zip64-legit-small",
@@ -356,21 +263,11 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
         "streaming readers see the first local header",
     )
     yield DiffCase("prepended-garbage", z, c.write("pre2.zip", b"MZ" + bytes(62) + base), "refuse", "torch-zip")
-    yield DiffCase("hidden-entry-between", z, c.zip("gap.zip", c.entries(), between={0: hidden}), "refuse", "torch-zip")
-    yield DiffCase(
+    yield c.refuse_zip("hidden-entry-between", "gap.zip", c.entries(), between={0: hidden})
+    yield c.refuse_zip(
         "descriptor-disagrees",
-        z,
-        c.zip(
-            "dd.zip",
-            [
-                ZipEntry(e.name, e.data, flags=8, descriptor=struct.pack("<4sIII", b"PK\x07\x08", 0, 1, 1))
-                if e.name.endswith(b"data.pkl")
-                else e
-                for e in c.entries()
-            ],
-        ),
-        "refuse",
-        "torch-zip",
+        "dd.zip",
+        c.pkl_changed(flags=8, descriptor=struct.pack("<4sIII", b"PK\x07\x08", 0, 1, 1)),
     )
     yield DiffCase(
         "descriptors-like-torch",
@@ -380,58 +277,37 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
         "torch-zip",
     )
     for bit in (5, 6, 13):
-        yield DiffCase(
-            f"flag-bit-{bit}",
-            z,
-            c.zip(
-                f"flag{bit}.zip",
-                [ZipEntry(e.name, e.data, flags=1 << bit) if e.name.endswith(b"data.pkl") else e for e in c.entries()],
-            ),
-            "refuse",
-            "torch-zip",
-        )
+        yield c.refuse_zip(f"flag-bit-{bit}", f"flag{bit}.zip", c.pkl_changed(flags=1 << bit))
     # what torch's reader itself requires
     rootless = [(n.split("/", 1)[1], d) for n, d in c.records]
-    yield DiffCase(
+    yield c.refuse_zip(
         "no-root-folder",
-        z,
-        c.zip("noroot.zip", c.entries(rootless)),
-        "refuse",
-        "torch-zip",
+        "noroot.zip",
+        c.entries(rootless),
         "torch: 'file in archive is not in a subdirectory'",
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "no-version-record",
-        z,
-        c.zip("nover.zip", c.entries([r for r in c.records if not r[0].endswith("/version")])),
-        "refuse",
-        "torch-zip",
+        "nover.zip",
+        c.entries([r for r in c.records if not r[0].endswith("/version")]),
     )
-    yield DiffCase(
-        "version-99", z, c.zip("v99.zip", c.entries(_replace(c.records, "/version", b"99\n"))), "refuse", "torch-zip"
-    )
-    yield DiffCase(
+    yield c.refuse_zip("version-99", "v99.zip", c.entries(_replace(c.records, "/version", b"99\n")))
+    yield c.refuse_zip(
         "data-version-overrides",
-        z,
-        c.zip("dv.zip", c.entries(c.records + [("snap/.data/version", b"99\n")])),
-        "refuse",
-        "torch-zip",
+        "dv.zip",
+        c.entries(c.records + [("snap/.data/version", b"99\n")]),
         "torch reads .data/version before version",
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "storage-alignment-not-a-number",
-        z,
-        c.zip("align.zip", c.entries(c.records + [("snap/.storage_alignment", b"zz")])),
-        "refuse",
-        "torch-zip",
+        "align.zip",
+        c.entries(c.records + [("snap/.storage_alignment", b"zz")]),
         "torch: invalid literal for int()",
     )
-    yield DiffCase(
+    yield c.refuse_zip(
         "byteorder-with-newline",
-        z,
-        c.zip("bo.zip", c.entries(_replace(c.records, "/byteorder", b"little\n"))),
-        "refuse",
-        "torch-zip",
+        "bo.zip",
+        c.entries(_replace(c.records, "/byteorder", b"little\n")),
         "torch: Unknown endianness type",
     )
     # a legacy stream whose sys_info says big-endian: torch reads its storages as little-endian anyway
@@ -467,30 +343,16 @@ def _zip_cases(c: _Ctx) -> Iterator[DiffCase]:
             "weights_only: Unsupported operand 149",
         )
     frozen = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01cbuiltins\nfrozenset\nq\x02]q\x03K\x01a\x85q\x04Rq\x05s."
-    yield DiffCase(
+    yield c.refuse_zip(
         "frozenset-global-in-zip",
-        z,
-        c.zip("fs.zip", c.entries(_replace(c.records, "data.pkl", frozen))),
-        "refuse",
-        "torch-zip",
+        "fs.zip",
+        c.entries(_replace(c.records, "data.pkl", frozen)),
         "not in torch's weights-only allowlist",
     )
     alias = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01ctorch\nfloat\nq\x02s."
-    yield DiffCase(
-        "dtype-alias-global-in-zip",
-        z,
-        c.zip("alias.zip", c.entries(_replace(c.records, "data.pkl", alias))),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("dtype-alias-global-in-zip", "alias.zip", c.entries(_replace(c.records, "data.pkl", alias)))
     text_ops = b"\x80\x02}(Vx\nI5\nu."
-    yield DiffCase(
-        "text-opcodes-in-zip",
-        z,
-        c.zip("text.zip", c.entries(_replace(c.records, "data.pkl", text_ops))),
-        "refuse",
-        "torch-zip",
-    )
+    yield c.refuse_zip("text-opcodes-in-zip", "text.zip", c.entries(_replace(c.records, "data.pkl", text_ops)))
 
 
 def _shift_zip(data: bytes, by: int) -> bytes:
@@ -516,90 +378,51 @@ def _tar_cases(c: _Ctx) -> Iterator[DiffCase]:
     evil_member = tar_file(b"snap/data.pkl", c.evil)
     # a non-regular member whose header (or pax record) claims a size: tarfile reads what follows as
     # headers, GNU tar skips it as data
-    yield DiffCase(
+    yield c.refuse_tar(
         "directory-with-size",
-        t,
-        c.write("dirsize.tar", body + tar_header(b"snap/x/", len(evil_member), b"5") + evil_member + tar_end()),
-        "refuse",
-        "tar-directory",
+        "dirsize.tar",
+        body + tar_header(b"snap/x/", len(evil_member), b"5") + evil_member + tar_end(),
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "directory-with-pax-size",
-        t,
-        c.write(
-            "dirpax.tar",
-            body
-            + pax_header([("size", str(len(evil_member)))])
-            + tar_header(b"snap/x/", 0, b"5")
-            + evil_member
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "dirpax.tar",
+        body
+        + pax_header([("size", str(len(evil_member)))])
+        + tar_header(b"snap/x/", 0, b"5")
+        + evil_member
+        + tar_end(),
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "fifo-with-size",
-        t,
-        c.write("fifosize.tar", body + tar_header(b"snap/f", len(evil_member), b"6") + evil_member + tar_end()),
-        "refuse",
-        "tar-directory",
+        "fifosize.tar",
+        body + tar_header(b"snap/f", len(evil_member), b"6") + evil_member + tar_end(),
     )
     # pax records that change what a member is
     pkl = dict(recs)["snap/data.pkl"]
     no_pkl = b"".join(tar_file(n.encode(), d) for n, d in recs if not n.endswith("data.pkl"))
-    yield DiffCase(
+
+    def pkl_last(*headers: bytes, name: bytes = b"snap/data.pkl", **kw: object) -> bytes:
+        """The checkpoint as a tar with data.pkl last, written as `name` after `headers` (pax records, long names)."""
+        return no_pkl + b"".join(headers) + tar_file(name, pkl, **kw) + tar_end()
+
+    yield c.refuse_tar(
         "pax-size-disagrees-with-header",
-        t,
-        c.write(
-            "paxsize.tar",
-            no_pkl
-            + pax_header([("size", str(len(pkl)))])
-            + tar_header(b"snap/data.pkl", len(c.evil))
-            + _pad(pkl)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "paxsize.tar",
+        no_pkl
+        + pax_header([("size", str(len(pkl)))])
+        + tar_header(b"snap/data.pkl", len(c.evil))
+        + _pad(pkl)
+        + tar_end(),
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "pax-path-renames",
-        t,
-        c.write(
-            "paxpath.tar",
-            no_pkl
-            + tar_file(b"snap/decoy.pkl", c.evil)
-            + pax_header([("path", "snap/data.pkl")])
-            + tar_file(b"snap/notes.txt", pkl)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "paxpath.tar",
+        pkl_last(tar_file(b"snap/decoy.pkl", c.evil), pax_header([("path", "snap/data.pkl")]), name=b"snap/notes.txt"),
         "readers without pax see notes.txt",
     )
-    yield DiffCase(
-        "pax-path-trailing-slash",
-        t,
-        c.write(
-            "paxslash.tar",
-            no_pkl + pax_header([("path", "snap/data.pkl/")]) + tar_file(b"snap/data.pkl", pkl) + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
-        "global-pax-path",
-        t,
-        c.write("gpath.tar", pax_header([("path", "snap/data.pkl")], b"g") + body + tar_end()),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
-        "global-pax-size",
-        t,
-        c.write("gsize.tar", pax_header([("size", "512")], b"g") + body + tar_end()),
-        "refuse",
-        "tar-directory",
-    )
+    yield c.refuse_tar("pax-path-trailing-slash", "paxslash.tar", pkl_last(pax_header([("path", "snap/data.pkl/")])))
+    yield c.refuse_tar("global-pax-path", "gpath.tar", pax_header([("path", "snap/data.pkl")], b"g") + body + tar_end())
+    yield c.refuse_tar("global-pax-size", "gsize.tar", pax_header([("size", "512")], b"g") + body + tar_end())
     yield DiffCase(
         "global-pax-comment",
         t,
@@ -614,92 +437,37 @@ def _tar_cases(c: _Ctx) -> Iterator[DiffCase]:
         ("GNU.sparse.name", "snap/data.pkl"),
         ("GNU.sparse.realsize", str(len(pkl))),
     ]
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-sparse-pax",
-        t,
-        c.write(
-            "sparse.tar", no_pkl + pax_header(sparse) + tar_file(b"snap/GNUSparseFile.0/data.pkl", pkl) + tar_end()
-        ),
-        "refuse",
-        "tar-directory",
+        "sparse.tar",
+        pkl_last(pax_header(sparse), name=b"snap/GNUSparseFile.0/data.pkl"),
     )
-    yield DiffCase(
-        "pax-hdrcharset-binary",
-        t,
-        c.write(
-            "charset.tar", no_pkl + pax_header([("hdrcharset", "BINARY")]) + tar_file(b"snap/data.pkl", pkl) + tar_end()
-        ),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
-        "pax-linkpath-on-file",
-        t,
-        c.write(
-            "linkpath.tar",
-            no_pkl + pax_header([("linkpath", "/etc/passwd")]) + tar_file(b"snap/data.pkl", pkl) + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
+    yield c.refuse_tar("pax-hdrcharset-binary", "charset.tar", pkl_last(pax_header([("hdrcharset", "BINARY")])))
+    yield c.refuse_tar("pax-linkpath-on-file", "linkpath.tar", pkl_last(pax_header([("linkpath", "/etc/passwd")])))
+    yield c.refuse_tar(
         "two-pax-headers",
-        t,
-        c.write(
-            "pax2.tar",
-            no_pkl
-            + pax_header([("path", "snap/data.pkl")])
-            + pax_header([("path", "snap/other.pkl")])
-            + tar_file(b"snap/x", pkl)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "pax2.tar",
+        pkl_last(pax_header([("path", "snap/data.pkl")]), pax_header([("path", "snap/other.pkl")]), name=b"snap/x"),
     )
-    yield DiffCase(
-        "pax-header-at-end",
-        t,
-        c.write("paxend.tar", body + pax_header([("path", "snap/x")]) + tar_end()),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
+    yield c.refuse_tar("pax-header-at-end", "paxend.tar", body + pax_header([("path", "snap/x")]) + tar_end())
+    yield c.refuse_tar(
         "pax-record-after-nul",
-        t,
-        c.write(
-            "paxnul.tar",
-            no_pkl
-            + tar_file(b"././@PaxHeader", b"11 a=bcde\n\x0020 path=snap/evil\n", b"x")
-            + tar_file(b"snap/data.pkl", pkl)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "paxnul.tar",
+        pkl_last(tar_file(b"././@PaxHeader", b"11 a=bcde\n\x0020 path=snap/evil\n", b"x")),
         "tarfile stops at the NUL",
     )
     # v7 names ending in '/', type flags readers disagree on
-    yield DiffCase(
+    yield c.refuse_tar(
         "v7-regular-with-slash",
-        t,
-        c.write(
-            "v7slash.tar",
-            no_pkl
-            + tar_header(b"snap/data.pkl/", len(evil_member) + len(pkl) + 512, b"\x00", magic=None)
-            + evil_member
-            + tar_file(b"snap/pad", pkl)
-            + tar_end(),
+        "v7slash.tar",
+        pkl_last(
+            tar_header(b"snap/data.pkl/", len(evil_member) + len(pkl) + 512, b"\x00", magic=None),
+            evil_member,
+            name=b"snap/pad",
         ),
-        "refuse",
-        "tar-directory",
         "tarfile and GNU tar call it a directory",
     )
-    yield DiffCase(
-        "regtype-with-slash",
-        t,
-        c.write("regslash.tar", body + tar_file(b"snap/notes/", b"x" * 10) + tar_end()),
-        "refuse",
-        "tar-directory",
-    )
+    yield c.refuse_tar("regtype-with-slash", "regslash.tar", body + tar_file(b"snap/notes/", b"x" * 10) + tar_end())
     yield DiffCase(
         "v7-directory-with-slash",
         t,
@@ -721,23 +489,13 @@ def _tar_cases(c: _Ctx) -> Iterator[DiffCase]:
         "tar-directory",
     )
     for flag in (b"D", b"N", b"X", b"A", b"E", b"I", b"Z"):
-        yield DiffCase(
-            f"typeflag-{flag.decode()}",
-            t,
-            c.write(f"type-{flag.decode()}.tar", body + tar_file(b"snap/odd", b"x" * 100, flag) + tar_end()),
-            "refuse",
-            "tar-directory",
-        )
+        data = body + tar_file(b"snap/odd", b"x" * 100, flag) + tar_end()
+        yield c.refuse_tar(f"typeflag-{flag.decode()}", f"type-{flag.decode()}.tar", data)
     # GNU long names
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-longname-renames",
-        t,
-        c.write(
-            "long.tar",
-            no_pkl + gnu_longname(b"snap/data.pkl") + tar_file(b"snap/shortname", pkl, magic=GNU_MAGIC) + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "long.tar",
+        pkl_last(gnu_longname(b"snap/data.pkl"), name=b"snap/shortname", magic=GNU_MAGIC),
         "readers without GNU long names read snap/shortname",
     )
     long_root = "snap" + "x" * 120
@@ -753,89 +511,51 @@ def _tar_cases(c: _Ctx) -> Iterator[DiffCase]:
         "load",
         "tar-directory",
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-longname-twice",
-        t,
-        c.write(
-            "long2.tar",
-            no_pkl
-            + gnu_longname(b"snap/data.pkl")
-            + gnu_longname(b"snap/other.pkl")
-            + tar_file(b"snap/x", pkl, magic=GNU_MAGIC)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "long2.tar",
+        pkl_last(gnu_longname(b"snap/data.pkl"), gnu_longname(b"snap/other.pkl"), name=b"snap/x", magic=GNU_MAGIC),
         "tarfile keeps the first, a last-wins reader the second",
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-longname-and-pax-path",
-        t,
-        c.write(
-            "longpax.tar",
-            no_pkl
-            + gnu_longname(b"snap/other.pkl")
-            + pax_header([("path", "snap/data.pkl")])
-            + tar_file(b"snap/x", pkl)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "longpax.tar",
+        pkl_last(gnu_longname(b"snap/other.pkl"), pax_header([("path", "snap/data.pkl")]), name=b"snap/x"),
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-longlink",
-        t,
-        c.write(
-            "longlink.tar",
-            body
-            + tar_file(b"././@LongLink", b"/etc/passwd\x00", b"K", magic=GNU_MAGIC)
-            + tar_file(b"snap/link", b"", b"2", magic=GNU_MAGIC)
-            + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "longlink.tar",
+        body
+        + tar_file(b"././@LongLink", b"/etc/passwd\x00", b"K", magic=GNU_MAGIC)
+        + tar_file(b"snap/link", b"", b"2", magic=GNU_MAGIC)
+        + tar_end(),
     )
     # the prefix field read by one reader and not another
-    yield DiffCase(
+    yield c.refuse_tar(
         "prefix-in-v7-header",
-        t,
-        c.write("v7prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, magic=None, tail=b"snap") + tar_end()),
-        "refuse",
-        "tar-directory",
+        "v7prefix.tar",
+        pkl_last(name=b"data.pkl", magic=None, tail=b"snap"),
         "tarfile prepends it, GNU tar ignores it",
     )
-    yield DiffCase(
+    yield c.refuse_tar(
         "gnu-header-with-atime",
-        t,
-        c.write(
-            "gnuatime.tar",
-            no_pkl + tar_file(b"snap/data.pkl", pkl, magic=GNU_MAGIC, tail=b"14657035412\x00") + tar_end(),
-        ),
-        "refuse",
-        "tar-directory",
+        "gnuatime.tar",
+        pkl_last(magic=GNU_MAGIC, tail=b"14657035412\x00"),
         "tarfile reads GNU atime as a name prefix",
     )
     yield DiffCase(
         "posix-prefix",
         t,
-        c.write("prefix.tar", no_pkl + tar_file(b"data.pkl", pkl, prefix=b"snap") + tar_end()),
+        c.write("prefix.tar", pkl_last(name=b"data.pkl", prefix=b"snap")),
         "load",
         "tar-directory",
     )
     # names that collide without case (extraction on macOS/Windows keeps one)
-    yield DiffCase(
-        "case-collision",
-        t,
-        c.write("tcase.tar", body + tar_file(b"snap/DATA.PKL", c.evil) + tar_end()),
-        "refuse",
-        "tar-directory",
-    )
-    yield DiffCase(
+    yield c.refuse_tar("case-collision", "tcase.tar", body + tar_file(b"snap/DATA.PKL", c.evil) + tar_end())
+    yield c.refuse_tar(
         "signed-checksum",
-        t,
-        c.write("signed.tar", _signed_checksum(tar_file(b"snap/data.pkl", pkl)[:512]) + _pad(pkl) + no_pkl + tar_end()),
-        "refuse",
-        "tar-directory",
+        "signed.tar",
+        _signed_checksum(tar_file(b"snap/data.pkl", pkl)[:512]) + _pad(pkl) + no_pkl + tar_end(),
         "tarfile accepts it, GNU tar too; we only read unsigned sums",
     )
 
@@ -1398,169 +1118,65 @@ def _wrapper_cases(c: _Ctx) -> Iterator[DiffCase]:
     with zipfile.ZipFile(zip_pth) as zf:  # our own freshly written file: its records, unpacked as a folder
         unpacked = [(i.filename, zf.read(i)) for i in zf.infolist()]
     drive = "ConvNeXtPose/ConvNeXtPose_L.pth"
-    yield DiffCase(
-        "wrapped-drive-zip-of-torch-zip",
-        w,
-        c.write("ConvNeXtPose-20230423T040706Z-001.zip", _zip_bytes([(drive, tz)])),
-        "load",
-        wrapped("torch-zip", drive),
-    )
-    yield DiffCase(
-        "wrapped-zip-stored",
-        w,
-        c.write("w-stored.zip", _zip_bytes([("model.pth", tz)], zipfile.ZIP_STORED)),
-        "load",
-        wrapped("torch-zip", "model.pth"),
-    )
-    yield DiffCase(
-        "wrapped-zip-of-legacy",
-        w,
-        c.write("w-legacy.zip", _zip_bytes([("k/snapshot_68.pth.tar", legacy)])),
-        "load",
-        wrapped("torch-legacy", "k/snapshot_68.pth.tar"),
-    )
-    yield DiffCase(
-        "wrapped-zip-of-checkpoint-folder",
-        w,
-        c.write("w-folder.zip", _zip_bytes([(f"ConvNeXtPose/{n}", d) for n, d in unpacked])),
-        "load",
-        wrapped("directory", "ConvNeXtPose/" + unpacked[0][0].split("/")[0]),
-    )
-    yield DiffCase(
-        "wrapped-zip-readme-and-one",
-        w,
-        c.write(
-            "w-readme.zip", _zip_bytes([("d/README.txt", b"weights\n"), ("d/notes.json", b"{}"), ("d/model.pth", tz)])
-        ),
-        "load",
-        wrapped("torch-zip", "d/model.pth"),
-    )
-    yield DiffCase(
-        "wrapped-zip-of-safetensors",
-        w,
-        c.write("w-st.zip", _zip_bytes([("m.safetensors", st)])),
-        "load",
-        wrapped("safetensors", "m.safetensors"),
-    )
-    yield DiffCase(
-        "wrapped-tar-gz-of-pth",
-        w,
-        c.write("w.tar.gz", _tar_gz_bytes([("ConvNeXtPose/model.pth", tz)])),
-        "load",
-        wrapped("torch-zip", "ConvNeXtPose/model.pth"),
-    )
-    yield DiffCase(
-        "wrapped-plain-tar-of-legacy",
-        w,
-        c.write("w-plain.tar", tar_of([("x/old.pth.tar", legacy)])),
-        "load",
-        wrapped("torch-legacy", "x/old.pth.tar"),
-    )
-    yield DiffCase(
-        "wrapped-gz-of-pth", w, c.write("model.pth.gz", gzip.compress(tz)), "load", wrapped("torch-zip", "model.pth")
-    )
-    # refused: ambiguous, nested, hostile
-    yield DiffCase(
-        "wrapped-zip-two-checkpoints",
-        w,
-        c.write("w-two.zip", _zip_bytes([("a.pth", tz), ("b.pth", legacy)])),
-        "refuse",
-        "zip",
-        "several: the user names one as ARCHIVE::MEMBER",
-    )
-    yield DiffCase(
-        "wrapped-nested-zip",
-        w,
-        c.write("w-nested.zip", _zip_bytes([("inner.zip", _zip_bytes([("m.pth", tz)]))])),
-        "refuse",
-        "zip",
-    )
-    yield DiffCase(
-        "wrapped-tar-gz-in-zip",
-        w,
-        c.write("w-nested-tgz.zip", _zip_bytes([("m.tar.gz", _tar_gz_bytes([("m.pth", tz)]))])),
-        "refuse",
-        "zip",
-    )
-    yield DiffCase(
-        "wrapped-zip-case-twins",
-        w,
-        c.write("w-twins.zip", _zip_bytes([("d/Model.pth", tz), ("d/model.pth", legacy)])),
-        "refuse",
-        "zip",
-        "case-insensitive extractors keep one of the two",
-    )
-    yield DiffCase(
-        "wrapped-zip-dotdot-member",
-        w,
-        c.write("w-dotdot.zip", _zip_bytes([("../evil.pth", tz)])),
-        "refuse",
-        "zip",
-        "extracting it would write outside the folder",
-    )
+    folder = "ConvNeXtPose/" + unpacked[0][0].split("/")[0]
+    # loaded: (case, file written, its bytes, the container of the checkpoint inside, that member's name)
+    loads = [
+        ("wrapped-drive-zip-of-torch-zip", "ConvNeXtPose-20230423T040706Z-001.zip", _zip_bytes([(drive, tz)]),
+         "torch-zip", drive),
+        ("wrapped-zip-stored", "w-stored.zip", _zip_bytes([("model.pth", tz)], zipfile.ZIP_STORED),
+         "torch-zip", "model.pth"),
+        ("wrapped-zip-of-legacy", "w-legacy.zip", _zip_bytes([("k/snapshot_68.pth.tar", legacy)]),
+         "torch-legacy", "k/snapshot_68.pth.tar"),
+        ("wrapped-zip-of-checkpoint-folder", "w-folder.zip",
+         _zip_bytes([(f"ConvNeXtPose/{n}", d) for n, d in unpacked]), "directory", folder),
+        ("wrapped-zip-readme-and-one", "w-readme.zip",
+         _zip_bytes([("d/README.txt", b"weights\n"), ("d/notes.json", b"{}"), ("d/model.pth", tz)]),
+         "torch-zip", "d/model.pth"),
+        ("wrapped-zip-of-safetensors", "w-st.zip", _zip_bytes([("m.safetensors", st)]), "safetensors", "m.safetensors"),
+        ("wrapped-tar-gz-of-pth", "w.tar.gz", _tar_gz_bytes([("ConvNeXtPose/model.pth", tz)]),
+         "torch-zip", "ConvNeXtPose/model.pth"),
+        ("wrapped-plain-tar-of-legacy", "w-plain.tar", tar_of([("x/old.pth.tar", legacy)]),
+         "torch-legacy", "x/old.pth.tar"),
+        ("wrapped-gz-of-pth", "model.pth.gz", gzip.compress(tz), "torch-zip", "model.pth"),
+    ]
+    for name, file, data, inner, member in loads:
+        yield DiffCase(name, w, c.write(file, data), "load", wrapped(inner, member))
+    # refused, ambiguous, nested or hostile: (case, file written, its bytes, the reference readers' container, note)
     small = io.BytesIO()
     torch.save({"x": torch.full((3,), 7.0)}, small, _use_new_zipfile_serialization=False)
     second = build_zip(stored_entries([("other.pth", small.getvalue())]))
-    yield DiffCase(
-        "wrapped-zip-second-archive-in-comment",
-        w,
-        c.write("w-comment.zip", build_zip(stored_entries([("model.pth", tz)]), comment=second)),
-        "refuse",
-        "zip",
-    )
-    yield DiffCase(
-        "wrapped-tar-gz-pax-path",
-        w,
-        c.write(
-            "w-pax.tar.gz", gzip.compress(pax_header([("path", "other.pth")]) + tar_file(b"model.pth", tz) + tar_end())
-        ),
-        "refuse",
-        "tar",
-    )
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     zeros = bomb.compress(bytes(64 << 20)) + bomb.flush()  # 64 MiB of zeros in ~64 KiB: past 2 x size + 48 MiB
-    yield DiffCase(
-        "wrapped-zip-deflate-bomb",
-        w,
-        c.zip("w-bomb.zip", [ZipEntry(b"x.pth", zeros, method=8, usize=64 << 20, crc=zlib.crc32(bytes(64 << 20)))]),
-        "refuse",
-        "zip",
-    )
-    yield DiffCase(
-        "wrapped-zip-deflate-bomb-lying-size",
-        w,
-        c.zip("w-bomb-lie.zip", [ZipEntry(b"x.pth", zeros, method=8, usize=1000, crc=zlib.crc32(bytes(64 << 20)))]),
-        "refuse",
-        "zip",
-        "declares 1000 bytes, inflates to 64 MiB",
-    )
-    yield DiffCase(
-        "wrapped-gzip-bomb", w, c.write("w-bomb.pth.gz", gzip.compress(bytes(64 << 20), 9)), "refuse", "pickle"
-    )
-    yield DiffCase(
-        "wrapped-tar-gz-bomb", w, c.write("w-bomb.tar.gz", _tar_gz_bytes([("m.pth", bytes(64 << 20))])), "refuse", "tar"
-    )
+    zeros_crc = zlib.crc32(bytes(64 << 20))
     gz = gzip.compress(tz)
-    yield DiffCase(
-        "wrapped-gzip-two-members",
-        w,
-        c.write("w-two-members.pth.gz", gz + gzip.compress(legacy)),
-        "refuse",
-        "pickle",
-        "gzip.decompress joins members, single-member readers stop after the first",
-    )
-    yield DiffCase(
-        "wrapped-gzip-trailing-bytes", w, c.write("w-trailing.pth.gz", gz + b"\x00" * 512), "refuse", "pickle"
-    )
-    yield DiffCase(
-        "wrapped-gzip-reserved-flag",
-        w,
-        c.write("w-flag.pth.gz", gz[:3] + bytes([gz[3] | 0x20]) + gz[4:]),
-        "refuse",
-        "pickle",
-        "zlib and GNU gzip refuse it, Python's gzip reads it",
-    )
-    yield DiffCase(
-        "wrapped-gzip-bad-crc", w, c.write("w-crc.pth.gz", gz[:-8] + bytes([gz[-8] ^ 1]) + gz[-7:]), "refuse", "pickle"
-    )
-    yield DiffCase("wrapped-gzip-truncated", w, c.write("w-trunc.pth.gz", gz[: len(gz) // 2]), "refuse", "pickle")
+    refusals = [
+        ("wrapped-zip-two-checkpoints", "w-two.zip", _zip_bytes([("a.pth", tz), ("b.pth", legacy)]),
+         "zip", "several: the user names one as ARCHIVE::MEMBER"),
+        ("wrapped-nested-zip", "w-nested.zip", _zip_bytes([("inner.zip", _zip_bytes([("m.pth", tz)]))]), "zip", ""),
+        ("wrapped-tar-gz-in-zip", "w-nested-tgz.zip", _zip_bytes([("m.tar.gz", _tar_gz_bytes([("m.pth", tz)]))]),
+         "zip", ""),
+        ("wrapped-zip-case-twins", "w-twins.zip", _zip_bytes([("d/Model.pth", tz), ("d/model.pth", legacy)]),
+         "zip", "case-insensitive extractors keep one of the two"),
+        ("wrapped-zip-dotdot-member", "w-dotdot.zip", _zip_bytes([("../evil.pth", tz)]),
+         "zip", "extracting it would write outside the folder"),
+        ("wrapped-zip-second-archive-in-comment", "w-comment.zip",
+         build_zip(stored_entries([("model.pth", tz)]), comment=second), "zip", ""),
+        ("wrapped-tar-gz-pax-path", "w-pax.tar.gz",
+         gzip.compress(pax_header([("path", "other.pth")]) + tar_file(b"model.pth", tz) + tar_end()), "tar", ""),
+        ("wrapped-zip-deflate-bomb", "w-bomb.zip",
+         build_zip([ZipEntry(b"x.pth", zeros, method=8, usize=64 << 20, crc=zeros_crc)]), "zip", ""),
+        ("wrapped-zip-deflate-bomb-lying-size", "w-bomb-lie.zip",
+         build_zip([ZipEntry(b"x.pth", zeros, method=8, usize=1000, crc=zeros_crc)]),
+         "zip", "declares 1000 bytes, inflates to 64 MiB"),
+        ("wrapped-gzip-bomb", "w-bomb.pth.gz", gzip.compress(bytes(64 << 20), 9), "pickle", ""),
+        ("wrapped-tar-gz-bomb", "w-bomb.tar.gz", _tar_gz_bytes([("m.pth", bytes(64 << 20))]), "tar", ""),
+        ("wrapped-gzip-two-members", "w-two-members.pth.gz", gz + gzip.compress(legacy),
+         "pickle", "gzip.decompress joins members, single-member readers stop after the first"),
+        ("wrapped-gzip-trailing-bytes", "w-trailing.pth.gz", gz + b"\x00" * 512, "pickle", ""),
+        ("wrapped-gzip-reserved-flag", "w-flag.pth.gz", gz[:3] + bytes([gz[3] | 0x20]) + gz[4:],
+         "pickle", "zlib and GNU gzip refuse it, Python's gzip reads it"),
+        ("wrapped-gzip-bad-crc", "w-crc.pth.gz", gz[:-8] + bytes([gz[-8] ^ 1]) + gz[-7:], "pickle", ""),
+        ("wrapped-gzip-truncated", "w-trunc.pth.gz", gz[: len(gz) // 2], "pickle", ""),
+    ]
+    for name, file, data, container, note in refusals:
+        yield DiffCase(name, w, c.write(file, data), "refuse", container, note)

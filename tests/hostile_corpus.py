@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 import torch
+from audit_events import EXECUTION_EVENTS, is_module_import
 
 from pytest_convnextpose.errors import (
     CheckpointError,
@@ -883,19 +884,7 @@ class ExecutionMonitor:
     Independent of the marker files: it also catches payloads that would not touch the marker.
     """
 
-    EVENTS = (
-        "os.system",
-        "subprocess.Popen",
-        "os.exec",
-        "os.spawn",
-        "os.posix_spawn",
-        "os.fork",
-        "exec",
-        "pickle.find_class",
-        "shutil.rmtree",
-        "os.remove",
-        "socket.connect",
-    )
+    EVENTS = EXECUTION_EVENTS
     _installed: ExecutionMonitor | None = None
 
     def __init__(self) -> None:
@@ -915,7 +904,7 @@ class ExecutionMonitor:
     def _hook(self, event: str, args: tuple) -> None:
         if not self.active or event not in self.EVENTS:
             return
-        if event == "exec" and _is_module_import(args[0]):
+        if event == "exec" and is_module_import(args[0]):
             return  # a lazy import inside torch/stdlib runs its module file, not file content
         self.events.append(event)
 
@@ -925,12 +914,6 @@ class ExecutionMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.active = False
-
-
-def _is_module_import(code: object) -> bool:
-    """True for the code object of a module file being imported (a real .py file on disk)."""
-    filename = getattr(code, "co_filename", "")
-    return getattr(code, "co_name", "") == "<module>" and filename.endswith(".py") and os.path.isfile(filename)
 
 
 def refusal_mistakes(cases: Iterable[tuple[str, Path, type]]) -> list[str]:

@@ -18,6 +18,7 @@ from test_convert_support import (
     SMALL,
     SMALL_3UP,
     TINY_GOLDEN,
+    PriorOutput,
     in_dialect,
     save_torch,
     temp_leftovers,
@@ -321,9 +322,7 @@ def test_direct_api_refuses_existing_output(tmp_path):
 @pytest.mark.parametrize("where", ["serialise", "verify", "loader-check"])
 @pytest.mark.parametrize("had_old", [False, True])
 def test_interrupted_conversion_leaves_no_output_and_old_file_untouched(tmp_path, monkeypatch, where, had_old):
-    out = tmp_path / "out.safetensors"
-    if had_old:
-        out.write_bytes(b"old bytes")
+    prior = PriorOutput.make(tmp_path / "out.safetensors", had_old, b"old bytes")
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -340,9 +339,8 @@ def test_interrupted_conversion_leaves_no_output_and_old_file_untouched(tmp_path
 
     monkeypatch.setattr(convert_mod, target[where], boom)
     with pytest.raises(KeyboardInterrupt):
-        convert_file(TINY_GOLDEN, out, force=True)
-    assert (out.read_bytes() == b"old bytes") if had_old else not out.exists()
-    assert temp_leftovers(tmp_path) == []
+        convert_file(TINY_GOLDEN, prior.path, force=True)
+    prior.assert_untouched(where)
 
 
 def test_corrupted_write_is_caught_by_verification(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
-from test_convert_support import metadata_dicts, temp_leftovers, tensor_dicts
+from test_convert_support import PriorOutput, metadata_dicts, temp_leftovers, tensor_dicts
 
 from pytest_convnextpose.convert import atomic_output as atomic
 from pytest_convnextpose.convert.atomic_output import OutputExistsError, atomic_write, atomic_write_bytes
@@ -60,9 +60,8 @@ def test_target_created_during_write_is_not_clobbered_without_force(tmp_path):
 @pytest.mark.parametrize("stage", ["write", "verify", "publish"])
 @pytest.mark.parametrize("had_old", [False, True])
 def test_failure_at_any_stage_leaves_target_untouched_and_no_temp(tmp_path, monkeypatch, stage, had_old):
-    target = tmp_path / "out.bin"
-    if had_old:
-        target.write_bytes(b"old")
+    prior = PriorOutput.make(tmp_path / "out.bin", had_old, b"old")
+    target = prior.path
 
     def write(fh):
         fh.write(b"partial")
@@ -83,11 +82,7 @@ def test_failure_at_any_stage_leaves_target_untouched_and_no_temp(tmp_path, monk
         monkeypatch.setattr(atomic.os, "link", broken)
     with pytest.raises((KeyboardInterrupt, RuntimeError, OSError)):
         atomic_write(target, write, force=True, verify=verify)
-    if had_old:
-        assert target.read_bytes() == b"old", "old output changed by a failed write"
-    else:
-        assert not target.exists(), "a failed write left an output file"
-    assert temp_leftovers(tmp_path) == [], f"temp file left after failure at {stage}"
+    prior.assert_untouched(stage)
 
 
 def test_killed_process_never_leaves_a_partial_target(tmp_path):

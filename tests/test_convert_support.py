@@ -7,6 +7,7 @@ here with plain `torch.save`/`safetensors` from seeded synthetic tensors, and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -37,6 +38,28 @@ SMALL_3UP = ArchSpec(**{**SMALL.to_dict(), "head_upsample": [True, True, True]})
 def temp_leftovers(folder: Path) -> list[str]:
     """Names of our temporary files left in `folder` (atomic.py names them `.<target>.*.tmp`)."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp"))
+
+
+@dataclass
+class PriorOutput:
+    """An output path that holds `old` from an earlier run (or nothing, when `old` is None), for the
+    crash-safety tests: whatever stage a write fails at, the path must be left exactly as it was."""
+
+    path: Path
+    old: Optional[bytes]
+
+    @classmethod
+    def make(cls, path: Path, had_old: bool, old: bytes) -> PriorOutput:
+        if had_old:
+            path.write_bytes(old)
+        return cls(path, old if had_old else None)
+
+    def assert_untouched(self, stage: str) -> None:
+        if self.old is not None:
+            assert self.path.read_bytes() == self.old, f"old output changed by a write that failed at {stage}"
+        else:
+            assert not self.path.exists(), f"a write that failed at {stage} left an output file"
+        assert temp_leftovers(self.path.parent) == [], f"temp file left after failure at {stage}"
 
 
 # --- writing source checkpoints in the dialects of docs/spec.md §3 (independent of checkpoint.dialects) ---

@@ -188,18 +188,25 @@ def test_legit_bases_load(bases: dict) -> None:
         _agrees(bases[container][0], raw, bases, "no mutation")
 
 
-@pytest.mark.parametrize("container", FUZZ_LAYOUTS)
-def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> None:
-    path, victim, data = bases[container]
-    work_root = bases["tmp"] / f"work-{container}"
-
-    @settings(
-        max_examples=EXAMPLES,
+def fuzz_settings(examples: int) -> settings:
+    """The one set of hypothesis settings every fuzz property here runs under: `examples` examples,
+    derandomized (the same examples every run) unless CONVNEXTPOSE_FUZZ_LONG=1, no deadline, no
+    example database, no health check."""
+    return settings(
+        max_examples=examples,
         deadline=None,
         derandomize=not LONG,
         database=None,
         suppress_health_check=list(HealthCheck),
     )
+
+
+@pytest.mark.parametrize("container", FUZZ_LAYOUTS)
+def test_mutants_load_or_raise_checkpoint_error(bases: dict, container: str) -> None:
+    path, victim, data = bases[container]
+    work_root = bases["tmp"] / f"work-{container}"
+
+    @fuzz_settings(EXAMPLES)
     @given(mutation=edits(bases["donors"]))
     def run(mutation: list[Edit]) -> None:
         mutant = apply(data, mutation)
@@ -247,13 +254,7 @@ def test_structural_mutants_load_alike_everywhere_or_are_refused(bases: dict, la
         else (structure.tar_edits(), structure.build_tar_mutant)
     )
 
-    @settings(
-        max_examples=structure.EXAMPLES,
-        deadline=None,
-        derandomize=not LONG,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(structure.EXAMPLES)
     @given(plan=strategy)
     def run(plan: list[structure.Edit]) -> None:
         work.write_bytes(build(records, plan))
@@ -283,13 +284,7 @@ def test_structural_pickle_mutants_get_a_verdict_every_reader_agrees_with(bases:
     state, data = pose_placeholders
     work = bases["tmp"] / "struct-pickle.pt"
 
-    @settings(
-        max_examples=structure.EXAMPLES,
-        deadline=None,
-        derandomize=not LONG,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(structure.EXAMPLES)
     @given(plan=structure.pickle_edits())
     def run(plan: list[structure.Edit]) -> None:
         work.write_bytes(structure.build_pickle_mutant(state, data, plan))
