@@ -155,5 +155,7 @@ def test_torchrun_two_processes_give_the_figures_of_one(tmp_path):
     errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("convnextpose: error:")]
     assert len(errors) == 2 and all(str(last.image_path) in ln and "cannot read the image" in ln for ln in errors), \
         bad.stderr[-3000:]
-    # both ranks exited 2 (torchrun itself then fails and prints its launcher's summary)
-    assert bad.returncode != 0 and bad.stderr.count("exitcode  : 2") == 2, bad.stderr[-3000:]
+    # both ranks stopped on their own (each printed the error above, within the timeout: none waited for the
+    # other); torchrun then fails and summarises the failed rank(s): the one that exits first with 2, and
+    # the other as 2 too unless the launcher's SIGTERM reached it before its own exit (timing)
+    assert bad.returncode != 0 and bad.stderr.count("exitcode  : 2") >= 1, bad.stderr[-3000:]
