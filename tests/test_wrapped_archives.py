@@ -121,14 +121,21 @@ def test_archive_of_one_checkpoint_is_read_through_naming_the_member(tmp_path: P
     assert named.sha256 == ckpt.sha256 and named.path == ckpt.path
 
 
-def test_name_check_reads_the_member_name_not_the_download_name(tmp_path: Path, files: dict) -> None:
+def test_name_check_reads_the_member_name_then_the_name_of_an_archive_of_one(tmp_path: Path, files: dict) -> None:
     zip_of(tmp_path / DRIVE_ZIP, [("ConvNeXtPose/ConvNeXtPose_L.pth", files["zip"])])
     zip_of(tmp_path / "ConvNeXtPose_L.zip", [("weights/model.pth", files["zip"])])
     claimed = json.loads(cli(tmp_path, "inspect", "--json", DRIVE_ZIP).stdout)
     names = [p for p in claimed["problems"] if p["kind"] == "name"]
     assert [p["key"] for p in names] == ["ConvNeXtPose_L.pth"], claimed["problems"]  # small tensors, not L
-    quiet = json.loads(cli(tmp_path, "inspect", "--json", "ConvNeXtPose_L.zip").stdout)
-    assert not [p for p in quiet["problems"] if p["kind"] == "name"], quiet["problems"]
+    # an archive read through as its one checkpoint claims what its own name says, when the member's path
+    # claims nothing (a Kaggle `convnextpose-l.zip`); the Drive download's name above claims nothing
+    whole = json.loads(cli(tmp_path, "inspect", "--json", "ConvNeXtPose_L.zip").stdout)
+    names = [p for p in whole["problems"] if p["kind"] == "name"]
+    assert [p["key"] for p in names] == ["ConvNeXtPose_L.zip"], whole["problems"]
+    assert names[0]["detail"].startswith("archive name says L; tensors are no published variant"), names
+    # a member picked by name is judged by its own path: the archive may hold every variant
+    picked = json.loads(cli(tmp_path, "inspect", "--json", "ConvNeXtPose_L.zip::weights/model.pth").stdout)
+    assert not [p for p in picked["problems"] if p["kind"] == "name"], picked["problems"]
 
 
 # ------------------------------------------------------------------------ several: list, ARCHIVE::MEMBER

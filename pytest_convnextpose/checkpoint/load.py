@@ -87,7 +87,9 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     An archive wrapping one checkpoint (zip, tar, tar.gz, gzip) is read through, and
     `ARCHIVE::MEMBER` names one member of an archive wrapping several (`reading/wrapped.py`):
     then `.path` is `ARCHIVE::MEMBER`, `.sha256` that of the member's bytes, `.container` the
-    member's, `.metadata["archive"]` names the archive, and the name check reads the member's name.
+    member's, `.metadata["archive"]` names the archive, and the name check reads the member's name
+    (and, for an archive read through as one checkpoint, the archive's own name when the member's
+    path claims nothing: `convnextpose-xs.zip` holding `weights/model.pth` claims XS).
     """
     from ..errors import CheckpointError
     from ..reading import read_file
@@ -100,11 +102,15 @@ def load_checkpoint(path: str | Path, *, joint_num: Optional[int] = None,
     raw = None
     try:
         raw = read_file(path, map_location=map_location)
+        archive_name = None
         if raw.member:  # read from inside an archive: name the member
+            if SEPARATOR not in path:  # the archive stands for its one checkpoint: its name is a claim too
+                archive_name = Path(path).name
             path = f"{raw.metadata['archive']['path']}{SEPARATOR}{raw.member}"
         return checkpoint_from_object(raw.obj, path=path, sha256=raw.sha256, container=raw.container,
                                       container_metadata=raw.metadata, joint_num=joint_num,
-                                      head_upsample=head_upsample, name=raw.member or None)
+                                      head_upsample=head_upsample, name=raw.member or None,
+                                      archive_name=archive_name)
     except CheckpointError as exc:
         if raw is not None:  # refused above the reader: the file's digest is known
             exc.sha256 = raw.sha256  # type: ignore[attr-defined]
@@ -135,7 +141,7 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
                            container_metadata: Optional[dict[str, Any]] = None,
                            joint_num: Optional[int] = None,
                            head_upsample: Optional[tuple[bool, ...]] = None,
-                           name: Optional[str] = None) -> Checkpoint:
+                           name: Optional[str] = None, archive_name: Optional[str] = None) -> Checkpoint:
     """The part of `load_checkpoint` after reading: unwrap, canonicalise, infer, check.
 
     Separate so callers that already hold a loaded object (tests, converters) reuse the
@@ -162,9 +168,10 @@ def checkpoint_from_object(obj: Any, *, path: str, sha256: str = "", container: 
                    head_layout=dialect.head_layout, metadata=container_metadata)
     dup_problems = [Problem("unexpected", orig, f"duplicate of {canon_key!r} (kept {canon.origin[canon_key]!r})")
                     for orig, canon_key in canon.duplicates]
-    misnamed = name_problem(name or path, result.spec, result.variant, result.nearest_variant)
+    misnamed = name_problem(name or path, result.spec, result.variant, result.nearest_variant, archive=archive_name)
     if misnamed is not None and (joint_num is not None or head_upsample is not None):
-        misnamed = _override_not_name(misnamed, name_claim(name or path)[0], result.problems, canon.state_dict,
+        claimed = name_claim(name or path, archive=archive_name)[0]
+        misnamed = _override_not_name(misnamed, claimed, result.problems, canon.state_dict,
                                       dialect.head_layout, container_metadata, joint_num, head_upsample)
     return Checkpoint(
         path=path, sha256=sha256, container=container, wrapper=unwrapped.wrapper, dialect=dialect,

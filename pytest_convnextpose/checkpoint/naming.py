@@ -6,9 +6,11 @@ tensors are the evidence; when a name claims a published variant (a token `XS`, 
 `L` between separators, in any case: `_L`, `-M.`, `model_S`, `ConvNeXtPose_XS`) and the tensors
 are another variant or none, the checkpoint gets a problem of kind `name` that names both.
 The file's own name is read first; only when it claims nothing, its folder's name. For a checkpoint
-read from inside an archive (`ARCHIVE::MEMBER`) that is the member's name and its folder inside the
-archive; the archive's own name is never read (`ConvNeXtPose-20230423T040706Z-001.zip` claims
-nothing, and a `ConvNeXtPose_L.zip` may hold every variant).
+read from inside an archive that is the member's name and its folder inside the archive, then, for
+an archive read through as its one checkpoint (no `::MEMBER`), the archive's own name: a Kaggle
+`convnextpose-xs.zip` holding `weights/model.pth` claims XS, while a Drive download
+`ConvNeXtPose-20230423T040706Z-001.zip` claims nothing. A member picked with `ARCHIVE::MEMBER` is
+judged by its own path only (the archive may hold every variant).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ def claimed_variant(name: str) -> Optional[str]:
     return found.pop() if len(found) == 1 else None
 
 
-def name_claim(path: str) -> Optional[tuple[str, str, str]]:
-    """(variant, the name that claims it, "file" or "folder"): the file's own name first, else its
-    folder's; None when neither claims a variant."""
+def name_claim(path: str, archive: Optional[str] = None) -> Optional[tuple[str, str, str]]:
+    """(variant, the name that claims it, "file", "folder" or "archive"): the file's own name first,
+    else its folder's, else (`archive`: the name of an archive read through as this checkpoint) the
+    archive's; None when none claims a variant."""
     p = PurePath(path)
-    for name, what in ((p.name, "file"), (p.parent.name, "folder")):
+    names = [(p.name, "file"), (p.parent.name, "folder")] + ([(archive, "archive")] if archive else [])
+    for name, what in names:
         variant = claimed_variant(name)
         if variant is not None:
             return variant, name, what
@@ -51,9 +55,11 @@ def describe_spec(spec: ArchSpec) -> str:
     )
 
 
-def name_problem(path: str, spec: ArchSpec, variant: Optional[str], nearest: Optional[str]) -> Optional[Problem]:
-    """A `name` problem when the path claims a variant the tensors are not; else None."""
-    claim = name_claim(path)
+def name_problem(path: str, spec: ArchSpec, variant: Optional[str], nearest: Optional[str], *,
+                 archive: Optional[str] = None) -> Optional[Problem]:
+    """A `name` problem when the path (or the archive read through as it) claims a variant the
+    tensors are not; else None."""
+    claim = name_claim(path, archive=archive)
     if claim is None or claim[0] == variant:
         return None
     said, name, what_named = claim
