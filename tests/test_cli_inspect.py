@@ -126,6 +126,7 @@ def test_mislabelled_file_is_judged_by_its_tensors(tmp_path: Path, capsys) -> No
         ("weights-M.v2.pth", None, "file name says M"),
         ("snapshot_68.pth", "ConvNeXtPose_L", "folder name says L"),  # the folder claims it
         ("xs_final.pth", "ConvNeXtPose_L", None),  # the file's own claim wins, and is right
+        ("my ckpt's.pth", None, None),  # an apostrophe is no separator: claims nothing
     ],
 )
 def test_names_that_claim_a_variant_are_checked_against_the_tensors(
@@ -141,6 +142,13 @@ def test_names_that_claim_a_variant_are_checked_against_the_tensors(
         assert code == 0 and not named, obj["problems"]
     else:
         assert code == 1 and len(named) == 1 and named[0].startswith(problem + "; tensors are XS"), named
+
+
+def test_a_wrong_name_is_reported_whatever_the_joints_option(tmp_path: Path, capsys) -> None:
+    sd = from_canonical(random_state_dict(VARIANTS["XS"].spec, seed=2), DIALECTS["module"])
+    path = save_released_layout({"network": sd}, tmp_path, "ConvNeXtPose_S.tar")  # XS tensors, S name
+    code, obj, _ = inspect_json(path, capsys, "--joints", "16")
+    assert code == 1 and sorted(p["kind"] for p in obj["problems"]) == ["joints", "name"], obj["problems"]
 
 
 @pytest.mark.parametrize("joints, kinds", [(16, ["joints"]), (36, ["name"])])

@@ -178,3 +178,16 @@ def test_parity_failure_draws_the_worst_image_next_to_the_report_and_into_pytest
     report, html, options = picture_options(pytester.path)
     result = run_impl(pytester, f"--impl={PORT}:xy_swapped", "-k", SEEDED_PARITY, *options)
     assert_one_picture(result, report, html, "test_matches_reference_model")
+
+
+def test_onnx_exported_from_the_source_of_a_converted_checkpoint_is_paired_with_it(pytester, tmp_path):
+    """`convnextpose convert` verified the tensors bit-equal to the source's: an ONNX file exported from
+    the source belongs to the converted file too (no start-up error, the parity tests run)."""
+    from pytest_convnextpose.cli.main import main
+
+    converted, onnx = tmp_path / "tiny.safetensors", tmp_path / "tiny.onnx"
+    assert main(["convert", str(TINY), str(converted)]) == 0
+    assert main(["export-onnx", str(TINY), str(onnx), "--input-size", "128x128"]) == 0
+    result = pytester.runpytest(suite_file("test_impl.py"), f"--ckpt={converted}", f"--onnx={onnx}",
+                                "-p", "no:cacheprovider", "-k", SEEDED_PARITY)
+    result.assert_outcomes(passed=1)

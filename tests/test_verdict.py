@@ -115,3 +115,22 @@ def test_expected_failures_are_not_counted_as_skips(pytester):
 ])
 def test_skip_causes(reason, cause):
     assert skip_cause(reason) == cause
+
+
+def test_the_rerun_command_keeps_the_runs_ini_file_and_pytest_addopts(pytester, tmp_path, monkeypatch):
+    """The suite's path alone would make pytest read the ini file beside the installed suite, not the
+    user's: their golden folder (ini) and an --impl given in PYTEST_ADDOPTS must come along."""
+    port = Path(__file__).resolve().parent / "wrong_impls.py"
+    golden = Path(__file__).resolve().parent / "data"  # the tiny golden case's manifest lives here
+    shutil.copy(TINY, pytester.path / "t.pth.tar")
+    pytester.makeini(f"[pytest]\nconvnextpose_golden_dir = {golden}\n")
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"--impl={port}:xy_swapped -pno:cacheprovider")
+    result = pytester.runpytest_subprocess("--ckpt=t.pth.tar", "-k", "test_matches_reference_model and golden "
+                                           "and not flipped")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    command = next(ln for ln in result.stdout.lines if "re-run one:" in ln)
+    assert "--config-file=" in command and "--impl=" in command and "-pno:cacheprovider" in command, command
+    monkeypatch.delenv("PYTEST_ADDOPTS")  # pasted into another shell, without the variable
+    proc = rerun(result, tmp_path)
+    assert "1 failed" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "test_impl::test_matches_reference_model" in proc.stdout  # the verdict names the file

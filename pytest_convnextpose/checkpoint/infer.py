@@ -246,6 +246,7 @@ def _is_pow2(n: int) -> bool:
 ShapeFields = make_dataclass(
     "ShapeFields", [(f.name, f.type) for f in fields(ArchSpec) if f.name != "head_upsample"], frozen=True
 )
+ShapeFields.__module__ = __name__  # picklable, and named where it is defined
 
 
 def infer_shape_fields(shapes: Mapping[str, tuple], joint_num: Optional[int] = None) -> ShapeFields:
@@ -253,7 +254,7 @@ def infer_shape_fields(shapes: Mapping[str, tuple], joint_num: Optional[int] = N
     dims = infer_dims(shapes, depths)
     channels, kernels, jd = infer_head(shapes)
     j, d = factor_joints_depth(jd, joint_num)
-    return ShapeFields(depths, dims, channels, kernels, d, j)
+    return ShapeFields(depths=depths, dims=dims, head_channels=channels, head_kernels=kernels, depth_dim=d, joint_num=j)
 
 
 def _make_spec(sf: ShapeFields, flags: tuple[bool, ...]) -> ArchSpec:

@@ -125,10 +125,10 @@ def _override_not_name(misnamed: Problem, claimed: str, problems: list[Problem],
     the options changed the reading (and a `joints` problem, which already says what fits, stands alone)."""
     from .infer import infer
 
-    if any(p.kind == "joints" for p in problems):
-        return None
     if infer(state_dict, head_layout=head_layout, metadata=metadata).variant != claimed:
         return misnamed  # the name is wrong whatever the options
+    if any(p.kind == "joints" for p in problems):
+        return None
     options = [f"--joints {joint_num}"] if joint_num is not None else []
     if head_upsample is not None:
         options.append("--head-upsample " + ",".join("up" if u else "no" for u in head_upsample))

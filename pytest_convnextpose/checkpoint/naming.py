@@ -24,7 +24,8 @@ from reference_model import VARIANTS, ArchSpec
 from .problems import Problem
 
 #: a variant token: XS, S, M or L with no letter or digit on either side
-_TOKEN = re.compile(r"(?<![A-Za-z0-9])(XS|S|M|L)(?![A-Za-z0-9])", re.IGNORECASE)
+#: (an apostrophe is no separator: `my ckpt's.pth` claims nothing)
+_TOKEN = re.compile(r"(?<![A-Za-z0-9'’])(XS|S|M|L)(?![A-Za-z0-9])", re.IGNORECASE)
 
 
 def claimed_variant(name: str) -> Optional[str]:

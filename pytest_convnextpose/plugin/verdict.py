@@ -11,6 +11,7 @@ workers tag each report with its checkpoint id (`CKPT_ID_ATTR`).
 """
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,8 +148,10 @@ class VerdictCollector:
         elif tally is not None:  # failed, or an error in setup/teardown
             if previous == "passed":
                 tally.passed -= 1  # a teardown error after a pass: the test failed after all
-            tally.failed.append(report.nodeid)
             test_file = getattr(report, TEST_FILE_ATTR, None)
+            # a test file outside the rootdir given by path has ids `::test[...]`: name the file
+            tally.failed.append(report.nodeid if not report.nodeid.startswith("::") or not test_file
+                                else f"{Path(test_file).name}{report.nodeid}")
             if tally.rerun is None and test_file:
                 tally.rerun = f"{test_file}::{report.nodeid.partition('::')[2]}"
 
@@ -182,8 +185,12 @@ class VerdictCollector:
         """A command that re-runs the first failure of this checkpoint: from the folder the run was
         started in (so relative paths in the options still hold, and pytest's cache lands there, not
         beside the installed suite), with every option of this plugin the run was given (`--impl`,
-        `--baseline`, `--expected`, `--joints`, ...) and `-p` plugin choices, and this checkpoint."""
-        words = ["pytest", f"--rootdir={self.config.invocation_params.dir}", f"--ckpt={tally.path}",
+        `--baseline`, `--expected`, `--joints`, ...) and `-p` plugin choices, whether given on the
+        command line or in PYTEST_ADDOPTS, and this checkpoint. The run's ini file is named with `--config-file`:
+        given only the installed suite's path, pytest would look for one beside the suite instead."""
+        inifile = self.config.inipath
+        words = ["pytest", f"--rootdir={self.config.invocation_params.dir}",
+                 *([f"--config-file={inifile}"] if inifile is not None else []), f"--ckpt={tally.path}",
                  *_carried_options(self.config), str(tally.rerun)]
         return f"cd {shlex.quote(str(self.config.invocation_params.dir))} && {shlex.join(words)}"
 
@@ -192,15 +199,16 @@ def _carried_options(config: pytest.Config) -> list[str]:
     """The run's own command-line words for this plugin's options (all but `--ckpt`, given apart) and
     for `-p`, in their order. Option names come from the plugin's option group."""
     takes_value, flags = _plugin_option_names(config)
-    args, out, i = list(config.invocation_params.args), [], 0
+    args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + list(config.invocation_params.args)
+    out, i = [], 0
     while i < len(args):
         word = args[i]
-        name = word.split("=", 1)[0]
+        name = "-p" if word.startswith("-p") else word.split("=", 1)[0]
         if name == "--ckpt":
             i += 1 if "=" in word else 2
             continue
         if name in takes_value or name == "-p":
-            if "=" in word or (name == "-p" and len(word) > 2):
+            if "=" in word or (name == "-p" and len(word) > 2):  # --opt=value, -pNAME
                 out.append(word)
             elif i + 1 < len(args):
                 out += [word, args[i + 1]]
