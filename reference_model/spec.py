@@ -82,7 +82,7 @@ class ArchSpec:
         return (h // 32 * f, w // 32 * f)
 
     def summary(self) -> str:
-        ups = ",".join("up" if u else "no" for u in self.head_upsample)
+        ups = format_head_upsample(self.head_upsample)
         return (
             f"depths={list(self.depths)} dims={list(self.dims)} head={list(self.head_channels)} "
             f"k={list(self.head_kernels)} upsample={ups} depth_dim={self.depth_dim} joints={self.joint_num}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
-from reference_model import ArchSpec
+from reference_model import ArchSpec, format_head_upsample
 
 from .problems import Problem
 
@@ -131,7 +131,7 @@ def _override_not_name(misnamed: Problem, claimed: str, problems: list[Problem],
         return None
     options = [f"--joints {joint_num}"] if joint_num is not None else []
     if head_upsample is not None:
-        options.append("--head-upsample " + ",".join("up" if u else "no" for u in head_upsample))
+        options.append(f"--head-upsample {format_head_upsample(head_upsample)}")
     said, _, reading = misnamed.detail.partition("; ")  # "<file> name says X", "tensors are ...: ..."
     return Problem("name", misnamed.key, f"{said}, and the tensors are {claimed} as saved; read with "
                                          f"{' '.join(options)} instead, {reading}")

@@ -19,7 +19,7 @@ import re
 from pathlib import PurePath
 from typing import Optional
 
-from reference_model import VARIANTS, ArchSpec
+from reference_model import VARIANTS, ArchSpec, format_head_upsample
 
 from .problems import Problem
 
@@ -49,7 +49,7 @@ def name_claim(path: str, archive: Optional[str] = None) -> Optional[tuple[str, 
 
 def describe_spec(spec: ArchSpec) -> str:
     """The shape facts that tell the variants apart, as the published table lists them."""
-    ups = ",".join("up" if u else "no" for u in spec.head_upsample)
+    ups = format_head_upsample(spec.head_upsample)
     return (
         f"depths {','.join(map(str, spec.depths))}, dims {','.join(map(str, spec.dims))}, "
         f"head {'x'.join(map(str, spec.head_channels))} ({ups}), {spec.joint_num} joints x {spec.depth_dim} depth bins"

@@ -128,6 +128,7 @@ def wrapped_identity(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -
     alone (nothing inflated), so plain checkpoints cost one look at their first bytes."""
     split = split_member_path(path)
     archive, wanted = split if split else (os.fspath(path), None)
+    buf: Optional[memoryview] = None
     if wanted is None:
         if not os.path.isfile(archive):
             return None
@@ -140,9 +141,12 @@ def wrapped_identity(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -
             return None
         if kind not in ("zip", "tar", "gzip"):
             return None
-        if kind == "zip" and holds_checkpoint_layout(zip_names(memoryview(read_all(Path(archive), limits)), limits)):
-            return None
-    buf = memoryview(read_all(Path(archive), limits))
+        if kind == "zip":
+            buf = memoryview(read_all(Path(archive), limits))  # read once: listed here, opened below
+            if holds_checkpoint_layout(zip_names(buf, limits)):
+                return None
+    if buf is None:
+        buf = memoryview(read_all(Path(archive), limits))
     opened = open_container(
         buf, Budget(limits, len(buf)), file_name=os.path.basename(archive), source=archive, member=wanted
     )
