@@ -7,6 +7,8 @@ Most cases run the CLI in-process (`cli.main`) to stay fast; a few run the insta
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import subprocess
@@ -149,6 +151,18 @@ def test_a_wrong_name_is_reported_whatever_the_joints_option(tmp_path: Path, cap
     path = save_released_layout({"network": sd}, tmp_path, "ConvNeXtPose_S.tar")  # XS tensors, S name
     code, obj, _ = inspect_json(path, capsys, "--joints", "16")
     assert code == 1 and sorted(p["kind"] for p in obj["problems"]) == ["joints", "name"], obj["problems"]
+
+
+def test_a_name_on_a_file_that_needs_the_joints_option_is_checked_not_crashed(tmp_path: Path, capsys) -> None:
+    """40 final-layer channels split into no known joint count: read as saved (without --joints) the
+    tensors are unreadable, so they cannot be the L their folder claims; the name problem stands."""
+    spec = dataclasses.replace(VARIANTS["XS"].spec, joint_num=10, depth_dim=4)
+    folder = tmp_path / "run_l"
+    folder.mkdir()
+    path = save_released_layout({"network": random_state_dict(spec, seed=2)}, folder, "ckpt.pth")
+    code, obj, _ = inspect_json(path, capsys, "--joints", "10")
+    assert code == 1 and [p["kind"] for p in obj["problems"]] == ["name"], obj["problems"]
+    assert obj["problems"][0]["detail"].startswith("folder name says L; tensors are no published variant"), obj
 
 
 @pytest.mark.parametrize("joints, kinds", [(16, ["joints"]), (36, ["name"])])

@@ -40,7 +40,9 @@ def test_saved_head_config_reads_back_with_same_spec_and_outputs(spec, dialect, 
     sd = random_state_dict(spec, seed=seed)
     joints = None if spec.joint_num in cs.KNOWN_JOINTS else spec.joint_num
     with tempfile.TemporaryDirectory(prefix="cnp-headcfg-") as tmp:
-        path = Path(tmp) / "ckpt.pth"
+        # a fixed folder: the random one's name may claim a variant (`..._l`), which the name check reads
+        (Path(tmp) / "case").mkdir()
+        path = Path(tmp) / "case" / "ckpt.pth"
         cs.write(cs.wrap(from_canonical(sd, dialect), wrapper, container), path, container)
         loaded = load_checkpoint(path, joint_num=joints, head_upsample=spec.head_upsample)
     where = f"{container}, wrapper {None if container == 'safetensors' else wrapper}, dialect {dialect.to_dict()}"

@@ -123,9 +123,14 @@ def _override_not_name(misnamed: Problem, claimed: str, problems: list[Problem],
     """A name check that fails only because of the user's --joints/--head-upsample does not blame the
     file's name: when the tensors read without them are the variant the name claims, the problem says
     the options changed the reading (and a `joints` problem, which already says what fits, stands alone)."""
+    from ..errors import ArchitectureError
     from .infer import infer
 
-    if infer(state_dict, head_layout=head_layout, metadata=metadata).variant != claimed:
+    try:
+        as_saved = infer(state_dict, head_layout=head_layout, metadata=metadata).variant
+    except ArchitectureError:  # unreadable without the options (e.g. a joint count only --joints gives)
+        return misnamed  # so not the claimed variant as saved: the name is wrong whatever the options
+    if as_saved != claimed:
         return misnamed  # the name is wrong whatever the options
     if any(p.kind == "joints" for p in problems):
         return None
