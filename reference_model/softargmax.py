@@ -5,13 +5,15 @@ Two formulations of the same function live here:
 * `soft_argmax_reference` is the straight reading of docs/spec.md §1: softmax over D*H*W, reshape
   to the 5-D probability volume, sum it three ways. Easy to check by eye; it is the oracle
   the tests compare against.
-* `soft_argmax` (the one the model uses) takes the same softmax, one joint's volume at a
-  time, and reads the three coordinates off two marginals of that volume: the plane
+* `soft_argmax` (the one the model uses) takes the same softmax, a few joint volumes at a
+  time, and reads the three coordinates off two marginals of each volume: the plane
   (sum over depth) gives x and y, the depth profile (sum over the plane) gives z. Given
-  the head's last upsampling module (`upsample=`), it applies it per volume too, so the
+  the head's last upsampling module (`upsample=`), it applies it per chunk too, so the
   full-size heatmap of M/L (B x 18 x 64 x 64 x 64 floats, 151 MB at batch 8) never
-  exists: each volume (1 MB) is made, normalised and summed while it sits in the core's
-  cache, instead of five passes over main memory. See docs/accuracy.md, "Fast forward".
+  exists: each chunk (about 2 MiB: two 1 MiB volumes of L) is made, normalised and summed
+  while it sits in the cores' caches, instead of five passes over main memory. A chunk holds
+  at least one volume per thread, because PyTorch's softmax kernel splits its work by rows
+  (volumes) only: one volume at a time ran on one core. See docs/accuracy.md, "Fast forward".
 
 `F.softmax`, not `exp`: PyTorch's vectorised `exp` takes a slow path (measured 10-35x)
 for inputs below about -87, and sharp heads (logits of +-200) put nearly every voxel
@@ -86,31 +88,48 @@ def _expectations(plane: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
 
 def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *,
                 upsample: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
-    """(B, J*D, h, w) -> (B, J, 3): the function of `soft_argmax_reference`, volume by volume.
+    """(B, J*D, h, w) -> (B, J, 3): the function of `soft_argmax_reference`, chunk by chunk.
 
     `upsample`, when given, is the head's last upsampling (a module that treats each channel
     alone, like `nn.UpsamplingBilinear2d`), still to be applied to `heatmaps`: the result is
-    the soft-argmax of `upsample(heatmaps)`. On CPU each of the B*J volumes goes alone,
-    upsampled on a channels-last copy (PyTorch's CPU bilinear kernel is about 20x faster on
-    that layout, same values), so the work stays in cache and no tensor larger than one
-    volume is made; on other devices they go in one batch, to keep kernel launches few.
+    the soft-argmax of `upsample(heatmaps)`. On CPU one image's volumes go a chunk at a time
+    (`volumes_per_chunk`), upsampled on a channels-last copy (PyTorch's CPU bilinear kernel is
+    about 20x faster on that layout, same values), so the work stays in cache and no tensor
+    larger than a chunk is made; on other devices they go in one batch, to keep kernel launches few.
     Any memory format; autograd works through both.
     """
     _check_channels(heatmaps, joint_num, depth_dim)
-    schedule = _per_volume if heatmaps.device.type == "cpu" else _batched
+    schedule = _per_chunk if heatmaps.device.type == "cpu" else _batched
     return schedule(heatmaps, joint_num, depth_dim, upsample)
 
 
-def _per_volume(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
-                upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
-    b = heatmaps.shape[0]
+#: about how much upsampled heatmap one CPU chunk holds: the two cores' L2 caches of the machines
+#: this was tuned on (2 x 1 MiB); L at batch 8 was 2x faster with 2-4 volumes a chunk than with 1 or 36
+CHUNK_BYTES = 2 << 20
+
+
+def volumes_per_chunk(joint_num: int, volume_bytes: int, threads: int) -> int:
+    """How many of one image's joint volumes go through the CPU schedule together: enough to fill
+    `CHUNK_BYTES`, and at least one per thread (the softmax kernel parallelises over volumes only),
+    then evened out so the image's joints split into equal chunks."""
+    k = min(joint_num, max(threads, CHUNK_BYTES // max(volume_bytes, 1), 1))
+    chunks = -(-joint_num // k)
+    return -(-joint_num // chunks)
+
+
+def _per_chunk(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,
+               upsample: Optional[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
+    b, _, h, w = heatmaps.shape
+    scale = 4 if upsample is not None else 1  # a bilinear x2 makes 4x the pixels
+    k = volumes_per_chunk(joint_num, depth_dim * h * w * scale * heatmaps.element_size(), torch.get_num_threads())
+    volumes = heatmaps.unflatten(1, (joint_num, depth_dim))  # (B, J, D, h, w), a view in any layout
     planes, depths = [], []
     for i in range(b):
-        for j in range(joint_num):
-            volume = heatmaps[i:i + 1, j * depth_dim:(j + 1) * depth_dim]
-            if upsample is not None:  # made here, summed below, dropped before the next one
-                volume = upsample(volume.contiguous(memory_format=torch.channels_last))
-            plane, depth = _marginals(volume)
+        for j in range(0, joint_num, k):
+            chunk = volumes[i, j:j + k]  # (k, D, h, w)
+            if upsample is not None:  # made here, summed below, dropped before the next chunk
+                chunk = upsample(chunk.contiguous(memory_format=torch.channels_last))
+            plane, depth = _marginals(chunk)
             planes.append(plane)
             depths.append(depth)
     return _expectations(torch.cat(planes), torch.cat(depths)).view(b, joint_num, 3)

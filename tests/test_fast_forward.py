@@ -21,7 +21,14 @@ from torch import nn
 
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
-from reference_model.softargmax import _batched, _per_volume, soft_argmax, soft_argmax_reference
+from reference_model.softargmax import (
+    CHUNK_BYTES,
+    _batched,
+    _per_chunk,
+    soft_argmax,
+    soft_argmax_reference,
+    volumes_per_chunk,
+)
 
 J, D, H, W = 18, 8, 12, 10
 ATOL = 1e-4  # heatmap units; float32 sums over D*H*W = 960 terms in a different order
@@ -49,7 +56,7 @@ def _layouts(h: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"nchw": h, "channels_last": h.contiguous(memory_format=torch.channels_last), "slice": wide[:, :h.shape[1]]}
 
 
-@pytest.mark.parametrize("schedule", [_per_volume, _batched], ids=["per-volume", "batched"])
+@pytest.mark.parametrize("schedule", [_per_chunk, _batched], ids=["per-chunk", "batched"])
 @pytest.mark.parametrize("kind", ["random", "peaky", "uniform", "huge"])
 @pytest.mark.parametrize("upsample", [False, True], ids=["no-upsample", "upsample"])
 def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
@@ -62,17 +69,49 @@ def test_soft_argmax_equals_the_straight_formulation(schedule, kind, upsample):
             torch.testing.assert_close(got, want, atol=tol, rtol=0, msg=lambda m, what=what: f"{what}: {m}")
 
 
-def test_on_cpu_the_upsampling_sees_one_volume_at_a_time():
-    """The point of the CPU schedule: no tensor of the full upsampled heatmap's size is made."""
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 1], ids=["default", "thread-bound"])
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_on_cpu_the_upsampling_sees_one_chunk_of_one_image_at_a_time(threads, chunk_bytes, monkeypatch):
+    """The point of the CPU schedule: no tensor of the full upsampled heatmap's size is made; each
+    upsampling call gets whole volumes of one image, at least one per thread (the softmax kernel
+    parallelises over volumes only), and together the calls cover every volume once."""
     seen = []
 
     def recording_upsample(x: torch.Tensor) -> torch.Tensor:
         seen.append(tuple(x.shape))
         return UP(x)
 
+    monkeypatch.setattr("reference_model.softargmax.CHUNK_BYTES", chunk_bytes)
     h = _heatmaps("peaky", batch=2)
-    soft_argmax(h, J, D, upsample=recording_upsample)
-    assert seen == [(1, D, H, W)] * (2 * J), f"upsampling called on {sorted(set(seen))} ({len(seen)} calls)"
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = soft_argmax(h, J, D, upsample=recording_upsample)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(got, soft_argmax_reference(UP(h), J, D), atol=ATOL, rtol=0)
+    assert sum(s[0] for s in seen) == 2 * J and all(s[1:] == (D, H, W) for s in seen), seen
+    k = volumes_per_chunk(J, D * H * W * 4 * h.element_size(), threads)  # its own arithmetic: test below
+    per_image = [k] * (J // k) + ([J % k] if J % k else [])
+    assert [s[0] for s in seen] == per_image * 2, f"chunks of {[s[0] for s in seen]} volumes, want {per_image} twice"
+    assert chunk_bytes == 1 or k == J, "tiny volumes: one image's joints in one chunk"
+    assert chunk_bytes != 1 or k >= threads, "at least one volume per thread"
+
+
+@pytest.mark.parametrize(
+    "joints, volume_bytes, threads, want",
+    [
+        (18, 1 << 20, 2, 2),  # L: 64x64x64 floats = 1 MiB a volume; 2 MiB a chunk
+        (18, 1 << 20, 1, 2),  # the size rule alone
+        (18, 1 << 20, 8, 6),  # one volume per thread at least: 8, evened out over 18 -> 3 chunks of 6
+        (18, 128 << 10, 2, 9),  # XS/S: 32x32x32 floats; 16 fit in 2 MiB, evened out -> 2 chunks of 9
+        (18, 1 << 30, 2, 2),  # a huge volume: still one per thread
+        (17, 1, 2, 17),  # tiny volumes: one image's joints in one chunk
+    ],
+)
+def test_volumes_per_chunk(joints, volume_bytes, threads, want):
+    assert CHUNK_BYTES == 2 << 20  # the arithmetic of the cases above
+    assert volumes_per_chunk(joints, volume_bytes, threads) == want
 
 
 def test_uniform_heatmap_gives_the_volume_centre():
