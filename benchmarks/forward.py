@@ -23,7 +23,20 @@ The outputs are compared first (max |coords - ours|, printed). Then the runtimes
 timed interleaved (ours, authors, onnxruntime, ours, ...) so drift in machine load hits
 all alike, and the minimum and the median of `--repeats` runs are printed with the
 ratios to onnxruntime. Threads: `torch.set_num_threads(N)` and onnxruntime's
-`intra_op_num_threads=N` (inter-op 1), N = `--threads`. `--profile` adds where ours
+`intra_op_num_threads=N` (inter-op 1), N = `--threads`.
+
+Threads that wait, in one process. Each runtime's idle threads spin for a while before they
+sleep, and a spinning neighbour steals the cores the next runtime needs: onnxruntime's pool,
+spinning (its default), kept ours at L b1 from 41 to 81 ms. So in the interleaved runs
+onnxruntime has `allow_spinning=0` (about 3-5% slower alone: 31.5 vs 30.0 ms at L b1), PyTorch
+keeps its default (libgomp spins briefly), and each timed call starts `--settle` ms (default
+20) after the previous one, time for the last runtime's threads to go to sleep. Then, on CPU,
+onnxruntime with its default spinning is timed alone (`onnxruntime alone`, a block of
+`--repeats` runs after the interleaved ones), the best figure it gives; the table prints ours
+against both. `--no-spin` also makes PyTorch's threads sleep at once (OMP_WAIT_POLICY=PASSIVE):
+then the CPU-time column measures the work whatever the machine's load, but every one of the
+~300 parallel regions of a forward waits for its threads to wake up, which costs ours about a
+third more wall time at batch 1 (L: 41 -> 55 ms) - use its CPU column, not its wall ratios. `--profile` adds where ours
 spends its time (backbone, head up to the last upsampling, last upsampling +
 soft-argmax). Peak memory: each runtime in a fresh subprocess, one forward at
 `--memory-batch` on L (first call), peak RSS growth from /proc (VmHWM reset through
@@ -63,6 +76,7 @@ from reference_model import VARIANTS, build_model  # noqa: E402
 from reference_model.fast import compiled, frozen  # noqa: E402
 
 INPUT_SIZE = (256, 256)
+ALONE = "ort alone"  # onnxruntime with its default spinning, timed in a block of its own
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -109,7 +123,7 @@ def _authors(spec, state, device: torch.device, code: Optional[authors_repo.Auth
 
 
 def _onnxruntime(
-    spec, state, model: torch.nn.Module, device: torch.device, threads: int, spin: bool = True
+    spec, state, model: torch.nn.Module, device: torch.device, threads: int, spin: bool = False
 ) -> Optional[Runner]:
     """Our export of `model` in onnxruntime; None (with a note) when the CUDA provider is missing."""
     import onnxruntime as ort
@@ -165,10 +179,10 @@ def _call(fn: Runner, x: torch.Tensor) -> torch.Tensor:
 
 
 def _interleaved(
-    runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2
+    runners: dict[str, Runner], x: torch.Tensor, repeats: int, warmup: int = 2, settle: float = 0.0
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall and process-CPU seconds per call of each runner, timed in turns so that machine
-    load hits all alike."""
+    load hits all alike; each timed call starts `settle` seconds after the previous one ended."""
     for _ in range(warmup):
         for fn in runners.values():
             _call(fn, x)
@@ -176,6 +190,8 @@ def _interleaved(
     cpu: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
         for name, fn in runners.items():
+            if settle:
+                time.sleep(settle)
             start, start_cpu = time.perf_counter(), time.process_time()
             _call(fn, x)
             wall[name].append(time.perf_counter() - start)
@@ -198,7 +214,7 @@ def bench(
     if baseline is not None:
         runners["baseline"] = _ours(spec, state, device, baseline)
     runners["authors"] = _authors(spec, state, device, code)
-    ort_run = _onnxruntime(spec, state, ours, device, args.threads, spin=not args.no_spin)
+    ort_run = _onnxruntime(spec, state, ours, device, args.threads, spin=args.ort_spin)
     if ort_run is not None:
         runners["onnxruntime"] = ort_run
     x = torch.randn(batch, 3, *INPUT_SIZE, generator=torch.Generator().manual_seed(batch)).to(device)
@@ -212,7 +228,13 @@ def bench(
     with torch.inference_mode():
         want = _call(ours, x).cpu()
         result.diffs = {k: float((_call(fn, x).cpu() - want).abs().max()) for k, fn in runners.items() if k != "ours"}
-        result.times, result.cpu = _interleaved(runners, x, args.repeats)
+        result.times, result.cpu = _interleaved(runners, x, args.repeats, settle=args.settle / 1e3)
+        if device.type == "cpu" and ort_run is not None and not args.ort_spin:
+            alone = _onnxruntime(spec, state, ours, device, args.threads, spin=True)
+            result.diffs[ALONE] = float((_call(alone, x).cpu() - want).abs().max())
+            times, cpu = _interleaved({ALONE: alone}, x, args.repeats, settle=args.settle / 1e3)
+            result.times.update(times)
+            result.cpu.update(cpu)
     return result
 
 
@@ -233,7 +255,7 @@ def profile_ours(name: str, batch: int, device: torch.device, repeats: int) -> d
                 low, spec.joint_num, spec.depth_dim, upsample=model.head.last_upsample
             ),
         }
-        times, _ = _interleaved(parts, x, repeats)
+        times, _ = _interleaved(parts, x, repeats, settle=0.0)
     return {k: min(v) for k, v in times.items()}
 
 
@@ -314,7 +336,8 @@ def peak_memory(name: str, batch: int, which: str, args: argparse.Namespace, run
 def _print_table(results: list[Result], device: torch.device) -> None:
     cpu = device.type == "cpu"
     print(
-        f"\n{device.type}: ms per forward (wall), min / median of interleaved runs; ratio = runtime / onnxruntime"
+        f"\n{device.type}: ms per forward (wall), min / median of interleaved runs; ratio = runtime / onnxruntime "
+        "(interleaved, not spinning)"
         + ("; cpu = process CPU ms, min (with --no-spin: the work done, whatever the machine's load)" if cpu else "")
     )
     print(
@@ -331,6 +354,11 @@ def _print_table(results: list[Result], device: torch.device) -> None:
                 ratios += f" {c * 1e3:>9.1f} " + (f"{c / min(ort_cpu):>9.2f}x" if ort_cpu else f"{'-':>10}")
             diff = f"{r.diffs[k]:.2e}" if k in r.diffs else "-"
             print(f"{r.variant:7} {r.batch:>5}  {k:12} {lo * 1e3:>9.1f} {med * 1e3:>10.1f} {ratios} {diff:>18}")
+        if ALONE in r.times:
+            ours, alone = r.times["ours"], r.times[ALONE]
+            print(f"{'':14}ours / {ALONE} (its default spinning, timed after): min {min(ours) / min(alone):.2f}x, "
+                  f"median {statistics.median(ours) / statistics.median(alone):.2f}x, "
+                  f"cpu {min(r.cpu['ours']) / min(r.cpu[ALONE]):.2f}x")
 
 
 def _device(choice: str) -> torch.device:
@@ -356,9 +384,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument(
         "--no-spin",
         action="store_true",
-        help="idle threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE for torch, set by re-running "
-        "this script; onnxruntime allow_spinning=0), so CPU time measures work, not waiting",
+        help="PyTorch's idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE, set by re-running this script), "
+        "so CPU time measures work, not waiting; costs ours wall time (thread wake-ups)",
     )
+    ap.add_argument("--ort-spin", action="store_true",
+                    help="let onnxruntime's threads spin in the interleaved runs too (they then slow the others)")
+    ap.add_argument("--settle", type=float, default=20.0,
+                    help="ms between timed calls, for the last runtime's spinning threads to sleep (default 20)")
     ap.add_argument(_PEAK_FLAG, nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.no_spin and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" and argv is None:
