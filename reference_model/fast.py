@@ -1,7 +1,7 @@
 """Opt-in speed-ups on top of the default forward, each with a cost the default cannot pay.
 
 The default forward is already the fast eager one (channels-last, BatchNorm folded at
-eval time, last upsampling and soft-argmax volume by volume: see `model.py`,
+eval time, last upsampling and soft-argmax a few volumes at a time: see `model.py`,
 `folding.py`, `softargmax.py`). The two compilers below fuse further (conv + ReLU,
 conv + residual add, weights packed once), but compiling costs seconds to minutes up
 front, the result is tied to the input shape it was made for (`frozen`) or recompiles

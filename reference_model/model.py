@@ -151,7 +151,7 @@ class ConvNeXtPose(nn.Module):
         # Channels-last activations: oneDNN's convolutions and PyTorch's bilinear kernel are
         # faster on that layout. Not for float64 (tests): oneDNN does not run it, and PyTorch's
         # generic convolution is about 2x slower channels-last. The soft-argmax does the last
-        # upsampling volume by volume.
+        # upsampling a few volumes at a time.
         x = images if images.dtype == torch.float64 else images.contiguous(memory_format=torch.channels_last)
         low = self.head.pre_upsample(self.backbone(x))
         return soft_argmax(low, self.spec.joint_num, self.spec.depth_dim, upsample=self.head.last_upsample)

@@ -39,10 +39,11 @@ for _mod in pkgutil.walk_packages(pytest_convnextpose.__path__, "pytest_convnext
     __import__(_mod.name)
 
 # The tool's own property tests explore new examples on every developer run (that is how they find
-# bugs), but CI must give the same answer for the same commit: under CI they are derandomized
-# (examples seeded from each test's own source), as Hypothesis advises for CI. A bug a developer run
-# finds is then fixed and kept as an explicit case, not left to turn a later CI run red by chance.
-if os.environ.get("CI", "").strip() not in ("", "0", "false"):
+# bugs), but CI must give the same answer for the same commit: under CI (`CI` set, or
+# `CONVNEXTPOSE_DERANDOMIZE=1`, which .ci/run exports) they are derandomized (examples seeded from
+# each test's own source), as Hypothesis advises for CI. A bug a developer run finds is then fixed
+# and kept as an explicit case, not left to turn a later CI run red by chance.
+if any(os.environ.get(v, "").strip().lower() not in ("", "0", "false") for v in ("CI", "CONVNEXTPOSE_DERANDOMIZE")):
     from hypothesis import settings as _settings
 
     _settings.register_profile("convnextpose-tests-ci", derandomize=True, print_blob=True)

@@ -8,7 +8,6 @@ Most cases run the CLI in-process (`cli.main`) to stay fast; a few run the insta
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import subprocess
