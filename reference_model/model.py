@@ -34,6 +34,22 @@ class Block(nn.Module):
         return self.pwconv2(self.act(self.pwconv1(conv_bn(x, self.dwconv, self.norm)))).add_(x)
 
 
+#: on CPU, a backbone stage takes as many images at once as keep its largest activation under
+#: about this many bytes: L's first stage at batch 8 makes 25 MB, out of the 32 MB L3 cache of the
+#: machine this was tuned on, and ran 40-50 ms batched against 25 ms two images at a time
+STAGE_BYTES = 8 << 20
+
+
+def rows_per_group(batch: int, bytes_per_image: int) -> int:
+    """Images per group so that a group's activation stays under `STAGE_BYTES` (at least one),
+    evened out over the batch (8 images at 3 per group -> 3 groups of 3, 3, 2)."""
+    rows = max(1, STAGE_BYTES // max(bytes_per_image, 1))
+    if rows >= batch:
+        return batch
+    groups = -(-batch // rows)
+    return -(-batch // groups)
+
+
 class ConvNeXtBN(nn.Module):
     """Backbone: 4x4/4 stem + BN, three BN + 2x2/2 downsamplers, four stages, final BN."""
 
@@ -52,10 +68,25 @@ class ConvNeXtBN(nn.Module):
         self.norm = nn.BatchNorm2d(dims[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, (down, stage) in enumerate(zip(self.downsample_layers, self.stages)):
-            x = stage(conv_bn(x, *down) if i == 0 else bn_conv(x, *down))
+        for i in range(len(self.stages)):
+            x = self._stage(i, x)
         # stays a separate BatchNorm: the head's first conv is padded, so it cannot absorb it
         return self.norm(x)
+
+    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Downsampling layer `i` and stage `i`; on CPU a few images at a time where the stage's
+        largest activation (its blocks' 4x-expanded 1x1 output) would outgrow the cache."""
+        down, stage = self.downsample_layers[i], self.stages[i]
+        run = (lambda v: stage(conv_bn(v, *down))) if i == 0 else (lambda v: stage(bn_conv(v, *down)))
+        if x.device.type != "cpu" or not len(stage):
+            return run(x)
+        b, _, h, w = x.shape
+        scale = 4 if i == 0 else 2  # the stem divides height and width by 4, the others by 2
+        per_image = 4 * stage[0].pwconv1.in_channels * (h // scale) * (w // scale) * x.element_size()
+        rows = rows_per_group(b, per_image)
+        if rows >= b:
+            return run(x)
+        return torch.cat([run(x[j:j + rows]) for j in range(0, b, rows)])
 
 
 class DeConv(nn.Module):

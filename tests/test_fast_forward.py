@@ -21,6 +21,7 @@ from torch import nn
 
 from pytest_convnextpose.testing.synthetic import random_state_dict
 from reference_model import ArchSpec, build_model
+from reference_model.model import STAGE_BYTES, rows_per_group
 from reference_model.softargmax import (
     CHUNK_BYTES,
     _batched,
@@ -164,9 +165,12 @@ def _images(batch: int, size=(64, 96), dtype=torch.float32, seed: int = 9) -> to
     return torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
+@pytest.mark.parametrize("stage_bytes", [STAGE_BYTES, 1], ids=["default", "one-image-per-group"])
 @pytest.mark.parametrize("spec", SPECS)
-def test_forward_equals_the_straight_forward(spec):
-    # float32 runs channels-last; float64 keeps the input's layout, so both layouts are checked exactly
+def test_forward_equals_the_straight_forward(spec, stage_bytes, monkeypatch):
+    # float32 runs channels-last; float64 keeps the input's layout, so both layouts are checked exactly.
+    # STAGE_BYTES=1: every backbone stage takes the images one at a time (the CPU cache blocking)
+    monkeypatch.setattr("reference_model.model.STAGE_BYTES", stage_bytes)
     cl = torch.channels_last
     for dtype, layout, tol in ((torch.float64, torch.contiguous_format, EXACT), (torch.float64, cl, EXACT),
                                (torch.float32, torch.contiguous_format, ATOL)):
@@ -188,6 +192,34 @@ def test_heatmaps_equal_the_authors_layer_order(spec):
     assert heat.is_contiguous() and heat_cl.is_contiguous(), "heatmaps() returns the standard (NCHW) layout"
     torch.testing.assert_close(heat, straight, atol=EXACT, rtol=0)
     torch.testing.assert_close(heat_cl, straight, atol=EXACT, rtol=0)
+
+
+def test_backbone_stages_take_the_batch_in_cache_sized_groups(monkeypatch):
+    """Stage i's largest activation is its blocks' 4x expansion: 4 x dims[i] x (H/4/2^i) x (W/4/2^i)
+    floats an image. With room for two images' worth in stage 0, a batch of 5 goes as 2+2+1 there
+    (evened out: 3 groups), and whole in the later, smaller stages."""
+    model, images = _model(SMALL_UP), _images(5, size=(64, 96))
+    stage0 = 4 * 8 * 16 * 24 * 4  # bytes an image: 4 x dims[0] x (64/4) x (96/4) float32
+    monkeypatch.setattr("reference_model.model.STAGE_BYTES", 2 * stage0)
+    seen: dict[int, list[int]] = {i: [] for i in range(4)}
+    for i, stage in enumerate(model.backbone.stages):
+        stage.register_forward_pre_hook(lambda _m, args, i=i: seen[i].append(args[0].shape[0]))
+    with torch.inference_mode():
+        model(images)
+    # stage 1: 4 x 16 x 8 x 12 x 4 = stage0 / 2 an image, 4 fit -> 2 groups (3, 2); 2 and 3: whole
+    assert seen == {0: [2, 2, 1], 1: [3, 2], 2: [5], 3: [5]}, seen
+
+
+@pytest.mark.parametrize("batch, per_image, want", [
+    (8, 3 << 20, 2),  # L at 256x256, stage 0: 3 MiB an image, 8 MiB -> 2 (8 // 3), 4 groups of 2
+    (8, 1 << 20, 8),  # 8 fit: the whole batch
+    (8, 3 << 19, 4),  # 1.5 MiB: 5 fit -> 2 groups, evened out to 4 + 4
+    (1, 1 << 30, 1),  # larger than the budget: one image at a time
+    (7, 3 << 20, 2),  # 2 fit -> 4 groups: 2, 2, 2, 1
+])
+def test_rows_per_group(batch, per_image, want):
+    assert STAGE_BYTES == 8 << 20  # the arithmetic of the cases above
+    assert rows_per_group(batch, per_image) == want
 
 
 def test_batch_rows_equal_single_image_runs():
