@@ -305,3 +305,24 @@ def test_every_command_rejects_the_same_bad_spec_options_the_same_way(command, o
     err = capsys.readouterr().err
     assert exc.value.code == 2, f"{command[0]} {option}: expected argparse exit 2, got {exc.value.code}"
     assert message in err, f"{command[0]} {option}: expected {message!r} in stderr, got {err!r}"
+
+
+def test_each_message_line_reaches_stderr_in_one_write(monkeypatch):
+    """stderr is write-through, so `print` would write the text and its newline apart, and two
+    `torchrun` ranks refusing at once spliced their errors into one line; one write a line cannot."""
+    from pytest_convnextpose.cli import messages
+
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Recorder())
+    messages.error(UnreadableFileError("bad bytes", offset=7))
+    messages.line("convnextpose: interrupted")
+    assert writes == ["convnextpose: error: bad bytes (at byte offset 7)\n", "convnextpose: interrupted\n"], writes

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..convert.atomic_output import OutputExistsError, OutputIsInputError, OutputPathError, same_file
 from ..convert.to_safetensors import ConversionReport, VerificationError
 from ..errors import CheckpointError
-from . import exit_codes
+from . import exit_codes, messages
 from .progress import progress_bar
 
 Action = Callable[[str, Path], ConversionReport]
@@ -27,7 +26,7 @@ def run_one_or_many(args: argparse.Namespace, action: Action, name_for: Callable
     """`IN OUT` (two paths, no --out-dir) or `A B C --out-dir DIR`; the exit code of the run."""
     if args.out_dir is None:
         if len(args.paths) != 2:
-            print(f"convnextpose: error: {usage}", file=sys.stderr)
+            messages.error(usage)
             return exit_codes.REFUSED
         src, out = args.paths
         report = convert_one(lambda: action(src, Path(out)), src, out)
@@ -66,11 +65,11 @@ def print_report(report: ConversionReport) -> None:
         print(f"{report.status} {report.source} -> {report.output} ({report.detail})")
         return
     if report.status == "problems":
-        print(f"convnextpose: {report.source}: {report.detail}", file=sys.stderr)
+        messages.line(f"convnextpose: {report.source}: {report.detail}")
         for p in report.problems:
-            print(f"  {p.kind:<11} {p.key or '-'}: {p.detail}", file=sys.stderr)
+            messages.line(f"  {p.kind:<11} {p.key or '-'}: {p.detail}")
         return
-    print(f"convnextpose: error: {report.detail}", file=sys.stderr)
+    messages.error(report.detail)
 
 
 def run_many(
@@ -80,7 +79,7 @@ def run_many(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"convnextpose: error: {out_dir}: cannot create output folder: {exc.strerror or exc}", file=sys.stderr)
+        messages.error(f"{out_dir}: cannot create output folder: {exc.strerror or exc}")
         return exit_codes.REFUSED
     reports = []
     claimed: dict[str, str] = {}

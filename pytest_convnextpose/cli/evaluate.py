@@ -20,13 +20,12 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import exit_codes
+from . import exit_codes, messages
 from .args import add_spec_options, non_negative_float, non_negative_int, positive_int
 
 
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse(message: str) -> int:
-    print(f"convnextpose: error: {message}", file=sys.stderr)
+    messages.error(message)
     return exit_codes.REFUSED
 
 
@@ -145,8 +144,9 @@ def _evaluate(args: argparse.Namespace, device: Any, rank: int) -> int:
     print(f"{label}: {headline(result)}")
     print(per_action_table(result))
     print(f"verdict: {verdict.text}")
-    print(f"evaluated {result.num_samples} frames in {seconds:.1f} s ({result.num_samples / seconds:.1f} frames/s) "
-          f"on {device} with {workers} workers, batch {args.batch_size}", file=sys.stderr)
+    messages.line(f"evaluated {result.num_samples} frames in {seconds:.1f} s "
+                  f"({result.num_samples / seconds:.1f} frames/s) on {device} with {workers} workers, "
+                  f"batch {args.batch_size}")
     if args.out is not None:
         from ..convert.atomic_output import OutputPathError, atomic_write_bytes
 
@@ -156,6 +156,6 @@ def _evaluate(args: argparse.Namespace, device: Any, rank: int) -> int:
         except OutputPathError as exc:
             return _refuse(str(exc))
     if not verdict.passed:
-        print(f"convnextpose: {verdict.failure}", file=sys.stderr)
+        messages.line(f"convnextpose: {verdict.failure}")
         return exit_codes.PROBLEMS
     return exit_codes.OK

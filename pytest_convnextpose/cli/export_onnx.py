@@ -8,7 +8,6 @@ writable, bad option); 3 the export itself failed, nothing written.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..convert.atomic_output import check_output
 from ..convert.onnx_export import (
@@ -21,7 +20,7 @@ from ..convert.onnx_export import (
     export_onnx,
 )
 from ..implementations.adapter import ImplementationError
-from . import exit_codes
+from . import exit_codes, messages
 from .args import add_force_option, add_spec_options, input_size_arg
 
 
@@ -63,23 +62,23 @@ def run(args: argparse.Namespace) -> int:
     try:  # cheap refusals first: the output is the input, exists, or cannot be written there
         check_output(args.output, force=args.force, inputs=[args.checkpoint])
     except OSError as exc:  # OutputExistsError, OutputPathError: one line naming the output
-        print(f"convnextpose: error: {exc}; nothing written", file=sys.stderr)
+        messages.error(f"{exc}; nothing written")
         return exit_codes.REFUSED
     ckpt = load_checkpoint(args.checkpoint, joint_num=args.joints, head_upsample=args.head_upsample)
     if ckpt.problems:
         for prob in ckpt.problems:
-            print(f"convnextpose: {args.checkpoint}: {prob.kind} {prob.key}: {prob.detail}", file=sys.stderr)
-        print(f"convnextpose: {args.checkpoint}: not exported ({len(ckpt.problems)} problem(s))", file=sys.stderr)
+            messages.line(f"convnextpose: {args.checkpoint}: {prob.kind} {prob.key}: {prob.detail}")
+        messages.line(f"convnextpose: {args.checkpoint}: not exported ({len(ckpt.problems)} problem(s))")
         return exit_codes.PROBLEMS
     try:
         result = export_onnx(ckpt.spec, ckpt.state_dict, args.output, input_size=args.input_size,
                              opset=args.opset, checkpoint_sha256=ckpt.sha256, verify=not args.no_verify,
                              force=args.force)
     except OSError as exc:  # the output side (atomic_output names the output, never its temp file)
-        print(f"convnextpose: error: {exc}; nothing written", file=sys.stderr)
+        messages.error(f"{exc}; nothing written")
         return exit_codes.REFUSED
     except (OnnxExportError, ImplementationError) as exc:
-        print(f"convnextpose: error: {args.output}: {exc}; nothing written", file=sys.stderr)
+        messages.error(f"{args.output}: {exc}; nothing written")
         return exit_codes.FAILED
     h, w = result.input_size
     check = ("not verified (--no-verify)" if result.verified_max_abs is None

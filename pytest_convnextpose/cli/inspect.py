@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..errors import CheckpointError
-from . import exit_codes
+from . import exit_codes, messages
 from .args import add_spec_options
 
 #: problems listed in the human-readable summary before "... and N more"
@@ -50,7 +49,7 @@ def inspect_one(path: str, args: argparse.Namespace) -> tuple[dict[str, Any], in
     try:
         ckpt = load_checkpoint(path, joint_num=args.joints, head_upsample=args.head_upsample)
     except CheckpointError as exc:  # load_checkpoint has named the file already
-        print(f"convnextpose: error: {exc}", file=sys.stderr)
+        messages.error(exc)
         return refusal_object(path, exc), exit_codes.REFUSED
     if not args.json:
         if len(args.paths) > 1 and path != args.paths[0]:

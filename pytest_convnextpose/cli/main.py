@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import CheckpointError
-from . import exit_codes
+from . import exit_codes, messages
 
 #: subcommand modules of this package, in help order (a missing one is a packaging error, not skipped)
 COMMAND_MODULES = ("inspect", "convert", "export", "export_onnx", "evaluate", "variants")
@@ -42,10 +42,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args))
     except CheckpointError as exc:
-        print(f"convnextpose: error: {exc}", file=sys.stderr)
+        messages.error(exc)
         return exit_codes.REFUSED
     except KeyboardInterrupt:
-        print("convnextpose: interrupted", file=sys.stderr)
+        messages.line("convnextpose: interrupted")
         return 130
     except BrokenPipeError:  # `convnextpose ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -54,10 +54,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if os.environ.get("CONVNEXTPOSE_DEBUG"):
             raise
         msg = " ".join(str(exc).split())
-        print(
-            f"convnextpose: internal error: {type(exc).__name__}: {msg} (set CONVNEXTPOSE_DEBUG=1 for a traceback)",
-            file=sys.stderr,
-        )
+        messages.line(f"convnextpose: internal error: {type(exc).__name__}: {msg} "
+                      "(set CONVNEXTPOSE_DEBUG=1 for a traceback)")
         return exit_codes.FAILED
 
 
