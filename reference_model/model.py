@@ -50,6 +50,11 @@ def rows_per_group(batch: int, bytes_per_image: int) -> int:
     return -(-batch // groups)
 
 
+def _batch_statistics(*modules: nn.Module) -> bool:
+    """True when a BatchNorm inside `modules` is in training mode (normalises with batch statistics)."""
+    return any(m.training for mod in modules for m in mod.modules() if isinstance(m, nn.BatchNorm2d))
+
+
 class ConvNeXtBN(nn.Module):
     """Backbone: 4x4/4 stem + BN, three BN + 2x2/2 downsamplers, four stages, final BN."""
 
@@ -75,10 +80,12 @@ class ConvNeXtBN(nn.Module):
 
     def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Downsampling layer `i` and stage `i`; on CPU a few images at a time where the stage's
-        largest activation (its blocks' 4x-expanded 1x1 output) would outgrow the cache."""
+        largest activation (its blocks' 4x-expanded 1x1 output) would outgrow the cache.
+
+        Never while a BatchNorm of the stage trains: its statistics are the whole batch's."""
         down, stage = self.downsample_layers[i], self.stages[i]
         run = (lambda v: stage(conv_bn(v, *down))) if i == 0 else (lambda v: stage(bn_conv(v, *down)))
-        if x.device.type != "cpu" or not len(stage):
+        if x.device.type != "cpu" or not len(stage) or _batch_statistics(down, stage):
             return run(x)
         b, _, h, w = x.shape
         scale = 4 if i == 0 else 2  # the stem divides height and width by 4, the others by 2

@@ -234,7 +234,12 @@ def test_forward_leaves_the_state_dict_as_it_was() -> None:
     assert _learnable(model) == count_parameters(SMALL)
 
 
-def test_train_mode_uses_batch_statistics_and_updates_running_ones() -> None:
+@pytest.mark.parametrize("stage_bytes", [None, 1], ids=["default", "cache-blocking-forced"])
+def test_train_mode_uses_batch_statistics_and_updates_running_ones(stage_bytes, monkeypatch) -> None:
+    """Batch statistics are the whole batch's: the CPU forward's taking of a batch a few images at a
+    time (STAGE_BYTES=1: one at a time, were it allowed) must not happen in training mode."""
+    if stage_bytes is not None:
+        monkeypatch.setattr("reference_model.model.STAGE_BYTES", stage_bytes)
     model = _loaded().train()
     oracle = copy.deepcopy(model)
     images = _images(4)
