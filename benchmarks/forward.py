@@ -408,8 +408,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     import onnxruntime as ort
 
     print(
-        f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime"
-        f"{', no spinning' if args.no_spin else ''}), "
+        f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads (torch and onnxruntime), "
+        f"PyTorch's idle threads {'sleeping at once (--no-spin)' if args.no_spin else 'as by default'}, "
+        f"onnxruntime {'spinning' if args.ort_spin else 'not spinning'} in the interleaved runs, "
+        f"{args.settle:g} ms between calls, "
         f"{args.repeats} interleaved runs, input {INPUT_SIZE[0]}x{INPUT_SIZE[1]}, load average "
         f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
     )

@@ -18,6 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def uses_batch_statistics(bn: nn.Module) -> bool:
+    """True when `bn` normalises with the statistics of the batch in hand: in training mode, or
+    without running statistics at all (`track_running_stats=False`). Such a BatchNorm cannot be
+    folded, and the batch it sees must not be split."""
+    return bn.training or getattr(bn, "running_var", None) is None
+
+
 def _affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode BatchNorm as (scale, shift) per channel."""
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
@@ -30,7 +37,7 @@ def _conv(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Te
 
 def conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
     """`bn(conv(x))`; in eval mode one convolution with BN's scale and shift folded in."""
-    if bn.training:
+    if uses_batch_statistics(bn):
         return bn(conv(x))
     scale, shift = _affine(bn)
     return _conv(x, conv, conv.weight * scale.reshape(-1, 1, 1, 1), conv.bias * scale + shift)
@@ -41,7 +48,7 @@ def bn_conv(x: torch.Tensor, bn: nn.BatchNorm2d, conv: nn.Conv2d) -> torch.Tenso
 
     Exact only without padding: a padded border would see zeros where `bn` gives `shift`.
     """
-    if bn.training or any(conv.padding):
+    if uses_batch_statistics(bn) or any(conv.padding):
         return conv(bn(x))
     scale, shift = _affine(bn)
     weight = conv.weight * scale.reshape(1, -1, 1, 1)

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .folding import bn_conv, conv_bn
+from .folding import bn_conv, conv_bn, uses_batch_statistics
 from .softargmax import soft_argmax, soft_argmax_reference
 from .spec import ArchSpec
 
@@ -51,8 +51,10 @@ def rows_per_group(batch: int, bytes_per_image: int) -> int:
 
 
 def _batch_statistics(*modules: nn.Module) -> bool:
-    """True when a BatchNorm inside `modules` is in training mode (normalises with batch statistics)."""
-    return any(m.training for mod in modules for m in mod.modules() if isinstance(m, nn.BatchNorm2d))
+    """True when a BatchNorm inside `modules` (any kind: SyncBatchNorm too) normalises with the
+    statistics of the batch in hand."""
+    return any(uses_batch_statistics(m) for mod in modules for m in mod.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm))
 
 
 class ConvNeXtBN(nn.Module):
@@ -82,7 +84,8 @@ class ConvNeXtBN(nn.Module):
         """Downsampling layer `i` and stage `i`; on CPU a few images at a time where the stage's
         largest activation (its blocks' 4x-expanded 1x1 output) would outgrow the cache.
 
-        Never while a BatchNorm of the stage trains: its statistics are the whole batch's."""
+        Never while a BatchNorm of the stage normalises with batch statistics (training mode): those
+        are the whole batch's. Forward hooks on the stage and its blocks then see each group."""
         down, stage = self.downsample_layers[i], self.stages[i]
         run = (lambda v: stage(conv_bn(v, *down))) if i == 0 else (lambda v: stage(bn_conv(v, *down)))
         if x.device.type != "cpu" or not len(stage) or _batch_statistics(down, stage):

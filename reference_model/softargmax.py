@@ -12,8 +12,8 @@ Two formulations of the same function live here:
   full-size heatmap of M/L (B x 18 x 64 x 64 x 64 floats, 151 MB at batch 8) never
   exists: each chunk (about 2 MiB: two 1 MiB volumes of L) is made, normalised and summed
   while it sits in the cores' caches, instead of five passes over main memory. A chunk holds
-  at least one volume per thread, because PyTorch's softmax kernel splits its work by rows
-  (volumes) only: one volume at a time ran on one core. See docs/accuracy.md, "Fast forward".
+  at least one volume per thread (but an image's last), because PyTorch's softmax kernel splits
+  its work by rows (volumes) only: one volume at a time ran on one core. See docs/accuracy.md, "Fast forward".
 
 `F.softmax`, not `exp`: PyTorch's vectorised `exp` takes a slow path (measured 10-35x)
 for inputs below about -87, and sharp heads (logits of +-200) put nearly every voxel
@@ -99,22 +99,26 @@ def soft_argmax(heatmaps: torch.Tensor, joint_num: int, depth_dim: int, *,
     Any memory format; autograd works through both.
     """
     _check_channels(heatmaps, joint_num, depth_dim)
+    if heatmaps.shape[0] == 0:  # as the straight formulation: no images, no coordinates
+        return heatmaps.new_zeros((0, joint_num, 3))
     schedule = _per_chunk if heatmaps.device.type == "cpu" else _batched
     return schedule(heatmaps, joint_num, depth_dim, upsample)
 
 
 #: about how much upsampled heatmap one CPU chunk holds: the two cores' L2 caches of the machines
-#: this was tuned on (2 x 1 MiB); L at batch 8 was 2x faster with 2-4 volumes a chunk than with 1 or 36
+#: this was tuned on (2 x 1 MiB); L at batch 8 was 2x faster with 2-4 volumes a chunk than with 1
+#: (one core busy) or with a whole image's 18 (out of cache)
 CHUNK_BYTES = 2 << 20
 
 
 def volumes_per_chunk(joint_num: int, volume_bytes: int, threads: int) -> int:
     """How many of one image's joint volumes go through the CPU schedule together: enough to fill
-    `CHUNK_BYTES`, and at least one per thread (the softmax kernel parallelises over volumes only),
-    then evened out so the image's joints split into equal chunks."""
+    `CHUNK_BYTES`, and at least one per thread (the softmax kernel parallelises over volumes only;
+    an image's last chunk may be smaller). When the size sets the count, it is evened out so the
+    image's joints split into near-equal chunks (XS: 16 fit, 2 chunks of 9 rather than 16 + 2)."""
     k = min(joint_num, max(threads, CHUNK_BYTES // max(volume_bytes, 1), 1))
-    chunks = -(-joint_num // k)
-    return -(-joint_num // chunks)
+    even = -(-joint_num // -(-joint_num // k))
+    return even if even >= min(threads, joint_num) else k
 
 
 def _per_chunk(heatmaps: torch.Tensor, joint_num: int, depth_dim: int,

@@ -326,3 +326,23 @@ def test_each_message_line_reaches_stderr_in_one_write(monkeypatch):
     messages.error(UnreadableFileError("bad bytes", offset=7))
     messages.line("convnextpose: interrupted")
     assert writes == ["convnextpose: error: bad bytes (at byte offset 7)\n", "convnextpose: interrupted\n"], writes
+
+
+def test_cli_modules_write_stderr_lines_only_through_messages():
+    """The one-write guarantee holds only if no subcommand prints to stderr itself (tqdm's progress
+    bar, in cli/progress.py, draws its own line and is the one exception)."""
+    import ast
+
+    cli = Path(__file__).resolve().parent.parent / "pytest_convnextpose" / "cli"
+    found = []
+    for path in sorted(cli.glob("*.py")):
+        if path.name in ("messages.py", "progress.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and any(
+                isinstance(kw.value, ast.Attribute) and kw.value.attr == "stderr" for kw in node.keywords
+            ) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "print":
+                found.append(f"{path.name}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and node.attr == "write" and ast.unparse(node.value) == "sys.stderr":
+                found.append(f"{path.name}:{node.lineno}")
+    assert not found, f"stderr written outside cli/messages.py at {found}"

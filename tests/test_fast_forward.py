@@ -99,18 +99,58 @@ def test_on_cpu_the_upsampling_sees_one_chunk_of_one_image_at_a_time(threads, ch
     assert chunk_bytes != 1 or k >= threads, "at least one volume per thread"
 
 
+@pytest.mark.parametrize("upsample", [True, False], ids=["upsample", "no-upsample"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_chunks_are_sized_by_the_bytes_of_the_volumes_they_make(upsample, dtype, monkeypatch):
+    """Room for exactly 3 volumes as the chunk holds them (upsampled: 4x the pixels of the input;
+    8 bytes for float64): 18 joints go as 6 chunks of 3 on one thread."""
+    pixels = (2 * H) * (2 * W) if upsample else H * W
+    monkeypatch.setattr("reference_model.softargmax.CHUNK_BYTES", 3 * D * pixels * torch.finfo(dtype).bits // 8)
+    seen = []
+
+    def recording_marginals(chunk: torch.Tensor):
+        seen.append(chunk.shape[0])
+        return marginals(chunk)
+
+    from reference_model import softargmax
+
+    marginals = softargmax._marginals
+    monkeypatch.setattr(softargmax, "_marginals", recording_marginals)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        h = _heatmaps("random", batch=1, dtype=dtype)
+        got = soft_argmax(h, J, D, upsample=UP if upsample else None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [3] * 6, seen
+    want = soft_argmax_reference(UP(h) if upsample else h, J, D)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+
+
+def test_an_empty_batch_gives_no_coordinates():
+    model = _model(SMALL_UP)
+    with torch.inference_mode():
+        out = model(_images(0))
+    assert out.shape == (0, 18, 3) and model.straight_forward(_images(0)).shape == (0, 18, 3), out.shape
+
+
 @pytest.mark.parametrize(
     "joints, volume_bytes, threads, want",
     [
         (18, 1 << 20, 2, 2),  # L: 64x64x64 floats = 1 MiB a volume; 2 MiB a chunk
         (18, 1 << 20, 1, 2),  # the size rule alone
-        (18, 1 << 20, 8, 6),  # one volume per thread at least: 8, evened out over 18 -> 3 chunks of 6
+        (18, 1 << 20, 8, 8),  # one volume per thread at least: 8 (8 + 8 + 2; evening out to 6 would idle 2)
+        (18, 1 << 20, 16, 16),  # 16 + 2
+        (18, 128 << 10, 16, 16),  # the thread count wins over the size's 16 -> 9
         (18, 128 << 10, 2, 9),  # XS/S: 32x32x32 floats; 16 fit in 2 MiB, evened out -> 2 chunks of 9
         (18, 1 << 30, 2, 2),  # a huge volume: still one per thread
         (17, 1, 2, 17),  # tiny volumes: one image's joints in one chunk
     ],
 )
 def test_volumes_per_chunk(joints, volume_bytes, threads, want):
+    """Expected values by hand: k = min(J, max(threads, CHUNK_BYTES // volume_bytes)); when the size
+    sets k it is evened out to ceil(J / ceil(J / k)), never below the thread count."""
     assert CHUNK_BYTES == 2 << 20  # the arithmetic of the cases above
     assert volumes_per_chunk(joints, volume_bytes, threads) == want
 

@@ -254,6 +254,24 @@ def test_train_mode_uses_batch_statistics_and_updates_running_ones(stage_bytes, 
     assert not torch.equal(model.state_dict()["backbone.norm.running_mean"], fresh["backbone.norm.running_mean"])
 
 
+@pytest.mark.parametrize("kind", ["sync-batchnorm-training", "no-running-stats"])
+def test_batch_statistics_of_any_batchnorm_see_the_whole_batch(kind, monkeypatch) -> None:
+    """SyncBatchNorm (training; without a process group it normalises like BatchNorm) and a BatchNorm
+    without running statistics (batch statistics even in eval mode) are neither folded nor fed a
+    part of the batch: the forward equals the straight formulation with the grouping forced."""
+    monkeypatch.setattr("reference_model.model.STAGE_BYTES", 1)
+    model = _loaded()
+    if kind == "sync-batchnorm-training":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model).train()
+    else:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.track_running_stats, m.running_mean, m.running_var, m.num_batches_tracked = False, None, None, None
+        model.eval()
+    oracle, images = copy.deepcopy(model), _images(4)
+    torch.testing.assert_close(model(images), oracle.straight_forward(images), atol=1e-10, rtol=0, msg=kind)
+
+
 def test_eval_train_eval_round_trip_gives_the_eval_outputs_again() -> None:
     model, images = _loaded(), _images()
     with torch.no_grad():

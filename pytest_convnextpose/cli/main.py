@@ -53,7 +53,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, never a bare traceback
         if os.environ.get("CONVNEXTPOSE_DEBUG"):
             raise
-        msg = " ".join(str(exc).split())
+        msg = " ".join(str(exc).split())[:messages.MAX_DETAIL]
         messages.line(f"convnextpose: internal error: {type(exc).__name__}: {msg} "
                       "(set CONVNEXTPOSE_DEBUG=1 for a traceback)")
         return exit_codes.FAILED

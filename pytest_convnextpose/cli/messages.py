@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sys
 
+#: how much of an unforeseen exception's text an internal-error line keeps: enough to name the
+#: failure, and the line stays well under PIPE_BUF (some exceptions carry pages of text)
+MAX_DETAIL = 1000
+
 
 def line(text: str) -> None:
     """`text` and its newline on stderr, in one write."""
