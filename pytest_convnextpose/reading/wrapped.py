@@ -124,8 +124,9 @@ def wrapped_identity(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -
     """The member `path` names: `ARCHIVE::MEMBER`, or an archive wrapping one checkpoint; None for a
     path that is a checkpoint itself (or no file). Raises the reader's errors for a bad archive or
     member. Torch-free and validated as the reader validates: the plugin names a wrapped checkpoint by
-    its member while pytest collects. A checkpoint that is a zip is told apart by its central directory
-    alone (nothing inflated), so plain checkpoints cost one look at their first bytes."""
+    its member while pytest collects. A file that is no archive costs one look at its first bytes; a
+    zip is read whole once (the central directory is checked as the reader checks it) and told apart
+    from a zip-format checkpoint by its names alone, nothing inflated."""
     split = split_member_path(path)
     archive, wanted = split if split else (os.fspath(path), None)
     buf: Optional[memoryview] = None
