@@ -31,13 +31,14 @@ spinning (its default), kept ours at L b1 from 41 to 81 ms. So in the interleave
 onnxruntime has `allow_spinning=0` (about 3-5% slower alone: 31.5 vs 30.0 ms at L b1), PyTorch
 keeps its default (libgomp spins briefly), and each timed call starts `--settle` ms (default
 20) after the previous one, time for the last runtime's threads to go to sleep. Then, on CPU,
-onnxruntime with its default spinning is timed alone (`onnxruntime alone`, a block of
-`--repeats` runs after the interleaved ones), the best figure it gives; the table prints ours
+onnxruntime with its default spinning is timed alone (`ort alone`, a block of `--repeats` runs
+after the interleaved ones, the same export), the best figure it gives; the table prints ours
 against both. `--no-spin` also makes PyTorch's threads sleep at once (OMP_WAIT_POLICY=PASSIVE):
 then the CPU-time column measures the work whatever the machine's load, but every one of the
 ~300 parallel regions of a forward waits for its threads to wake up, which costs ours about a
-third more wall time at batch 1 (L: 41 -> 55 ms) - use its CPU column, not its wall ratios. `--profile` adds where ours
-spends its time (backbone, head up to the last upsampling, last upsampling +
+third more wall time at batch 1 (L: 41 -> 55 ms) - use its CPU column, not its wall ratios.
+
+`--profile` adds where ours spends its time (backbone, head up to the last upsampling, last upsampling +
 soft-argmax). Peak memory: each runtime in a fresh subprocess, one forward at
 `--memory-batch` on L (first call), peak RSS growth from /proc (VmHWM reset through
 clear_refs). No timed assertions: figures for a reader to judge.
@@ -122,14 +123,17 @@ def _authors(spec, state, device: torch.device, code: Optional[authors_repo.Auth
     return run
 
 
-def _onnxruntime(
-    spec, state, model: torch.nn.Module, device: torch.device, threads: int, spin: bool = False
-) -> Optional[Runner]:
-    """Our export of `model` in onnxruntime; None (with a note) when the CUDA provider is missing."""
-    import onnxruntime as ort
-
+def _export(spec, state, model: torch.nn.Module, device: torch.device) -> bytes:
+    """Our ONNX export of `model` (exported on CPU, then moved back to `device`)."""
     data = onnx_bytes(spec, state, input_size=INPUT_SIZE, model=model.cpu())
     model.to(device)
+    return data
+
+
+def _onnxruntime(data: bytes, device: torch.device, threads: int, spin: bool = False) -> Optional[Runner]:
+    """The ONNX model `data` in onnxruntime; None (with a note) when the CUDA provider is missing."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -214,7 +218,8 @@ def bench(
     if baseline is not None:
         runners["baseline"] = _ours(spec, state, device, baseline)
     runners["authors"] = _authors(spec, state, device, code)
-    ort_run = _onnxruntime(spec, state, ours, device, args.threads, spin=args.ort_spin)
+    exported = _export(spec, state, ours, device)
+    ort_run = _onnxruntime(exported, device, args.threads, spin=args.ort_spin)
     if ort_run is not None:
         runners["onnxruntime"] = ort_run
     x = torch.randn(batch, 3, *INPUT_SIZE, generator=torch.Generator().manual_seed(batch)).to(device)
@@ -230,7 +235,7 @@ def bench(
         result.diffs = {k: float((_call(fn, x).cpu() - want).abs().max()) for k, fn in runners.items() if k != "ours"}
         result.times, result.cpu = _interleaved(runners, x, args.repeats, settle=args.settle / 1e3)
         if device.type == "cpu" and ort_run is not None and not args.ort_spin:
-            alone = _onnxruntime(spec, state, ours, device, args.threads, spin=True)
+            alone = _onnxruntime(exported, device, args.threads, spin=True)
             result.diffs[ALONE] = float((_call(alone, x).cpu() - want).abs().max())
             times, cpu = _interleaved({ALONE: alone}, x, args.repeats, settle=args.settle / 1e3)
             result.times.update(times)
@@ -255,7 +260,7 @@ def profile_ours(name: str, batch: int, device: torch.device, repeats: int) -> d
                 low, spec.joint_num, spec.depth_dim, upsample=model.head.last_upsample
             ),
         }
-        times, _ = _interleaved(parts, x, repeats, settle=0.0)
+        times, _ = _interleaved(parts, x, repeats)
     return {k: min(v) for k, v in times.items()}
 
 
@@ -286,7 +291,7 @@ def _peak_child(args: argparse.Namespace) -> None:
     elif which == "authors":
         fn = _authors(spec, state, cpu, authors_repo.load(args.authors_repo) if args.authors_repo else None)
     else:
-        fn = _onnxruntime(spec, state, _ours(spec, state, cpu), cpu, args.threads)
+        fn = _onnxruntime(_export(spec, state, _ours(spec, state, cpu), cpu), cpu, args.threads)
     x = torch.randn(batch, 3, *INPUT_SIZE)
     del state
     try:  # reset the high-water mark so it measures the forward, not the set-up
