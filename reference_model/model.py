@@ -88,13 +88,13 @@ class ConvNeXtBN(nn.Module):
         are the whole batch's. Forward hooks on the stage and its blocks then see each group."""
         down, stage = self.downsample_layers[i], self.stages[i]
         run = (lambda v: stage(conv_bn(v, *down))) if i == 0 else (lambda v: stage(bn_conv(v, *down)))
-        if x.device.type != "cpu" or not len(stage) or _batch_statistics(down, stage):
+        if x.device.type != "cpu" or not len(stage):
             return run(x)
         b, _, h, w = x.shape
         scale = 4 if i == 0 else 2  # the stem divides height and width by 4, the others by 2
         per_image = 4 * stage[0].pwconv1.in_channels * (h // scale) * (w // scale) * x.element_size()
         rows = rows_per_group(b, per_image)
-        if rows >= b:
+        if rows >= b or _batch_statistics(down, stage):  # the module walk only when a split is due
             return run(x)
         return torch.cat([run(x[j:j + rows]) for j in range(0, b, rows)])
 

@@ -129,7 +129,7 @@ def _override_not_name(misnamed: Problem, claimed: str, problems: list[Problem],
     try:
         as_saved = infer(state_dict, head_layout=head_layout, metadata=metadata).variant
     except ArchitectureError:  # unreadable without the options (e.g. a joint count only --joints gives)
-        return misnamed  # so not the claimed variant as saved: the name is wrong whatever the options
+        as_saved = None
     if as_saved != claimed:
         return misnamed  # the name is wrong whatever the options
     if any(p.kind == "joints" for p in problems):
