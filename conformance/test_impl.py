@@ -222,7 +222,8 @@ def test_flip_test_matches_reference(case_name, case_of, subject):
         return
     diag = subject.size_cause(case.images)
     if own and diag is None:
-        diag = flip_diagnosis(impl, spec, case.images, actual, subject.tolerance.atol)
+        diag = flip_diagnosis(impl, spec, case.images, actual, subject.tolerance.atol, coords=subject.run(case),
+                              flipped=subject.run(subject.cases[f"{case.name}-flipped"]))
     what = "its flip_test" if own else "the authors' flip test around it"
     subject.fail(f"{impl.name}: {what} differs from the reference flip test on the '{case.name}' inputs of "
                  f"{subject.ckpt_source.id}", stats, actual, expected,

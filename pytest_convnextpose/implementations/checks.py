@@ -156,17 +156,22 @@ def composed_flip_test(impl: Any, spec: ArchSpec, images: np.ndarray, *, coords:
     return ((coords_t + flip_back(flipped_t, width, H36M_FLIP_PAIRS)) / 2.0).numpy()
 
 
-def flip_diagnosis(impl: Any, spec: ArchSpec, images: np.ndarray, actual: np.ndarray, atol: float) -> str:
-    """Separate a wrong flip-test procedure from a wrong network, using the implementation's own outputs."""
+def flip_diagnosis(impl: Any, spec: ArchSpec, images: np.ndarray, actual: np.ndarray, atol: float, *,
+                   coords: Optional[np.ndarray] = None, flipped: Optional[np.ndarray] = None) -> str:
+    """Separate a wrong flip-test procedure from a wrong network, using the implementation's own outputs
+    (`coords`, `flipped`: its outputs on `images` and their horizontal flip, when already computed)."""
     from .compare import compare_coords
     from .diagnose import diagnose_flip
 
-    composed = composed_flip_test(impl, spec, images)
+    if coords is None:
+        coords = impl(images)
+    if flipped is None:
+        flipped = impl(np.ascontiguousarray(images[..., ::-1]))
+    coords, flipped = np.asarray(coords, dtype=np.float64), np.asarray(flipped, dtype=np.float64)
+    composed = composed_flip_test(impl, spec, images, coords=coords, flipped=flipped)
     if compare_coords(actual, composed, atol=atol, rtol=0.0).ok:
         return ("the flip-test procedure is right (it equals the authors' flip test around your network); the "
                 "network's own outputs differ: see test_matches_reference_model")
-    coords = np.asarray(impl(images), dtype=np.float64)
-    flipped = np.asarray(impl(np.ascontiguousarray(images[..., ::-1])), dtype=np.float64)
     vflipped = np.asarray(impl(np.ascontiguousarray(images[..., ::-1, :])), dtype=np.float64)
     height, width = spec.heatmap_size((images.shape[2], images.shape[3]))
     return diagnose_flip(actual, coords, flipped, width, H36M_FLIP_PAIRS, composed, atol,
