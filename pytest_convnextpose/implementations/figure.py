@@ -8,11 +8,11 @@ Units are whatever the caller passes (heatmap cells or mm) and are named on the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from reference_model import H36M_JOINT_NAMES
+from .compare import joint_name
 
 #: Human3.6M bones (parent, child) over the 17 evaluated joints, as the authors draw them
 H36M_BONES = ((0, 7), (7, 8), (8, 9), (9, 10), (8, 11), (11, 12), (12, 13), (8, 14), (14, 15), (15, 16),
@@ -25,17 +25,10 @@ class PlotsUnavailable(RuntimeError):
     """matplotlib is not installed (`pip install matplotlib, or the package's plots extra`)."""
 
 
-def joint_labels(joint_num: int) -> list[str]:
-    return list(H36M_JOINT_NAMES) if joint_num == len(H36M_JOINT_NAMES) else \
-        list(H36M_JOINT_NAMES[:joint_num]) if joint_num == 17 else [f"joint {i}" for i in range(joint_num)]
-
-
 def draw_comparison(path: Path, expected: np.ndarray, actual: np.ndarray, *, title: str,
-                    labels: Sequence[str] = ("reference", "candidate"), unit: str = "heatmap cells",
-                    errors: Optional[np.ndarray] = None) -> Path:
-    """Write a PNG comparing two poses `(J, 3)` (x, y, z); returns `path`.
-
-    `errors` (J,) is the per-joint error shown in the bar chart (default: the Euclidean distance)."""
+                    labels: Sequence[str] = ("reference", "candidate"), unit: str = "heatmap cells") -> Path:
+    """Write a PNG comparing two poses `(J, 3)` (x, y, z), with each joint's 3-D distance as a bar
+    chart; returns `path`."""
     try:
         import matplotlib
 
@@ -47,8 +40,8 @@ def draw_comparison(path: Path, expected: np.ndarray, actual: np.ndarray, *, tit
         ) from exc
     exp, act = np.asarray(expected, np.float64), np.asarray(actual, np.float64)
     joints = exp.shape[0]
-    err = np.linalg.norm(act - exp, axis=1) if errors is None else np.asarray(errors, np.float64)
-    names = joint_labels(joints)
+    err = np.linalg.norm(act - exp, axis=1)
+    names = [joint_name(i, joints) for i in range(joints)]
     fig, axes = plt.subplots(1, 3, figsize=(15, 5), gridspec_kw={"width_ratios": [1, 1, 1.4]})
     for ax, (a, b, xlabel) in zip(axes[:2], ((0, 1, "x"), (2, 1, "z"))):
         for pose, colour, label in ((exp, "tab:blue", labels[0]), (act, "tab:red", labels[1])):
@@ -63,7 +56,7 @@ def draw_comparison(path: Path, expected: np.ndarray, actual: np.ndarray, *, tit
     bars = axes[2].barh(range(joints), err, color=["tab:red" if i == worst else "tab:gray" for i in range(joints)])
     axes[2].set_yticks(range(joints), names, fontsize=7)
     axes[2].invert_yaxis()
-    axes[2].set_xlabel(f"error per joint, {'3-D distance' if errors is None else 'as given'} ({unit})")
+    axes[2].set_xlabel(f"error per joint, 3-D distance ({unit})")
     axes[2].set_title(f"worst: {names[worst]} {err[worst]:.3g}")
     axes[2].bar_label(bars, fmt="%.2g", fontsize=6)
     fig.suptitle(title, fontsize=10)

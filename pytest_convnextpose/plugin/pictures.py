@@ -10,15 +10,14 @@ report lists it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
 from .report import PICTURE_PROPERTY
-
-_PICTURES_KEY = pytest.StashKey[list]()
+from .state import state
 
 
 @dataclass
@@ -28,7 +27,6 @@ class Pictures:
     folder: Optional[Path]
     prefix: str
     node: Any
-    written: list[Path] = field(default_factory=list)
 
     def compare(self, expected: Any, actual: Any, *, title: str, labels: tuple[str, str] = ("reference", "candidate"),
                 unit: str = "heatmap cells") -> str:
@@ -42,9 +40,7 @@ class Pictures:
             draw_comparison(path, expected, actual, title=title, labels=labels, unit=unit)
         except PlotsUnavailable as exc:
             return f"(no picture: {exc})"
-        self.written.append(path)
-        self.node.user_properties.append((PICTURE_PROPERTY, str(path)))
-        self.node.stash.setdefault(_PICTURES_KEY, []).append(path)
+        self.node.user_properties.append((PICTURE_PROPERTY, str(path)))  # the JSON report and pytest-html read it
         return f"picture: {path}"
 
 
@@ -54,10 +50,9 @@ def _slug(text: str) -> str:
 
 def picture_folder(config: pytest.Config) -> tuple[Optional[Path], str]:
     """(folder, file-name prefix): beside the JSON report, else beside pytest-html's report, else (None, "")."""
-    report = config.getoption("convnextpose_report")
-    if report:
-        path = Path(report).expanduser().absolute()
-        return path.parent, path.stem
+    report = state(config).options.report_path
+    if report is not None:
+        return report.parent, report.stem
     html = getattr(config.option, "htmlpath", None)
     if html and config.pluginmanager.hasplugin("html"):
         path = Path(html).expanduser().absolute()
@@ -76,7 +71,7 @@ def convnextpose_pictures(request: pytest.FixtureRequest) -> Pictures:
 def pytest_runtest_makereport(item: pytest.Item, call: Any):
     """Attach the test's pictures to pytest-html's report (its `extras`), when that plugin is in use."""
     outcome = yield
-    paths = item.stash.get(_PICTURES_KEY, [])
+    paths = [Path(v) for k, v in item.user_properties if k == PICTURE_PROPERTY]
     if not paths or call.when != "call" or not item.config.pluginmanager.hasplugin("html"):
         return
     import base64

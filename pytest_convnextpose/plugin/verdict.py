@@ -20,6 +20,7 @@ from typing import Any, Optional
 import pytest
 
 from .report import outcome_and_message
+from .state import state
 
 #: attributes on test reports: the id of the checkpoint the test ran for, and the test's file
 CKPT_ID_ATTR = "convnextpose_ckpt_id"
@@ -177,9 +178,9 @@ class VerdictCollector:
             total = sum(self.skip_causes.values())
             causes = sorted(self.skip_causes.items(), key=lambda kv: (-kv[1], kv[0]))
             write(f"{total} skipped: " + ", ".join(f"{cause} ({n})" for cause, n in causes))
-        report = self.config.getoption("convnextpose_report")
-        if report:
-            write(f"report: {Path(report).expanduser().absolute()}")
+        report = state(self.config).options.report_path
+        if report is not None:
+            write(f"report: {report}")
 
     def rerun_command(self, tally: CheckpointTally) -> str:
         """A command that re-runs the first failure of this checkpoint: from the folder the run was
