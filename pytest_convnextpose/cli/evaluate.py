@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import time
 from contextlib import contextmanager
@@ -148,11 +147,11 @@ def _evaluate(args: argparse.Namespace, device: Any, rank: int) -> int:
                   f"({result.num_samples / seconds:.1f} frames/s) on {device} with {workers} workers, "
                   f"batch {args.batch_size}")
     if args.out is not None:
-        from ..convert.atomic_output import OutputPathError, atomic_write_bytes
+        from ..convert.atomic_output import OutputPathError, atomic_write_json
 
         doc = result_document(result, label, verdict)
         try:
-            atomic_write_bytes(args.out, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), force=True)
+            atomic_write_json(args.out, doc)
         except OutputPathError as exc:
             return _refuse(str(exc))
     if not verdict.passed:

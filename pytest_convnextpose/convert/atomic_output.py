@@ -15,10 +15,11 @@ output that is one of the inputs (even with `force`: that would destroy the sour
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ..reading.wrapped import archive_path
 
@@ -147,6 +148,13 @@ def atomic_write_bytes(target: str | Path, data: bytes, *, force: bool = False,
                        verify: Optional[Callable[[Path], None]] = None) -> Path:
     """Write `data` to `target` atomically; `verify(tmp_path)` may raise to abort. Returns the target."""
     return atomic_write(target, lambda fh: fh.write(data), force=force, verify=verify)
+
+
+def atomic_write_json(target: str | Path, data: Any, *, sort_keys: bool = True) -> Path:
+    """`data` as indented JSON (UTF-8, final newline), written atomically over any earlier file: the
+    one form of every JSON document the package writes (reports, evaluation results)."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys) + "\n"
+    return atomic_write_bytes(target, text.encode("utf-8"), force=True)
 
 
 def atomic_write(target: str | Path, write: Callable[[object], object], *, force: bool = False,

@@ -11,14 +11,13 @@ RootNet file is a usage error (one line), not a failure per test.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
-from ..convert.atomic_output import atomic_write_bytes
+from ..convert.atomic_output import atomic_write_json
 
 RESULTS_KEY = pytest.StashKey[list]()
 
@@ -116,7 +115,7 @@ def record_result(config: pytest.Config, label: str, result: Any, verdict: Any) 
         out = target
         if out.exists() and len(config.stash[RESULTS_KEY]) > 1:
             out = target.with_name(f"{target.stem}-{label}{target.suffix}")
-    atomic_write_bytes(out, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"), force=True)
+    atomic_write_json(out, doc)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -8,7 +8,6 @@ Workers attach the checkpoint's id and description to each report as the attribu
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -152,7 +151,7 @@ def verdict(c: dict[str, int]) -> str:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write the report so that a reader never sees half of it (its folder is created if needed)."""
-    from ..convert.atomic_output import atomic_write_bytes
+    from ..convert.atomic_output import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"), force=True)
+    atomic_write_json(path, data, sort_keys=False)
