@@ -7,7 +7,7 @@ does not fit raises torch's own `RuntimeError` naming the keys, never a silent p
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
@@ -20,6 +20,18 @@ def reference_model_for(spec: ArchSpec, state_dict: Mapping[str, torch.Tensor], 
     model = build_model(spec)
     model.load_state_dict(dict(state_dict), strict=True)
     return model.eval().to(device)
+
+
+def resolve_device(option: str, index: Optional[int] = None) -> torch.device:
+    """A `--device` option (`auto`, `cpu`, `cuda`) as a torch.device. `index`: this process's place
+    among its siblings (xdist worker `gwK`, torchrun's LOCAL_RANK): it gets `cuda:(index mod GPU count)`,
+    so the processes of one run spread over the GPUs instead of sharing the first."""
+    cuda = option == "cuda" or (option == "auto" and torch.cuda.is_available())
+    if not cuda:
+        return torch.device("cpu")
+    if index is None:
+        return torch.device("cuda")
+    return torch.device("cuda", index % max(torch.cuda.device_count(), 1))
 
 
 def run_reference(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:

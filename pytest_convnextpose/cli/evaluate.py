@@ -95,17 +95,17 @@ def _process_group(device_option: str) -> Iterator[tuple[Any, int]]:
     yields (device, rank). Without torchrun: (the device, 0), nothing else."""
     import torch
 
-    cuda = device_option == "cuda" or (device_option == "auto" and torch.cuda.is_available())
+    from ..checkpoint.model import resolve_device
+
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
-        yield torch.device("cuda" if cuda else "cpu"), 0
+        yield resolve_device(device_option), 0
         return
     import torch.distributed as dist
 
-    device = torch.device("cpu")
-    if cuda:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    device = resolve_device(device_option, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=30))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=30))
     try:
         yield device, dist.get_rank()
     finally:

@@ -175,5 +175,6 @@ def evaluate_checkpoint(ckpt: Any, root: str | Path, *, device: Any = "cpu", **k
 
 def evaluate_mpjpe(root: str | Path, ckpt: Any) -> float:
     """Protocol 2 MPJPE (mm) of a loaded checkpoint, with the defaults (GT boxes, flip test)."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return evaluate_checkpoint(ckpt, root, protocol=2, device=device).primary_mm
+    from ..checkpoint.model import resolve_device
+
+    return evaluate_checkpoint(ckpt, root, protocol=2, device=resolve_device("auto")).primary_mm

@@ -147,16 +147,11 @@ def _default_sources(config: pytest.Config, st: State) -> list[CheckpointSource]
 
 
 def resolve_device(option: str, worker: Optional[int] = None) -> Any:
-    """`--device` as a torch.device; xdist worker `gwK` (`worker=K`) gets `cuda:(K mod GPU count)`,
-    so the workers of one run spread over the GPUs instead of sharing the first."""
-    import torch
+    """`--device` as a torch.device; xdist worker `gwK` (`worker=K`) gets `cuda:(K mod GPU count)`
+    (`checkpoint.model.resolve_device`, imported here only when called: it needs torch)."""
+    from ..checkpoint.model import resolve_device as resolve
 
-    cuda = option == "cuda" or (option == "auto" and torch.cuda.is_available())
-    if not cuda:
-        return torch.device("cpu")
-    if worker is None:
-        return torch.device("cuda")
-    return torch.device("cuda", worker % max(torch.cuda.device_count(), 1))
+    return resolve(option, worker)
 
 
 def load_cached(config: pytest.Config, source: CheckpointSource) -> Any:
