@@ -126,6 +126,32 @@ def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypat
     run_baseline(pytester, perturbed, TINY, *args, "--max-mpjpe-regression=0.4").assert_outcomes(passed=1)
 
 
+COUNTING_EVALUATOR = """
+    from pathlib import Path
+
+    # stands in for the Human3.6M evaluator, and logs each file it scores
+    def evaluate_mpjpe(root, ckpt):
+        with open(Path(root) / "scored.txt", "a") as log:
+            log.write(Path(ckpt.path).name + "\\n")
+        return 50.0
+"""
+
+
+def test_the_baseline_is_scored_once_for_all_the_checkpoints_compared_with_it(pytester, perturbed, monkeypatch):
+    evaluate = importlib.import_module("pytest_convnextpose.h36m.evaluate")
+    pytester.makepyfile(counting_h36m=COUNTING_EVALUATOR)
+    pytester.syspathinsert()
+    (pytester.path / "Human36M_subject9_data.json").write_text("{}")  # passes the start-up layout check
+    monkeypatch.setattr(evaluate, "evaluate_mpjpe", importlib.import_module("counting_h36m").evaluate_mpjpe)
+    second = pytester.path / "second.pth.tar"
+    second.write_bytes(perturbed.read_bytes())
+    result = run_baseline(pytester, perturbed, TINY, f"--ckpt={second}", f"--h36m-root={pytester.path}",
+                          "--max-output-drift=1e9", "-k", "mpjpe")
+    result.assert_outcomes(passed=2)
+    scored = sorted((pytester.path / "scored.txt").read_text().split())
+    assert scored == sorted([TINY.name, perturbed.name, second.name]), scored
+
+
 def test_mpjpe_needs_an_evaluator_and_says_so():
     from pytest_convnextpose.baseline.mpjpe import mpjpe_difference
 

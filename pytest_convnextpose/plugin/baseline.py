@@ -18,6 +18,7 @@ from .report import REPORT_ATTR
 
 BASELINE_RESULTS_KEY = pytest.StashKey[dict]()
 _LOADED_KEY = pytest.StashKey[dict]()  # path -> Checkpoint, or the one-line error
+_MPJPE_KEY = pytest.StashKey[dict]()  # (h36m root, path, sha256) -> protocol-2 MPJPE in mm
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,8 +125,17 @@ def convnextpose_baseline_comparison(
 
 
 def _mpjpe(config: pytest.Config, candidate: Any, baseline: Any) -> dict[str, Any]:
-    """MPJPE of both checkpoints on Human3.6M, or the reason it was not computed."""
+    """MPJPE of both checkpoints on Human3.6M, or the reason it was not computed. Each file is scored
+    once per run (per worker): the baseline's figure serves every checkpoint compared with it."""
     from ..baseline.mpjpe import mpjpe_difference
+    from ..h36m import evaluate as h36m_evaluate
 
-    root = config.getoption("convnextpose_h36m_root")
-    return mpjpe_difference(root, candidate, baseline)
+    scores = config.stash.setdefault(_MPJPE_KEY, {})
+
+    def score(root: Any, ckpt: Any) -> float:
+        key = (str(root), str(ckpt.path), ckpt.sha256)
+        if key not in scores:
+            scores[key] = h36m_evaluate.evaluate_mpjpe(root, ckpt)
+        return scores[key]
+
+    return mpjpe_difference(config.getoption("convnextpose_h36m_root"), candidate, baseline, evaluate=score)
