@@ -290,9 +290,7 @@ def best_match(actual: np.ndarray, reference: np.ndarray, candidates: dict[str, 
     if best is None:
         return Diagnosis(None, float("inf"), ref_err, False, subject)
     err, mistake = best
-    # float32 rounding grows with the magnitude of the outputs (a wrong softmax gives thousands)
-    scale = float(np.nanmax(np.abs(actual))) if actual.size else 0.0
-    if err <= max(EXPLAIN_TOL_FACTOR * tolerance, 1e-5 * scale):
+    if _within_explain_tolerance(actual, err, tolerance):
         return Diagnosis(mistake, err, ref_err, True, subject)
     if np.isfinite(ref_err) and err <= PARTIAL_FRACTION * ref_err:
         return Diagnosis(mistake, err, ref_err, False, subject)
@@ -300,9 +298,15 @@ def best_match(actual: np.ndarray, reference: np.ndarray, candidates: dict[str, 
 
 
 def _explains(actual: np.ndarray, out: np.ndarray, tolerance: float) -> bool:
-    """`out` reproduces `actual` (float32 rounding grows with the outputs' magnitude)."""
+    """`out` reproduces `actual`."""
+    return _within_explain_tolerance(actual, _max_abs(actual, out), tolerance)
+
+
+def _within_explain_tolerance(actual: np.ndarray, err: float, tolerance: float) -> bool:
+    """A candidate `err` away from `actual` reproduces it: float32 rounding grows with the magnitude of
+    the outputs (a wrong softmax gives thousands), so the bound does too."""
     scale = float(np.nanmax(np.abs(actual))) if actual.size else 0.0
-    return _max_abs(actual, out) <= max(EXPLAIN_TOL_FACTOR * tolerance, 1e-5 * scale)
+    return err <= max(EXPLAIN_TOL_FACTOR * tolerance, 1e-5 * scale)
 
 
 def diagnose_network(model: nn.Module, spec: ArchSpec, images: np.ndarray, actual: np.ndarray,
