@@ -112,13 +112,18 @@ FAKE_EVALUATOR = """
 """
 
 
-def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypatch):
+def _use_evaluator(pytester, monkeypatch, module: str, source: str) -> None:
+    """`source`'s evaluate_mpjpe stands in for the Human3.6M evaluator; pytester's folder passes for the data."""
     # via sys.modules: an earlier in-process run may have left a stale package attribute
     evaluate = importlib.import_module("pytest_convnextpose.h36m.evaluate")
-    pytester.makepyfile(fake_h36m=FAKE_EVALUATOR)
+    pytester.makepyfile(**{module: source})
     pytester.syspathinsert()
     (pytester.path / "Human36M_subject9_data.json").write_text("{}")  # passes the start-up layout check
-    monkeypatch.setattr(evaluate, "evaluate_mpjpe", importlib.import_module("fake_h36m").evaluate_mpjpe)
+    monkeypatch.setattr(evaluate, "evaluate_mpjpe", importlib.import_module(module).evaluate_mpjpe)
+
+
+def test_mpjpe_regression_gate_uses_the_evaluator(pytester, perturbed, monkeypatch):
+    _use_evaluator(pytester, monkeypatch, "fake_h36m", FAKE_EVALUATOR)
     args = (f"--h36m-root={pytester.path}", "--max-output-drift=1e9", "-k", "mpjpe")
     failed = run_baseline(pytester, perturbed, TINY, *args, "--max-mpjpe-regression=0.2")
     failed.assert_outcomes(failed=1)
@@ -138,11 +143,7 @@ COUNTING_EVALUATOR = """
 
 
 def test_the_baseline_is_scored_once_for_all_the_checkpoints_compared_with_it(pytester, perturbed, monkeypatch):
-    evaluate = importlib.import_module("pytest_convnextpose.h36m.evaluate")
-    pytester.makepyfile(counting_h36m=COUNTING_EVALUATOR)
-    pytester.syspathinsert()
-    (pytester.path / "Human36M_subject9_data.json").write_text("{}")  # passes the start-up layout check
-    monkeypatch.setattr(evaluate, "evaluate_mpjpe", importlib.import_module("counting_h36m").evaluate_mpjpe)
+    _use_evaluator(pytester, monkeypatch, "counting_h36m", COUNTING_EVALUATOR)
     second = pytester.path / "second.pth.tar"
     second.write_bytes(perturbed.read_bytes())
     result = run_baseline(pytester, perturbed, TINY, f"--ckpt={second}", f"--h36m-root={pytester.path}",
